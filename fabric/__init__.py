@@ -1,0 +1,1 @@
+"""Azure fabric simulator: WireServer, HostGAPlugin, IMDS, OVF media (imports as waagent.fabric)."""

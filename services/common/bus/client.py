@@ -1,0 +1,102 @@
+"""Calling another service (or polkit, hostnamed, systemd) and getting our errors back.
+
+Error replies become the matching `WaagentError` subclass (`from_dbus_name`), so a client such as
+the cli or extd handles `NotAuthorized` from wire exactly as wire raised it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from dbus_fast import BusType, Message, MessageFlag, MessageType
+from dbus_fast.aio import MessageBus
+
+from ..errors import Failed, WaagentError, from_dbus_name
+from ..names import BusName
+
+DEFAULT_TIMEOUT = 25.0
+
+# The target service is not installed, or failed to start on activation.
+UNAVAILABLE_ERRORS = frozenset(
+    {
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        "org.freedesktop.DBus.Error.NameHasNoOwner",
+        "org.freedesktop.DBus.Error.Spawn.ServiceNotFound",
+        "org.freedesktop.DBus.Error.Spawn.ChildExited",
+        "org.freedesktop.DBus.Error.Spawn.ExecFailed",
+        "org.freedesktop.DBus.Error.Spawn.FailedToSetup",
+    }
+)
+
+
+class ServiceUnavailable(Failed):
+    """The service is not on the bus and could not be activated."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        self.service = name
+        super().__init__(f"{name} is not available: {detail}")
+
+
+def error_from_reply(reply: Message) -> WaagentError:
+    text = str(reply.body[0]) if reply.body else (reply.error_name or "error")
+    if reply.error_name in UNAVAILABLE_ERRORS:
+        return ServiceUnavailable(reply.destination or "service", text)
+    return from_dbus_name(reply.error_name, text)
+
+
+async def connect_system_bus() -> MessageBus:
+    return await MessageBus(bus_type=BusType.SYSTEM, negotiate_unix_fd=True).connect()
+
+
+async def call(
+    bus: MessageBus,
+    service: BusName,
+    member: str,
+    signature: str = "",
+    body: Sequence[Any] = (),
+    *,
+    path: str | None = None,
+    interface: str | None = None,
+    interactive: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    unix_fds: Sequence[int] = (),
+) -> Message:
+    """Call a method and return the reply; an error reply raises the matching WaagentError."""
+    flags = MessageFlag.ALLOW_INTERACTIVE_AUTHORIZATION if interactive else MessageFlag.NONE
+    msg = Message(
+        destination=service.name,
+        path=path or service.path,
+        interface=interface or service.interface,
+        member=member,
+        signature=signature,
+        body=list(body),
+        flags=flags,
+        unix_fds=list(unix_fds),
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            reply = await bus.call(msg)
+    except TimeoutError:
+        raise Failed(f"{service.name}.{member} did not answer within {timeout:g} s") from None
+    assert reply is not None
+    if reply.message_type == MessageType.ERROR:
+        raise error_from_reply(reply)
+    return reply
+
+
+async def get_properties(
+    bus: MessageBus, service: BusName, path: str | None = None
+) -> dict[str, Any]:
+    """All properties of the service's main interface, unpacked to plain values."""
+    reply = await call(
+        bus,
+        service,
+        "GetAll",
+        "s",
+        [service.interface],
+        path=path,
+        interface="org.freedesktop.DBus.Properties",
+    )
+    return {key: variant.value for key, variant in reply.body[0].items()}

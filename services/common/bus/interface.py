@@ -1,0 +1,105 @@
+"""How a service declares its D-Bus methods: the signature, who may call, the cheap argument check.
+
+`@bus_method(auth=..., validate=...)` marks a method of an `Interface`. The dispatcher sees every
+call first and runs the same steps for each: unpack, validate (bad input never causes a password
+prompt), authorize, call, map errors, reply. dbus-fast's own `@dbus_method` is applied underneath
+so introspection stays the library's, but its dispatch is never reached for these members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from dbus_fast.introspection import Interface as IntrospectedInterface
+from dbus_fast.service import ServiceInterface, dbus_method
+
+_SPEC_ATTR = "__waagent_bus_method__"
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Who may call a method.
+
+    Root is always allowed. `users` are service accounts allowed by name without asking polkit
+    (wire calling extd). With an `action`, anyone else is asked about through polkit; without
+    one, anyone else is refused. `public` methods need nothing.
+    """
+
+    action: str | None = None
+    users: tuple[str, ...] = ()
+    public: bool = False
+
+    def describe(self) -> str:
+        if self.public:
+            return "anyone"
+        who = ["root", *self.users]
+        if self.action:
+            who.append(f"callers polkit authorizes for {self.action}")
+        return ", ".join(who)
+
+
+PUBLIC = Auth(public=True)
+ROOT_ONLY = Auth()
+
+
+def polkit_action(action: str, *, users: tuple[str, ...] = ()) -> Auth:
+    return Auth(action=action, users=users)
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    member: str
+    fn: Callable[..., Any]
+    auth: Auth
+    validate: Callable[..., None] | None = None
+    # Filled in when the interface is registered, from the library's introspection.
+    in_signature: str = field(default="", compare=False)
+    out_signature: str = field(default="", compare=False)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def bus_method(
+    *,
+    auth: Auth,
+    name: str | None = None,
+    validate: Callable[..., None] | None = None,
+) -> Callable[[F], F]:
+    """Declare a D-Bus method. `validate(self, *args)` raises InvalidArgs before authorization."""
+
+    def decorator(fn: F) -> F:
+        member = name or fn.__name__
+        wrapped = dbus_method(name=member)(fn)
+        setattr(wrapped, _SPEC_ATTR, MethodSpec(member, fn, auth, validate))
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+class Interface(ServiceInterface):
+    """Base of every waagent interface; subclasses set NAME and declare `@bus_method`s."""
+
+    NAME: ClassVar[str]
+
+    def __init__(self) -> None:
+        super().__init__(self.NAME)
+
+    @classmethod
+    def method_specs(cls) -> dict[str, MethodSpec]:
+        specs: dict[str, MethodSpec] = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                spec = getattr(attr, _SPEC_ATTR, None)
+                if isinstance(spec, MethodSpec):
+                    specs[spec.member] = spec
+        return specs
+
+    @classmethod
+    def describe(cls) -> IntrospectedInterface:
+        """Introspection data of the class, without a bus or a backing implementation."""
+        bare = cls.__new__(cls)
+        Interface.__init__(bare)
+        return bare.introspect()

@@ -1,0 +1,116 @@
+"""A private system-like dbus-daemon with the repository's own policy files and bus activation."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from .paths import POLICY_DIR
+from .procs import Processes, pids_with_marker, terminate
+from .users import as_user
+from .wait import wait_for
+
+# Debian's system.conf default policy: deny owning names and method calls unless a policy file
+# allows them, so the repository's policy files are what decide.
+_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <auth>EXTERNAL</auth>
+  <listen>unix:path={socket}</listen>
+  <servicedir>{servicedir}</servicedir>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Properties"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
+          send_member="UpdateActivationEnvironment"/>
+    <deny send_destination="org.freedesktop.DBus"
+          send_interface="org.freedesktop.DBus.Debug.Stats"/>
+  </policy>
+  <policy user="root">
+    <allow send_destination="org.freedesktop.DBus"
+           send_interface="org.freedesktop.DBus.Monitoring"/>
+  </policy>
+  <!-- polkitd's own policy (and the other distribution services) -->
+  <includedir>/usr/share/dbus-1/system.d</includedir>
+{includes}
+</busconfig>
+"""
+
+
+class PrivateBus:
+    """dbus-daemon on a path socket in `workdir`; `address` is what clients and services use."""
+
+    def __init__(self, workdir: Path, extra_policies: list[Path] | None = None) -> None:
+        self.workdir = workdir
+        self.socket = workdir / "system_bus_socket"
+        self.servicedir = workdir / "services"
+        self.config = workdir / "system.conf"
+        self.log = workdir / "dbus-daemon.log"
+        self.policies = sorted(POLICY_DIR.glob("*.conf")) + list(extra_policies or [])
+        self.procs = Processes()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"unix:path={self.socket}"
+
+    def env(self) -> dict[str, str]:
+        """Environment for processes that should use this bus as their system bus."""
+        env = dict(os.environ)
+        env["DBUS_SYSTEM_BUS_ADDRESS"] = self.address
+        env.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        return env
+
+    def start(self) -> None:
+        self.servicedir.mkdir(parents=True, exist_ok=True)
+        includes = "\n".join(f"  <include>{escape(str(p))}</include>" for p in self.policies)
+        self.config.write_text(
+            _CONFIG.format(
+                socket=escape(str(self.socket)),
+                servicedir=escape(str(self.servicedir)),
+                includes=includes,
+            )
+        )
+        with open(self.log, "wb") as log:
+            # Activated services inherit this environment, so they find this bus as "system".
+            self.proc = self.procs.start(
+                ["dbus-daemon", f"--config-file={self.config}", "--nofork", "--nopidfile"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        wait_for(self.socket.exists, timeout=10, what="the dbus-daemon socket")
+        os.chmod(self.workdir, 0o755)
+
+    def add_service(self, name: str, argv: list[str], *, user: str | None = None) -> Path:
+        """An activation file; `user` is applied with setpriv, as the launch helper would."""
+        if user is not None and user != "root":
+            argv = [*as_user(user), *argv]
+        path = self.servicedir / f"{name}.service"
+        exec_line = " ".join(shlex.quote(a) for a in argv)
+        path.write_text(f"[D-BUS Service]\nName={name}\nExec={exec_line}\nUser=root\n")
+        return path
+
+    def stop(self) -> None:
+        """Stop the daemon and everything it activated (found by this bus's unique directory)."""
+        self.procs.stop_all()
+        terminate(pids_with_marker(str(self.workdir)))

@@ -1,0 +1,123 @@
+"""One private system: a bus with our policies, polkitd, a sandbox root, our services activatable.
+
+Used by the integration tests (as fixtures) and by `make demo`. Everything lives in one
+directory; `stop()` ends every process whose command line mentions it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from waagent.common.names import SERVICES, WIRE_USER, BusName
+
+from .callers import Busctl
+from .dbus_daemon import PrivateBus
+from .paths import PYTHON
+from .polkitd import Polkitd
+from .procs import pids_with_marker, terminate
+from .sandbox import Sandbox
+from .users import system_user
+
+SERVICE_USERS = {"wire": WIRE_USER}
+
+
+class Environment:
+    def __init__(
+        self,
+        *,
+        polkit: bool = True,
+        config: Mapping[str, str] | None = None,
+        extra_policies: list[Path] | None = None,
+        extra_actions: list[Path] | None = None,
+        keep: bool = False,
+    ) -> None:
+        self.base = Path(tempfile.mkdtemp(prefix="waagent-env-"))
+        os.chmod(self.base, 0o755)
+        self.bus = PrivateBus(self.base / "bus", extra_policies)
+        self.sandbox = Sandbox(self.base / "root")
+        self.polkitd = Polkitd(self.bus, self.base / "polkit", extra_actions) if polkit else None
+        self.busctl = Busctl(self.bus)
+        self.config = dict(config or {})
+        self.keep = keep
+        self._users: list[object] = []
+
+    @property
+    def address(self) -> str:
+        return self.bus.address
+
+    def service_argv(self, program: str, *extra: str) -> list[str]:
+        return [
+            PYTHON,
+            "-m",
+            f"waagent.{program}",
+            "--root",
+            str(self.sandbox.root),
+            "--config",
+            str(self.sandbox.config_path),
+            *extra,
+        ]
+
+    def service_argv_script(self, script: Path, *extra: str) -> list[str]:
+        return [
+            PYTHON,
+            str(script),
+            "--root",
+            str(self.sandbox.root),
+            "--config",
+            str(self.sandbox.config_path),
+            *extra,
+        ]
+
+    def make_activatable(self, service: BusName, *extra: str) -> None:
+        self.bus.add_service(
+            service.name,
+            self.service_argv(service.program, *extra),
+            user=SERVICE_USERS.get(service.program),
+        )
+
+    def start(self) -> Environment:
+        try:
+            for user in set(SERVICE_USERS.values()):
+                ctx = system_user(user)
+                ctx.__enter__()
+                self._users.append(ctx)
+            self.bus.workdir.mkdir(parents=True)
+            self.sandbox.create(self.config, wire_user=WIRE_USER)
+            self.bus.start()
+            for service in SERVICES.values():
+                if _installed(service.program):
+                    self.make_activatable(service)
+            if self.polkitd is not None:
+                self.polkitd.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.polkitd is not None:
+            self.polkitd.procs.stop_all()
+        self.bus.stop()
+        terminate(pids_with_marker(str(self.base)))
+        for ctx in reversed(self._users):
+            ctx.__exit__(None, None, None)  # type: ignore[attr-defined]
+        self._users.clear()
+        if not self.keep:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def __enter__(self) -> Environment:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _installed(program: str) -> bool:
+    """Services exist as their issues land; only those with a __main__ are made activatable."""
+    import importlib.util
+
+    return importlib.util.find_spec(f"waagent.{program}.__main__") is not None

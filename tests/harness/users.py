@@ -1,0 +1,101 @@
+"""System users the services run as (waagent-wire), created for the tests and removed after.
+
+Several test runs may share the machine, so a user is removed only when no live process still
+holds it: each holder leaves a `<name>.<pid>` file, and holders that died are pruned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pwd
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+STATE = Path("/run/lock/waagent-test-users")
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    STATE.mkdir(parents=True, exist_ok=True)
+    with open(STATE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def acquire(name: str) -> None:
+    with _locked():
+        if not _exists(name):
+            subprocess.run(
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/nonexistent",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    "--comment",
+                    "waagent test service user",
+                    name,
+                ],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+            (STATE / f"{name}.created").touch()
+        (STATE / f"{name}.{os.getpid()}").touch()
+
+
+def release(name: str) -> None:
+    with _locked():
+        (STATE / f"{name}.{os.getpid()}").unlink(missing_ok=True)
+        holders = []
+        for holder in STATE.glob(f"{name}.*"):
+            suffix = holder.name.rsplit(".", 1)[1]
+            if not suffix.isdigit():
+                continue
+            if _alive(int(suffix)):
+                holders.append(holder)
+            else:
+                holder.unlink(missing_ok=True)
+        created = STATE / f"{name}.created"
+        if not holders and created.exists() and _exists(name):
+            subprocess.run(["userdel", name], check=False, capture_output=True, timeout=30)
+            created.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def system_user(name: str) -> Iterator[pwd.struct_passwd]:
+    acquire(name)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        release(name)
+
+
+def as_user(user: str) -> list[str]:
+    """The setpriv prefix that runs a command as `user` (its own groups, no capabilities)."""
+    entry = pwd.getpwnam(user)
+    return [
+        "/usr/bin/setpriv",
+        f"--reuid={entry.pw_uid}",
+        f"--regid={entry.pw_gid}",
+        "--init-groups",
+        "--inh-caps=-all",
+    ]

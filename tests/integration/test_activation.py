@@ -1,0 +1,99 @@
+"""Bus activation and exit-after-idle, with the real services and their real policy files."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from dbus_fast import DBusError
+from dbus_fast.aio import MessageBus
+
+from tests.harness.environment import Environment
+from tests.harness.polkitd import name_has_owner
+from tests.harness.wait import wait_for
+from waagent.common.names import WIRE, WIRE_USER
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def env_config() -> dict[str, str]:
+    return {"Services.IdleTimeout": "2"}
+
+
+def owner_pid(env: Environment, name: str) -> int:
+    reply = env.busctl.call(
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "GetConnectionUnixProcessID",
+        "s",
+        name,
+    )
+    assert reply.ok, reply.error
+    return int(reply.data[0])
+
+
+def uid_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+def test_a_call_activates_the_service_and_it_exits_when_idle(env: Environment) -> None:
+    assert not name_has_owner(env.bus, WIRE.name)
+    reply = env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping", user="nobody")
+    assert reply.ok, reply.error
+    assert reply.data == ["pong"]
+    pid = owner_pid(env, WIRE.name)
+    wait_for(lambda: not name_has_owner(env.bus, WIRE.name), timeout=15, what="wire to go idle")
+    wait_for(lambda: not _alive(pid), timeout=5, what=f"process {pid} to exit")
+
+
+def test_wire_runs_as_its_own_unprivileged_user(env: Environment) -> None:
+    import pwd
+
+    assert env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping").ok
+    assert uid_of(owner_pid(env, WIRE.name)) == pwd.getpwnam(WIRE_USER).pw_uid
+
+
+def test_only_the_wire_user_may_own_the_wire_name(env: Environment) -> None:
+    async def request_as_root() -> str:
+        bus = await MessageBus(bus_address=env.address).connect()
+        try:
+            await bus.request_name(WIRE.name)
+        except DBusError as exc:
+            return exc.text
+        finally:
+            bus.disconnect()
+        return "owned"
+
+    assert "is not allowed to own the service" in asyncio.run(request_as_root())
+
+
+def test_a_call_in_progress_keeps_the_service_alive_past_the_idle_timeout(
+    env: Environment,
+) -> None:
+    probe = ("org.waagent.Probe1", "/org/waagent/Probe1", "org.waagent.Probe1")
+    reply = env.busctl.call(*probe, "Sleep", "u", "4")
+    assert reply.ok, reply.error
+    assert reply.data == ["slept"]
+    wait_for(lambda: not name_has_owner(env.bus, probe[0]), timeout=15, what="the probe to go idle")
+
+
+def test_the_service_comes_back_on_the_next_call(env: Environment) -> None:
+    assert env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping").ok
+    first = owner_pid(env, WIRE.name)
+    wait_for(lambda: not name_has_owner(env.bus, WIRE.name), timeout=15, what="wire to go idle")
+    assert env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping").ok
+    assert owner_pid(env, WIRE.name) != first
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
