@@ -7,9 +7,8 @@ SHELL := /bin/bash
 PYTHON_SYSTEM := /usr/bin/python3
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
-# Debian packages the services, tests and demo use (see docs/development.md for why each).
-APT_PACKAGES := dbus-daemon polkitd fdisk util-linux e2fsprogs iproute2 passwd \
-	openssh-client python3-venv
+# Debian packages the services, tests and demo use: deps/apt/*.txt, one per line, with comments.
+APT_PACKAGES := $(shell cat deps/apt/*.txt | sed 's/\#.*//' | tr -s ' \n' ' ')
 PYTEST_ARGS ?=
 
 .PHONY: all deps apt venv lint typecheck test unit demo clean
