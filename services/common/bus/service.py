@@ -54,6 +54,7 @@ class ServiceContext:
     bus: MessageBus
     activity: Activity
     dispatcher: Dispatcher
+    args: argparse.Namespace = field(default_factory=argparse.Namespace)
     resident: bool = False
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -147,12 +148,15 @@ async def run(
     setup: Setup,
     *,
     resident: bool = False,
+    args: argparse.Namespace | None = None,
 ) -> int:
     bus = await MessageBus(bus_type=BusType.SYSTEM, negotiate_unix_fd=True).connect()
     activity = Activity()
     dispatcher = Dispatcher(bus, Authorizer(bus), activity)
     bus.add_message_handler(dispatcher.handle)
-    ctx = ServiceContext(service, root, loaded, bus, activity, dispatcher, resident)
+    ctx = ServiceContext(
+        service, root, loaded, bus, activity, dispatcher, args or argparse.Namespace(), resident
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -200,9 +204,17 @@ def service_main(
     *,
     resident: bool = False,
     prog: str | None = None,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> int:
-    """The whole `__main__` of a service, apart from building its logic."""
-    args = argument_parser(prog or f"waagent-{service.program}").parse_args(argv)
+    """The whole `__main__` of a service, apart from building its logic.
+
+    `add_arguments` adds the service's own options (diskd's sysfs and /dev roots, say); the
+    parsed namespace reaches `setup` as `ctx.args`.
+    """
+    parser = argument_parser(prog or f"waagent-{service.program}")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
     if args.bus_introspect:
         sys.stdout.write(introspection_xml(interfaces) + "\n")
         return 0
@@ -219,4 +231,4 @@ def service_main(
         verbose=args.verbose or loaded.config.logs_verbose,
         log_file=root.join(loaded.config.logs_file),
     )
-    return asyncio.run(run(service, root, loaded, setup, resident=resident))
+    return asyncio.run(run(service, root, loaded, setup, resident=resident, args=args))
