@@ -149,6 +149,8 @@ class AgentConfig(BaseModel):
     auto_update_ga_family: str = _opt("AutoUpdate.GAFamily", "Prod")
     policy_policy_file_path: AbsPath = _opt("Policy.PolicyFilePath", "/etc/waagent_policy.json")
     protocol_endpoint_discovery: str = _opt("Protocol.EndpointDiscovery", "dhcp")
+    # New in waagent: where IMDS answers (tests and unusual hosts point it elsewhere).
+    protocol_imds_endpoint: str = _opt("Protocol.ImdsEndpoint", "169.254.169.254")
 
     # ---- integers ----
     extensions_goal_state_period: Annotated[int, Field(ge=1)] = _opt(

@@ -2,21 +2,110 @@
 
 from __future__ import annotations
 
+import argparse
+import logging
+import ssl
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from .. import __version__
+import httpx
+
+from .. import AGENT_NAME, AGENT_VERSION
 from ..common.bus import ServiceContext, service_main
-from ..common.names import WIRE
+from ..common.bus.client import ServiceUnavailable, call
+from ..common.commands import Runner
+from ..common.errors import WaagentError
+from ..common.names import EXTENSIONS, WIRE
+from .agent import Callbacks, Clients, Wire
 from .bus import WireInterface
+from .http import FabricHttp
+
+log = logging.getLogger(__name__)
+
+HEADERS = {"User-Agent": f"{AGENT_NAME}/{AGENT_VERSION}", "Accept-Encoding": "identity"}
+EXTD_TIMEOUT = 120.0
+
+
+def fabric_client() -> httpx.AsyncClient:
+    # WireServer, HostGAPlugin and IMDS: plain HTTP, never a proxy, no CA store to load (an
+    # https URL here would fail verification, which is the safe outcome).
+    return httpx.AsyncClient(
+        trust_env=False, headers=HEADERS, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    )
+
+
+class StorageClients:
+    """One client per proxy, created on first use (the system CA store loads only then)."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str | None, FabricHttp] = {}
+
+    def __call__(self, proxy: str | None) -> FabricHttp:
+        if proxy not in self._clients:
+            client = httpx.AsyncClient(
+                trust_env=False, proxy=proxy, headers=HEADERS, verify=ssl.create_default_context()
+            )
+            self._clients[proxy] = FabricHttp(client)
+        return self._clients[proxy]
 
 
 async def setup(ctx: ServiceContext) -> None:
-    ctx.export(WIRE.path, WireInterface(__version__))
+    interface: WireInterface | None = None
+    extd_missing_logged = False
+
+    async def extensions_changed() -> None:
+        """Tell extd (bus-activating it); a missing extd is said once, not in a loop."""
+        nonlocal extd_missing_logged
+        try:
+            await call(ctx.bus, EXTENSIONS, "ProcessGoalState", timeout=EXTD_TIMEOUT)
+        except ServiceUnavailable as exc:
+            if not extd_missing_logged:
+                log.info("extensions are not processed: %s", exc)
+                extd_missing_logged = True
+        except WaagentError as exc:
+            log.warning("extd could not take the new goal state: %s", exc)
+
+    def goal_state_changed(incarnation: str, egs_id: str) -> None:
+        if interface is not None:
+            interface.GoalStateChanged(incarnation, egs_id)
+
+    def properties_changed(changes: dict[str, object]) -> None:
+        if interface is not None:
+            interface.on_properties_changed(changes)
+
+    def notify_extd() -> None:
+        ctx.spawn(extensions_changed(), "notify extd")
+
+    async def schedule_extd() -> None:
+        notify_extd()
+
+    wire = Wire(
+        ctx.root,
+        ctx.config,
+        Clients(FabricHttp(fabric_client()), StorageClients()),
+        Runner(),
+        callbacks=Callbacks(properties_changed, goal_state_changed, schedule_extd),
+        route_table=Path(ctx.args.route_table),
+    )
+    wire.start()
+    interface = WireInterface(wire)
+    ctx.export(WIRE.path, interface)
+    ctx.spawn(wire.run(), "goal state loop")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--route-table",
+        default="/proc/net/route",
+        help="the kernel route table to look for a WireServer route in (default: %(default)s)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return service_main(WIRE, [WireInterface], setup, argv)
+    return service_main(
+        WIRE, [WireInterface], setup, argv, resident=True, add_arguments=add_arguments
+    )
 
 
 if __name__ == "__main__":

@@ -1,31 +1,189 @@
-"""org.waagent.Wire1: the D-Bus adapter of the wire service (its only module using dbus_fast)."""
+"""org.waagent.Wire1: the D-Bus adapter of the wire service (its only module using dbus_fast).
 
-from __future__ import annotations
+Each method: validate, authorize (the dispatcher), one call into `Wire`, reply. Documents cross
+the bus as JSON of the shared models; downloads as read-only file descriptors.
+"""
 
-from dbus_fast.annotations import DBusStr
+# No `from __future__ import annotations` here: dbus-fast reads the signatures from the
+# annotations at import time, and `-> None` must stay the None object.
+import logging
+from typing import Annotated, cast
+
+from dbus_fast.annotations import DBusSignature, DBusStr, DBusUInt64, DBusUnixFd
 from dbus_fast.constants import PropertyAccess
-from dbus_fast.service import dbus_property
+from dbus_fast.service import dbus_property, dbus_signal
+from pydantic import TypeAdapter, ValidationError
 
-from ..common.bus import PUBLIC, Interface, bus_method
-from ..common.names import WIRE
+from .. import __version__
+from ..common.bus import PUBLIC, ROOT_ONLY, Auth, Interface, bus_method, current_caller
+from ..common.errors import InvalidArgs
+from ..common.models.events import TelemetryBatch
+from ..common.models.goal_state import Certificate
+from ..common.models.status import ExtensionsStatus
+from ..common.names import WIRE, WIRE_USER
+from .agent import Wire
+from .download import KINDS, Kind
+
+log = logging.getLogger(__name__)
+
+HEALTH_STATES = ("Ready", "NotReady")
+HEALTH_SUBSTATUSES = ("", "Provisioning", "ProvisioningFailed")
+DBusStrList = Annotated[list[str], DBusSignature("as")]
+# Members only services call: root, and wire itself (defence in depth, with the bus policy).
+SERVICES_ONLY = Auth(users=(WIRE_USER,))
+_CERTIFICATES = TypeAdapter(list[Certificate])
+
+# Property name on the bus for each Observable field.
+PROPERTY_NAMES = {
+    "endpoint": "Endpoint",
+    "incarnation": "Incarnation",
+    "container_id": "ContainerId",
+    "role_instance_id": "RoleInstanceId",
+    "last_contact": "LastContact",
+    "state": "State",
+    "last_error": "LastError",
+}
+
+
+def _check_health(self: "WireInterface", state: str, substatus: str, description: str) -> None:
+    if state not in HEALTH_STATES:
+        raise InvalidArgs(f"invalid health state {state!r}: expected Ready or NotReady")
+    if substatus not in HEALTH_SUBSTATUSES:
+        raise InvalidArgs(
+            f"invalid substatus {substatus!r}: expected '', Provisioning or ProvisioningFailed"
+        )
+    if substatus and state != "NotReady":
+        raise InvalidArgs("a substatus goes with the NotReady state")
+
+
+def _parse_status(text: str) -> ExtensionsStatus:
+    try:
+        return ExtensionsStatus.model_validate_json(text)
+    except ValidationError as exc:
+        raise InvalidArgs(f"invalid extensions status: {exc.errors()[0]['msg']}") from None
+
+
+def _check_status(self: "WireInterface", text: str) -> None:
+    _parse_status(text)
+
+
+def _parse_events(text: str) -> TelemetryBatch:
+    try:
+        return TelemetryBatch.model_validate_json(text)
+    except ValidationError as exc:
+        raise InvalidArgs(f"invalid events: {exc.errors()[0]['msg']}") from None
+
+
+def _check_events(self: "WireInterface", text: str) -> None:
+    _parse_events(text)
+
+
+def _check_download(self: "WireInterface", uris: list[str], kind: str) -> None:
+    if kind not in KINDS:
+        raise InvalidArgs(f"invalid kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if not uris:
+        raise InvalidArgs("no URI given")
+    for uri in uris:
+        if not uri.startswith(("http://", "https://")):
+            raise InvalidArgs(f"invalid URI {uri[:80]!r}: only http and https")
 
 
 class WireInterface(Interface):
     NAME = WIRE.interface
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, wire: Wire) -> None:
         super().__init__()
-        self._version = version
-        self._state = "Idle"
+        self.wire = wire
+
+    def on_properties_changed(self, changes: dict[str, object]) -> None:
+        self.emit_properties_changed(
+            {PROPERTY_NAMES[name]: value for name, value in changes.items()}
+        )
 
     @dbus_property(access=PropertyAccess.READ)
     def Version(self) -> DBusStr:
-        return self._version
+        return __version__
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Endpoint(self) -> DBusStr:
+        return self.wire.observable.endpoint
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Incarnation(self) -> DBusStr:
+        return self.wire.observable.incarnation
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ContainerId(self) -> DBusStr:
+        return self.wire.observable.container_id
+
+    @dbus_property(access=PropertyAccess.READ)
+    def RoleInstanceId(self) -> DBusStr:
+        return self.wire.observable.role_instance_id
+
+    @dbus_property(access=PropertyAccess.READ)
+    def LastContact(self) -> DBusUInt64:
+        return self.wire.observable.last_contact
 
     @dbus_property(access=PropertyAccess.READ)
     def State(self) -> DBusStr:
-        return self._state
+        return self.wire.observable.state
+
+    @dbus_property(access=PropertyAccess.READ)
+    def LastError(self) -> DBusStr:
+        return self.wire.observable.last_error
+
+    @dbus_signal()
+    def GoalStateChanged(
+        self, incarnation: str, extensions_goal_state_id: str
+    ) -> Annotated[tuple[str, str], DBusSignature("ss")]:
+        return incarnation, extensions_goal_state_id
 
     @bus_method(auth=PUBLIC)
     def Ping(self) -> DBusStr:
         return "pong"
+
+    @bus_method(auth=PUBLIC)
+    def GetGoalState(self) -> DBusStr:
+        if self.wire.summary is None:
+            return "{}"
+        return self.wire.summary.model_dump_json()
+
+    @bus_method(auth=PUBLIC)
+    def GetExtensionsGoalState(self) -> DBusStr:
+        """Root and wire see everything; anyone else a copy without SAS tokens and secrets."""
+        goal_state = self.wire.extensions
+        if goal_state is None:
+            return "{}"
+        caller = current_caller()
+        trusted = caller is not None and (caller.is_root or caller.user == WIRE_USER)
+        return (goal_state if trusted else goal_state.redacted()).model_dump_json()
+
+    @bus_method(auth=PUBLIC)
+    async def GetInstanceMetadata(self) -> DBusStr:
+        return await self.wire.instance_metadata()
+
+    @bus_method(auth=SERVICES_ONLY)
+    def GetCertificates(self) -> DBusStr:
+        return _CERTIFICATES.dump_json(self.wire.certificates_with_keys()).decode()
+
+    @bus_method(auth=ROOT_ONLY, validate=_check_health)
+    async def ReportHealth(self, state: DBusStr, substatus: DBusStr, description: DBusStr) -> None:
+        await self.wire.report_health(state, substatus, description)
+
+    @bus_method(auth=SERVICES_ONLY, validate=_check_status)
+    async def UploadStatus(self, status: DBusStr) -> None:
+        await self.wire.set_extensions_status(_parse_status(status))
+
+    @bus_method(auth=SERVICES_ONLY, validate=_check_events)
+    def SendEvents(self, events: DBusStr) -> None:
+        self.wire.send_events(_parse_events(events).events)
+
+    @bus_method(auth=SERVICES_ONLY, validate=_check_download)
+    async def Download(self, uris: DBusStrList, kind: DBusStr) -> DBusUnixFd:
+        return await self.wire.download(uris, cast(Kind, kind))  # checked by _check_download
+
+    @bus_method(auth=ROOT_ONLY)
+    async def Refresh(self) -> DBusStr:
+        await self.wire.refresh(force=True)
+        self.wire.wake()
+        return self.wire.observable.incarnation

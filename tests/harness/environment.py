@@ -16,6 +16,7 @@ from waagent.common.names import SERVICES, WIRE_USER, BusName
 
 from .callers import Busctl
 from .dbus_daemon import PrivateBus
+from .network import loopback_address, write_lease
 from .paths import PYTHON
 from .polkitd import Polkitd
 from .procs import pids_with_marker, terminate
@@ -23,6 +24,7 @@ from .sandbox import Sandbox
 from .users import system_user
 
 SERVICE_USERS = {"wire": WIRE_USER}
+ROUTE_TABLE_HEADER = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n"
 
 
 class Environment:
@@ -41,7 +43,9 @@ class Environment:
         self.sandbox = Sandbox(self.base / "root")
         self.polkitd = Polkitd(self.bus, self.base / "polkit", extra_actions) if polkit else None
         self.busctl = Busctl(self.bus)
-        self.config = dict(config or {})
+        # Wire's endpoint and IMDS: a loopback address of this environment (see network.py).
+        self.endpoint = loopback_address()
+        self.config = {"Protocol.ImdsEndpoint": self.endpoint, **(config or {})}
         self.keep = keep
         self._users: list[object] = []
 
@@ -87,6 +91,8 @@ class Environment:
                 self._users.append(ctx)
             self.bus.workdir.mkdir(parents=True)
             self.sandbox.create(self.config, wire_user=WIRE_USER)
+            self.sandbox.path("/run/no-routes").write_text(ROUTE_TABLE_HEADER)
+            write_lease(self.sandbox.root, self.endpoint)
             self.bus.start()
             for service in SERVICES.values():
                 if _installed(service.program):

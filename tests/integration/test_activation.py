@@ -42,13 +42,16 @@ def uid_of(pid: int) -> int:
     raise AssertionError("no Uid line")
 
 
+PROBE = ("org.waagent.Probe1", "/org/waagent/Probe1", "org.waagent.Probe1")
+
+
 def test_a_call_activates_the_service_and_it_exits_when_idle(env: Environment) -> None:
-    assert not name_has_owner(env.bus, WIRE.name)
-    reply = env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping", user="nobody")
+    assert not name_has_owner(env.bus, PROBE[0])
+    reply = env.busctl.call(*PROBE, "Hello", user="nobody")
     assert reply.ok, reply.error
-    assert reply.data == ["pong"]
-    pid = owner_pid(env, WIRE.name)
-    wait_for(lambda: not name_has_owner(env.bus, WIRE.name), timeout=15, what="wire to go idle")
+    assert reply.data == ["hello"]
+    pid = owner_pid(env, PROBE[0])
+    wait_for(lambda: not name_has_owner(env.bus, PROBE[0]), timeout=15, what="the probe to go idle")
     wait_for(lambda: not _alive(pid), timeout=5, what=f"process {pid} to exit")
 
 
@@ -76,19 +79,27 @@ def test_only_the_wire_user_may_own_the_wire_name(env: Environment) -> None:
 def test_a_call_in_progress_keeps_the_service_alive_past_the_idle_timeout(
     env: Environment,
 ) -> None:
-    probe = ("org.waagent.Probe1", "/org/waagent/Probe1", "org.waagent.Probe1")
-    reply = env.busctl.call(*probe, "Sleep", "u", "4")
+    reply = env.busctl.call(*PROBE, "Sleep", "u", "4")
     assert reply.ok, reply.error
     assert reply.data == ["slept"]
-    wait_for(lambda: not name_has_owner(env.bus, probe[0]), timeout=15, what="the probe to go idle")
+    wait_for(lambda: not name_has_owner(env.bus, PROBE[0]), timeout=15, what="the probe to go idle")
 
 
 def test_the_service_comes_back_on_the_next_call(env: Environment) -> None:
+    assert env.busctl.call(*PROBE, "Hello").ok
+    first = owner_pid(env, PROBE[0])
+    wait_for(lambda: not name_has_owner(env.bus, PROBE[0]), timeout=15, what="the probe to go idle")
+    assert env.busctl.call(*PROBE, "Hello").ok
+    assert owner_pid(env, PROBE[0]) != first
+
+
+def test_a_resident_service_stays_past_the_idle_timeout(env: Environment) -> None:
     assert env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping").ok
     first = owner_pid(env, WIRE.name)
-    wait_for(lambda: not name_has_owner(env.bus, WIRE.name), timeout=15, what="wire to go idle")
-    assert env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping").ok
-    assert owner_pid(env, WIRE.name) != first
+    # Wire polls the goal state: it is resident and keeps its name past Services.IdleTimeout.
+    with pytest.raises(AssertionError):
+        wait_for(lambda: not name_has_owner(env.bus, WIRE.name), timeout=4, what="wire to leave")
+    assert owner_pid(env, WIRE.name) == first
 
 
 def _alive(pid: int) -> bool:

@@ -23,7 +23,7 @@ from dbus_fast.aio import MessageBus
 from ..errors import Failed, WaagentError, from_os_error
 from .activity import Activity
 from .interface import Interface, MethodSpec
-from .polkit import Authorizer
+from .polkit import CURRENT_CALLER, Authorizer
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ class Dispatcher:
                 if spec.validate is not None:
                     spec.validate(route.interface, *args)
                 caller = await self.authorizer.authorize(msg, spec.auth, what)
+                CURRENT_CALLER.set(caller)
                 log.debug("%s calls %s", caller, what)
                 result = spec.fn(route.interface, *args)
                 if inspect.isawaitable(result):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pwd
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from dbus_fast import Message, MessageFlag, MessageType, Variant
@@ -41,6 +42,15 @@ CHECK_TIMEOUT = 25.0
 INTERACTIVE_TIMEOUT = 300.0  # a person may be typing a password
 
 
+# The caller of the method call being served (each call runs in its own task and context).
+CURRENT_CALLER: ContextVar[Caller | None] = ContextVar("waagent_current_caller", default=None)
+
+
+def current_caller() -> Caller | None:
+    """Who is calling: for methods whose answer depends on it (root sees secrets, others not)."""
+    return CURRENT_CALLER.get()
+
+
 @dataclass(frozen=True)
 class Caller:
     bus_name: str
@@ -50,6 +60,10 @@ class Caller:
     @property
     def is_root(self) -> bool:
         return self.uid == 0
+
+    @property
+    def user(self) -> str | None:
+        return _user_name(self.uid)
 
     def __str__(self) -> str:
         return f"uid {self.uid} ({self.bus_name})"

@@ -1,0 +1,186 @@
+"""Artifact downloads (§4.2): manifests, extension packages, the artifacts profile.
+
+Each URI is tried on the default channel, then on the other (direct storage or HostGAPlugin);
+when only the other one works it becomes the default. URIs are shuffled; the whole download has a
+5-minute budget. The body streams into an unnamed file in wire's state directory, is verified for
+its kind, and is handed over as a read-only file descriptor: large payloads never sit in memory
+and the receiver cannot change what wire verified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import time
+import zipfile
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from . import xmldoc
+from .errors import FabricError, HttpFailed, InvalidContainer, ResourceGone
+from .hostplugin import HostPlugin
+from .storage import Storage
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["manifest", "package", "artifacts-profile"]
+KINDS: tuple[Kind, ...] = ("manifest", "package", "artifacts-profile")
+MAX_SIZE: dict[Kind, int] = {
+    "manifest": 4 << 20,
+    "package": 512 << 20,
+    "artifacts-profile": 1 << 20,
+}
+BUDGET = 300.0
+
+
+class DownloadFailed(FabricError):
+    pass
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str = ""
+
+
+def verify(kind: Kind, data: BinaryIO) -> Verdict:
+    data.seek(0, os.SEEK_END)
+    if data.tell() == 0:
+        return Verdict(False, "empty body")
+    data.seek(0)
+    if kind == "package":
+        if not zipfile.is_zipfile(data):
+            return Verdict(False, "not a zip archive")
+    elif kind == "manifest":
+        try:
+            xmldoc.parse(data.read(), "manifest")
+        except FabricError as exc:
+            return Verdict(False, str(exc))
+    else:
+        try:
+            json.loads(data.read())
+        except ValueError:
+            return Verdict(False, "not JSON")
+    return Verdict(True)
+
+
+def _unnamed_file(directory: Path) -> BinaryIO:
+    """A file with no name: nothing to clean up after a crash, nothing for others to open."""
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError:
+        fd, name = _named_then_unlinked(directory)
+        del name
+    return open(fd, "w+b", buffering=0)
+
+
+def _named_then_unlinked(directory: Path) -> tuple[int, str]:
+    name = str(directory / f".download.{os.getpid()}.{time.monotonic_ns()}")
+    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    os.unlink(name)
+    return fd, name
+
+
+def read_only_copy(file: BinaryIO) -> int:
+    """A new read-only descriptor of the same (unnamed) file."""
+    return os.open(f"/proc/self/fd/{file.fileno()}", os.O_RDONLY | os.O_CLOEXEC)
+
+
+class Downloader:
+    def __init__(
+        self,
+        storage: Storage,
+        hostplugin: HostPlugin,
+        refresh_container: Callable[[], Awaitable[None]],
+        directory: Path,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.storage = storage
+        self.hostplugin = hostplugin
+        self.refresh_container = refresh_container
+        self.directory = directory
+        self.clock = clock
+        self.hostplugin_is_default = False
+        self.manifest_url: str | None = None
+
+    async def _direct(self, url: str, kind: Kind, sink: BinaryIO) -> None:
+        await self.storage.get(url, what=f"{kind} (direct)", sink=sink, max_bytes=MAX_SIZE[kind])
+
+    async def _through_hostplugin(
+        self, url: str, kind: Kind, sink: BinaryIO, fast_track: bool
+    ) -> None:
+        if not await self.hostplugin.ensure_available():
+            raise HttpFailed("HostGAPlugin is not available")
+        manifest = self.manifest_url if kind == "package" else None
+        for attempt in (1, 2):
+            try:
+                await self.hostplugin.artifact(
+                    url,
+                    sink=sink,
+                    manifest_url=manifest,
+                    fast_track=fast_track,
+                    max_bytes=MAX_SIZE[kind],
+                )
+            except (ResourceGone, InvalidContainer):
+                if attempt == 2:
+                    raise
+                await self.refresh_container()
+            else:
+                return
+
+    async def _try(
+        self, channel: str, url: str, kind: Kind, sink: BinaryIO, fast_track: bool
+    ) -> None:
+        if channel == "hostplugin":
+            await self._through_hostplugin(url, kind, sink, fast_track)
+        else:
+            await self._direct(url, kind, sink)
+        verdict = verify(kind, sink)
+        if not verdict.ok:
+            raise HttpFailed(f"{kind} from {channel}: {verdict.reason}")
+
+    async def download(self, uris: Sequence[str], kind: Kind, *, fast_track: bool = False) -> int:
+        """Download one of `uris`; return a read-only fd of the verified file (caller closes)."""
+        if not uris:
+            raise DownloadFailed(f"no URI to download the {kind} from")
+        candidates = list(uris)
+        random.shuffle(candidates)
+        started = self.clock()
+        last = "no attempt made"
+        with _unnamed_file(self.directory) as sink:
+            for url in candidates:
+                if self.clock() - started > BUDGET:
+                    last = f"the {BUDGET:.0f} s download budget is spent"
+                    break
+                primary, secondary = (
+                    ("hostplugin", "direct")
+                    if self.hostplugin_is_default
+                    else ("direct", "hostplugin")
+                )
+                for channel in (primary, secondary):
+                    try:
+                        await self._try(channel, url, kind, sink, fast_track)
+                    except FabricError as exc:
+                        last = str(exc)
+                        continue
+                    if channel == secondary:
+                        self.hostplugin_is_default = channel == "hostplugin"
+                        log.info(
+                            "Default channel changed to %s channel.",
+                            "HostGAPlugin" if self.hostplugin_is_default else "Direct",
+                        )
+                    if kind == "manifest":
+                        self.manifest_url = url
+                    return read_only_copy(sink)
+        raise DownloadFailed(f"Failed to download {kind} from all URIs. Last error: {last}")
+
+
+def close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)

@@ -1,0 +1,185 @@
+"""The HostGAPlugin (§4): port 32526 on the WireServer address, never through a proxy.
+
+Its headers carry the container id and role config name of the latest goal state; when they are
+stale it answers 410 or InvalidContainerConfiguration, and the caller refreshes the goal state
+and retries once (`Wire._with_fresh_container`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .. import AGENT_NAME, AGENT_VERSION
+from ..common.models.extensions import StatusUploadBlob
+from .http import ARTIFACT_POLICY, STATUS_POLICY, FabricHttp, Reply, RetryPolicy
+from .storage import STORAGE_VERSION, page_ranges, storage_date
+
+log = logging.getLogger(__name__)
+
+PORT = 32526
+API_VERSION = "2015-09-01"
+LOG_UPLOAD_POLICY = RetryPolicy(timeout=30.0)
+
+
+@dataclass(frozen=True)
+class ContainerIdentity:
+    container_id: str
+    role_config_name: str
+    deployment_id: str
+
+
+class HostPlugin:
+    def __init__(
+        self, http: FabricHttp, endpoint: str, identity: Callable[[], ContainerIdentity]
+    ) -> None:
+        self.http = http
+        self.endpoint = endpoint
+        self._identity = identity
+        self.available = False
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.endpoint}:{PORT}"
+
+    def _headers(self) -> dict[str, str]:
+        ident = self._identity()
+        return {
+            "x-ms-version": API_VERSION,
+            "x-ms-containerid": ident.container_id,
+            "x-ms-host-config-name": ident.role_config_name,
+        }
+
+    async def ensure_available(self) -> bool:
+        """/versions must mention 2015-09-01; once it did, it is not asked again (§4.1)."""
+        if not self.available:
+            reply = await self.http.request(
+                "GET",
+                f"{self.base}/versions",
+                what="HostGAPlugin versions",
+                headers={"x-ms-containerid": self._identity().container_id},
+                policy=RetryPolicy(attempts=1, throttled_attempts=1),
+            )
+            self.available = API_VERSION.encode() in reply.body
+        return self.available
+
+    async def put_status(self, blob: StatusUploadBlob, content: bytes) -> None:
+        """§4.4: the blob write wrapped in a JSON envelope; page blobs in 512-byte pages."""
+        if blob.blob_type == "PageBlob":
+            content += b" " * (-len(content) % 512)  # HostGAPlugin page blobs: space padding
+            size = len(content)
+            await self._put_envelope(
+                blob.url,
+                None,
+                {
+                    "Content-Length": "0",
+                    "x-ms-blob-content-length": str(size),
+                    "x-ms-blob-type": "PageBlob",
+                    "x-ms-date": storage_date(),
+                    "x-ms-version": STORAGE_VERSION,
+                },
+            )
+            separator = "&" if "?" in blob.url else "?"
+            for start, end, page in page_ranges(content):
+                await self._put_envelope(
+                    f"{blob.url}{separator}comp=page",
+                    page,
+                    {
+                        "Content-Length": str(end - start),
+                        "x-ms-date": storage_date(),
+                        "x-ms-range": f"bytes={start}-{end - 1}",
+                        "x-ms-page-write": "update",
+                        "x-ms-version": STORAGE_VERSION,
+                    },
+                )
+            return
+        await self._put_envelope(
+            blob.url,
+            content,
+            {
+                "Content-Length": str(len(content)),
+                "x-ms-blob-type": "BlockBlob",
+                "x-ms-date": storage_date(),
+                "x-ms-version": STORAGE_VERSION,
+            },
+        )
+
+    async def _put_envelope(self, uri: str, content: bytes | None, headers: dict[str, str]) -> None:
+        envelope: dict[str, object] = {
+            "headers": [{"headerName": k, "headerValue": v} for k, v in headers.items()],
+            "requestUri": uri,
+        }
+        if content is not None:
+            envelope["content"] = base64.b64encode(content).decode()
+        body = json.dumps(envelope, sort_keys=True).encode()
+        await self.http.request(
+            "PUT",
+            f"{self.base}/status",
+            what="status through HostGAPlugin",
+            headers={**self._headers(), "Content-type": "application/json"},
+            content=body,
+            policy=STATUS_POLICY,
+        )
+
+    async def artifact(
+        self,
+        url: str,
+        *,
+        sink: BinaryIO | None = None,
+        manifest_url: str | None = None,
+        fast_track: bool = False,
+        max_bytes: int,
+    ) -> Reply:
+        headers = {**self._headers(), "x-ms-artifact-location": url}
+        if manifest_url:
+            headers["x-ms-artifact-manifest-location"] = manifest_url
+        if fast_track:
+            headers["x-ms-verify-from-artifacts-blob"] = "true"
+        return await self.http.request(
+            "GET",
+            f"{self.base}/extensionArtifact",
+            what="artifact through HostGAPlugin",
+            headers=headers,
+            policy=ARTIFACT_POLICY,
+            sink=sink,
+            max_bytes=max_bytes,
+        )
+
+    async def vm_settings(self, etag: str | None) -> Reply:
+        """Raw single attempt: the caller interprets 200/304/404/410 (§4.3)."""
+        headers = {**self._headers(), "x-ms-client-correlationid": str(uuid.uuid4())}
+        if etag:
+            headers["if-none-match"] = etag
+        return await self.http.request(
+            "GET",
+            f"{self.base}/vmSettings",
+            what="vmSettings",
+            headers=headers,
+            policy=RetryPolicy().single(),
+            ok=None,
+        )
+
+    async def put_log(self, data: bytes) -> None:
+        ident = self._identity()
+        headers = {
+            "x-ms-version": API_VERSION,
+            "x-ms-containerid": ident.container_id,
+            "x-ms-vmagentlog-deploymentid": ident.deployment_id,
+            "x-ms-client-name": AGENT_NAME,
+            "x-ms-client-version": AGENT_VERSION,
+            "x-ms-client-correlationid": str(uuid.uuid4()),
+        }
+        await self.http.request(
+            "PUT",
+            f"{self.base}/vmAgentLog",
+            what="log upload",
+            headers=headers,
+            content=data,
+            policy=LOG_UPLOAD_POLICY,
+            max_bytes=1 << 20,
+        )

@@ -1,0 +1,196 @@
+"""HTTP to the fabric with the classic rules (§2.4), bounded in time as well as in attempts.
+
+The retry policy is data (`RetryPolicy`). The transport is an injected `httpx.AsyncClient`, so
+unit tests give it an `httpx.MockTransport` and integration tests the fabric simulator. httpx
+exceptions become our errors in one place (`_mapped_errors`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import BinaryIO
+
+import httpx
+
+from ..common.logs import redact
+from .errors import HttpFailed, InvalidContainer, ResourceGone
+
+log = logging.getLogger(__name__)
+
+RETRY_CODES = frozenset({205, 206, 403, 500, 501, 502, 503, 504, 507, 429})
+THROTTLE_CODES = frozenset({403, 429, 503})
+OK_CODES = frozenset({200, 201, 202})
+INVALID_CONTAINER = b"InvalidContainerConfiguration"
+
+# Sizes: goal-state documents are kilobytes; a response past these limits is refused, not parsed.
+MAX_DOCUMENT = 4 << 20
+MAX_LARGE_DOCUMENT = 16 << 20
+
+
+def fibonacci_delay(attempt: int, unit: float) -> float:
+    """Delay before attempt `attempt` (2, 3, ...): unit x 2, 3, 5, 8, 13, ... (§2.4)."""
+    a, b = 1, 2
+    for _ in range(attempt - 2):
+        a, b = b, a + b
+    return unit * b
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    delay: float = 1.0
+    throttle_delay: float = 1.0
+    # Throttling raises the attempt count to this (telemetry keeps its own small count).
+    throttled_attempts: int = 25
+    timeout: float = 10.0
+    # Total time budget across attempts and waits: the classic health report could back off
+    # for days (30 attempts x Fibonacci x 15 s); ours gives up after this and says so.
+    deadline: float = 300.0
+    retry_codes: frozenset[int] = RETRY_CODES
+    extra_retry_codes: frozenset[int] = frozenset()
+
+    def single(self) -> RetryPolicy:
+        return replace(self, attempts=1, throttled_attempts=1)
+
+
+DEFAULT_POLICY = RetryPolicy()
+# The goal-state poll repeats every period anyway: one retry, and the State shows a problem soon.
+POLL_POLICY = RetryPolicy(attempts=2, deadline=30.0)
+# Status is uploaded every period too; HostGAPlugin failing falls back to storage at once.
+STATUS_POLICY = RetryPolicy(attempts=2, deadline=30.0)
+TELEMETRY_POLICY = RetryPolicy(attempts=3, throttle_delay=8.0, throttled_attempts=3, deadline=60.0)
+HEALTH_POLICY = RetryPolicy(attempts=30, delay=15.0, deadline=300.0)
+# HostGAPlugin's artifact cache answers a transient 400 (§2.4).
+ARTIFACT_POLICY = RetryPolicy(extra_retry_codes=frozenset({400}))
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@contextlib.contextmanager
+def _mapped_errors(what: str) -> Iterator[None]:
+    """Transport problems are retried (timeouts, refused or dropped connections, short reads)."""
+    try:
+        yield
+    except httpx.TimeoutException:
+        raise _Retryable(f"{what}: timed out") from None
+    except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+        raise _Retryable(f"{what}: {type(exc).__name__}: {exc}") from None
+
+
+class FabricHttp:
+    """Requests with the classic retry rules. `sleep` and `clock` are injectable for tests."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self._sleep = sleep
+        self._clock = clock
+
+    async def _once(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes | None,
+        timeout: float,
+        max_bytes: int,
+        what: str,
+        sink: BinaryIO | None,
+    ) -> Reply:
+        with _mapped_errors(what):
+            request = self.client.build_request(
+                method, url, headers=dict(headers), content=content, timeout=timeout
+            )
+            response = await self.client.send(request, stream=True)
+            try:
+                body = bytearray()
+                size = 0
+                streaming = sink is not None and response.status_code == 200
+                if streaming and sink is not None:
+                    sink.seek(0)
+                    sink.truncate()
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise HttpFailed(f"{what}: response larger than {max_bytes} bytes refused")
+                    if streaming and sink is not None:
+                        sink.write(chunk)
+                    else:
+                        body += chunk
+                expected = response.headers.get("content-length")
+                if expected is not None and expected.isdigit() and int(expected) != size:
+                    raise _Retryable(f"{what}: short body ({size} of {expected} bytes)")
+            finally:
+                await response.aclose()
+        return Reply(response.status_code, response.headers, bytes(body))
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        ok: frozenset[int] | None = OK_CODES,
+        max_bytes: int = MAX_DOCUMENT,
+        sink: BinaryIO | None = None,
+    ) -> Reply:
+        """One logical request. `ok=None` returns any status after a single attempt (raw mode).
+
+        With a `sink`, a 200 body is streamed into it (rewound at each attempt) instead of memory.
+        """
+        started = self._clock()
+        attempts = policy.attempts
+        attempt = 0
+        last = ""
+        retry_codes = policy.retry_codes | policy.extra_retry_codes
+        while True:
+            attempt += 1
+            delay = fibonacci_delay(attempt + 1, policy.delay)
+            try:
+                reply = await self._once(
+                    method, url, headers or {}, content, policy.timeout, max_bytes, what, sink
+                )
+            except _Retryable as exc:
+                last = str(exc)
+            else:
+                if ok is None or reply.status in ok:
+                    return reply
+                last = f"{what}: HTTP {reply.status}"
+                if reply.status == 410:
+                    raise ResourceGone(f"{what}: 410 Gone (goal state changed)", 410)
+                if reply.status == 400 and INVALID_CONTAINER in reply.body:
+                    raise InvalidContainer(f"{what}: InvalidContainerConfiguration", 400)
+                if reply.status not in retry_codes:
+                    raise HttpFailed(last, reply.status)
+                if reply.status in THROTTLE_CODES:
+                    attempts = max(attempts, policy.throttled_attempts)
+                    delay = policy.throttle_delay
+            elapsed = self._clock() - started
+            if attempt >= attempts or elapsed + delay > policy.deadline:
+                raise HttpFailed(f"{redact(last)} -- {attempt} attempts made in {elapsed:.1f} s")
+            log.debug("%s; retrying in %.0f s", redact(last), delay)
+            await self._sleep(delay)

@@ -1,0 +1,123 @@
+"""What wire knows and keeps: the observable state, and the last good goal state on disk.
+
+Wire's own files live in its state directory (`/var/lib/waagent-wire`, owned by the
+unprivileged `waagent-wire` user), with the classic file names. The last good goal state is kept
+there, so a restarted wire answers at once and nothing is lost when the fabric is away.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, fields
+from pathlib import PurePosixPath
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..common.models.extensions import ExtensionsGoalState
+from ..common.models.goal_state import GoalStateSummary
+from ..common.models.status import ExtensionsStatus
+from ..common.root import Root
+
+log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+STATE_DIR = PurePosixPath("/var/lib/waagent-wire")
+PROTOCOL_FILE = "Protocol"
+ENDPOINT_FILE = "WireServerEndpoint"
+CACHE_FILE = "goal_state.json"
+EXTENSIONS_STATUS_FILE = "extensions_status.json"
+
+# Values of the State property.
+STARTING = "Starting"
+READY = "Ready"
+FABRIC_UNAVAILABLE = "FabricUnavailable"
+GOAL_STATE_ERROR = "GoalStateError"
+
+
+@dataclass
+class Observable:
+    """The Wire1 properties; `changes` collects what moved since the last `take_changes()`."""
+
+    endpoint: str = ""
+    incarnation: str = ""
+    container_id: str = ""
+    role_instance_id: str = ""
+    last_contact: int = 0  # microseconds since the epoch, UTC
+    state: str = STARTING
+    last_error: str = ""
+    changes: set[str] = field(default_factory=set, repr=False)
+
+    def update(self, **values: object) -> None:
+        for name, value in values.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+                self.changes.add(name)
+
+    def take_changes(self) -> dict[str, object]:
+        changed = {name: getattr(self, name) for name in sorted(self.changes)}
+        self.changes.clear()
+        return changed
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.name != "changes"]
+
+
+class GoalStateCache(BaseModel):
+    """The last goal state wire fetched completely (written atomically after each one)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    summary: GoalStateSummary
+    extensions: ExtensionsGoalState
+
+
+class StateFiles:
+    def __init__(self, root: Root, directory: PurePosixPath = STATE_DIR) -> None:
+        self.root = root
+        self.directory = directory
+
+    def path(self, name: str) -> PurePosixPath:
+        return self.directory / name
+
+    def prepare(self) -> None:
+        self.root.makedirs(self.directory, 0o700)
+        self.root.makedirs(self.directory / "downloads", 0o700)
+
+    def write(self, name: str, data: bytes | str, mode: int = 0o600) -> None:
+        self.root.write_atomic(self.path(name), data, mode=mode)
+
+    def read(self, name: str) -> bytes | None:
+        return self.root.read_bytes(self.path(name))
+
+    def clear_protocol(self) -> None:
+        for name in (PROTOCOL_FILE, ENDPOINT_FILE):
+            self.root.remove(self.path(name))
+
+    def save_protocol(self, endpoint: str) -> None:
+        self.write(ENDPOINT_FILE, endpoint, mode=0o644)
+        self.write(PROTOCOL_FILE, "WireProtocol", mode=0o644)
+
+    def load_cache(self) -> GoalStateCache | None:
+        return self._load(CACHE_FILE, GoalStateCache)
+
+    def save_cache(self, cache: GoalStateCache) -> None:
+        self.write(CACHE_FILE, cache.model_dump_json())
+
+    def load_extensions_status(self) -> ExtensionsStatus | None:
+        return self._load(EXTENSIONS_STATUS_FILE, ExtensionsStatus)
+
+    def save_extensions_status(self, status: ExtensionsStatus) -> None:
+        self.write(EXTENSIONS_STATUS_FILE, status.model_dump_json(by_alias=True))
+
+    def _load(self, name: str, model: type[M]) -> M | None:
+        data = self.read(name)
+        if data is None:
+            return None
+        try:
+            return model.model_validate_json(data)
+        except ValidationError:
+            log.warning("ignoring unreadable %s", self.path(name))
+            return None
