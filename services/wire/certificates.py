@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -94,17 +95,19 @@ async def load_pkcs12_with_openssl(
     raise MalformedDocument("openssl could not read the PKCS#12 with several keys")
 
 
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----.*?-----END \1-----", re.DOTALL)
+
+
 def split_pem(pem: bytes) -> Pkcs12Contents:
+    """Every certificate and private key of a PEM bundle (§3.2 step 5)."""
     certs: list[x509.Certificate] = []
     keys: list[PrivateKeyTypes] = []
-    for block in pem.split(b"-----END ")[:-1]:
-        start = block.rfind(b"-----BEGIN ")
-        kind = block[start:].split(b"-----")[1]
-        body = block[start:] + b"-----END " + kind + b"-----\n"
+    for match in _PEM_BLOCK.finditer(pem):
+        kind, block = match.group(1), match.group(0)
         if kind.endswith(b"CERTIFICATE"):
-            certs.append(x509.load_pem_x509_certificate(body))
+            certs.append(x509.load_pem_x509_certificate(block))
         elif kind.endswith(b"KEY"):
-            keys.append(serialization.load_pem_private_key(body, None))
+            keys.append(serialization.load_pem_private_key(block, None))
     return Pkcs12Contents(certs, keys)
 
 

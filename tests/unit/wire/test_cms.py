@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.unit.wire.conftest import cms_encrypt, make_tenant
+from waagent.wire import cms
+from waagent.wire.transport import TransportCredentials
+
+
+@pytest.mark.parametrize("cipher", ["-des3", "-aes128", "-aes256"])
+@pytest.mark.parametrize("keyid", [True, False], ids=["ski", "issuer-serial"])
+def test_openssl_cms_decrypts_with_the_transport_key(
+    transport_creds: TransportCredentials, transport_files: Path, cipher: str, keyid: bool
+) -> None:
+    message = cms_encrypt(b"tenant secrets", transport_files, cipher=cipher, keyid=keyid)
+    assert (
+        cms.decrypt(message, transport_creds.certificate, transport_creds.key) == b"tenant secrets"
+    )
+
+
+def test_a_message_for_another_certificate_is_refused_clearly(
+    tmp_path: Path, transport_creds: TransportCredentials
+) -> None:
+    other = make_tenant(tmp_path, "other")
+    message = cms_encrypt(b"x", other.cert)
+    with pytest.raises(cms.CmsError, match="encrypted to another certificate"):
+        cms.decrypt(message, transport_creds.certificate, transport_creds.key)
+
+
+def test_garbage_is_a_malformed_message(transport_creds: TransportCredentials) -> None:
+    with pytest.raises(cms.CmsError, match="malformed CMS message"):
+        cms.decrypt(b"\x30\x82\xff\xffgarbage", transport_creds.certificate, transport_creds.key)
+
+
+def test_a_truncated_message_is_refused(
+    transport_creds: TransportCredentials, transport_files: Path
+) -> None:
+    message = cms_encrypt(b"x" * 100, transport_files)
+    with pytest.raises(cms.CmsError):
+        cms.decrypt(message[:-20], transport_creds.certificate, transport_creds.key)
