@@ -512,6 +512,10 @@ class Wire:
     def certificates_with_keys(self) -> list[Certificate]:
         return list(self.certs)
 
+    def shared_config(self) -> str:
+        data = self.files.read("SharedConfig.xml")
+        return data.decode("utf-8", errors="replace") if data else ""
+
     def certificate_summaries(self) -> tuple[CertificateSummary, ...]:
         return self.summary.certificates if self.summary else ()
 

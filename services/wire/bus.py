@@ -166,6 +166,10 @@ class WireInterface(Interface):
     def GetCertificates(self) -> DBusStr:
         return _CERTIFICATES.dump_json(self.wire.certificates_with_keys()).decode()
 
+    @bus_method(auth=SERVICES_ONLY)
+    def GetSharedConfig(self) -> DBusStr:
+        return self.wire.shared_config()
+
     @bus_method(auth=ROOT_ONLY, validate=_check_health)
     async def ReportHealth(self, state: DBusStr, substatus: DBusStr, description: DBusStr) -> None:
         await self.wire.report_health(state, substatus, description)
