@@ -88,7 +88,7 @@ async def setup(ctx: ServiceContext) -> None:
         callbacks=Callbacks(properties_changed, goal_state_changed, schedule_extd),
         route_table=Path(ctx.args.route_table),
     )
-    wire.start()
+    await wire.start()
     interface = WireInterface(wire)
     ctx.export(WIRE.path, interface)
     ctx.spawn(wire.run(), "goal state loop")

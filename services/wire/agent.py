@@ -13,11 +13,14 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pydantic import TypeAdapter
 
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.commands import CommandRunner
@@ -33,7 +36,7 @@ from ..common.models.status import (
     VMStatus,
 )
 from ..common.root import Root
-from . import certificates, documents, endpoint, osinfo, reports, transport, xmldoc
+from . import certstore, documents, endpoint, osinfo, reports, xmldoc
 from .download import Downloader, Kind
 from .errors import FabricError, InvalidContainer, MalformedDocument, ResourceGone
 from .history import History
@@ -53,6 +56,8 @@ from .wireserver import WireServer
 
 log = logging.getLogger(__name__)
 
+_SUMMARIES = TypeAdapter(tuple[CertificateSummary, ...])
+SECRETS_TIMEOUT = 60.0
 ROLE_INSTANCE_RETRIES = 6
 ROLE_INSTANCE_DELAY = 0.5
 REDISCOVER_AFTER = 60.0  # seconds of failed contact before looking for the endpoint again
@@ -118,7 +123,7 @@ class Wire:
         self.route_table = route_table
         self.observable = Observable()
         self.history = History(root, self.files.path("history"))
-        self.creds: transport.TransportCredentials | None = None
+        self.transport_header = ""
         self.summary: GoalStateSummary | None = None
         self.extensions: ExtensionsGoalState | None = None
         self.certs: list[Certificate] = []
@@ -155,16 +160,17 @@ class Wire:
         self.imds = Imds(self.clients.fabric, self.config.protocol_imds_endpoint)
         self._set(endpoint=address)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Re-detect the endpoint and make a new transport certificate, like every classic start."""
         self.files.prepare()
         self.files.clear_protocol()
         self._discover()
-        self.creds = transport.create(self.root, self.files.directory)
+        await self._secrets("transport")
+        self.transport_header = certstore.transport_header(self.root, self.files.directory)
         cache = self.files.load_cache()
         if cache is not None:
             self.summary, self.extensions = cache.summary, cache.extensions
-            self.certs = certificates.load_stored(
+            self.certs = certstore.load_stored(
                 self.root, self.files.directory, cache.summary.certificates
             )
             self._set(
@@ -297,14 +303,18 @@ class Wire:
             instance_name=hosting.instance_name,
             role_name=hosting.role_name,
             deployment_name=hosting.deployment_name,
-            certificates=certificates.summary(certs),
+            certificates=tuple(
+                CertificateSummary(
+                    thumbprint=c.thumbprint, has_private_key=c.private_key_pem is not None
+                )
+                for c in certs
+            ),
             extensions_goal_state_id=extensions.id,
             has_extensions_config=bool(doc.extensions_config_url),
             remote_access_url=doc.remote_access_url,
         )
         # All documents are here: now, and only now, replace what we had.
         old_extensions_id = self.extensions.id if self.extensions else ""
-        certificates.store(certs, self.root, self.files.directory)
         if shared_xml:
             self.files.write("SharedConfig.xml", shared_xml, mode=0o644)
         self.certs = certs
@@ -336,16 +346,40 @@ class Wire:
         """A failure keeps the certificates we had (the classic agent used an empty list)."""
         if not doc.certificates_url:
             return []
-        assert self.creds is not None
         try:
-            document = await self.wireserver.certificates(doc.certificates_url, self.creds)
-            self.files.write("Certificates.xml", document)
-            return await certificates.decrypt_document(
-                document, self.creds, self.runner, self.config.os_openssl_path
+            document = await self.wireserver.certificates(
+                doc.certificates_url, self.transport_header
             )
+            self.files.write("Certificates.xml", document)
+            output = await self._secrets("certificates", input=document)
+            summaries = _SUMMARIES.validate_json(output)
         except FabricError as exc:
             log.error("Cannot download certificates: %s; keeping the previous ones", exc)
             return self.certs
+        return certstore.load_stored(self.root, self.files.directory, summaries)
+
+    async def _secrets(self, command: str, input: bytes | None = None) -> bytes:
+        """Run the cryptography helper (`waagent.wire.secrets`) in its own short-lived process."""
+        result = await self.runner.run(
+            [
+                sys.executable,
+                "-m",
+                "waagent.wire.secrets",
+                command,
+                "--root",
+                str(self.root.path),
+                "--state-dir",
+                str(self.files.directory),
+                "--openssl",
+                self.config.os_openssl_path,
+            ],
+            timeout=SECRETS_TIMEOUT,
+            input=input,
+            check=False,
+        )
+        if not result.ok:
+            raise MalformedDocument(f"{command}: {result.message()}")
+        return result.stdout.encode()
 
     async def _with_on_hold(self, extensions: ExtensionsGoalState) -> ExtensionsGoalState:
         """§9.2: the InVMArtifactsProfile says whether processing is on hold."""

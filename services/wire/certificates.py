@@ -189,23 +189,3 @@ def store(certs: Sequence[Certificate], root: Root, directory: PurePosixPath) ->
             )
             bundle.append(cert.private_key_pem)
     root.write_atomic(directory / "Certificates.pem", "".join(bundle), mode=0o600)
-
-
-def load_stored(
-    root: Root, directory: PurePosixPath, summaries: Sequence[CertificateSummary]
-) -> list[Certificate]:
-    """The certificates listed in `summaries`, read back from their files (0600, ours)."""
-    result = []
-    for item in summaries:
-        cert_pem = root.read_text(directory / f"{item.thumbprint}.crt")
-        if cert_pem is None:
-            continue
-        key_pem = (
-            root.read_text(directory / f"{item.thumbprint}.prv") if item.has_private_key else None
-        )
-        result.append(
-            Certificate(
-                thumbprint=item.thumbprint, certificate_pem=cert_pem, private_key_pem=key_pem
-            )
-        )
-    return result

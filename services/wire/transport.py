@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ..common.root import Root
+from .certstore import TRANSPORT_CERT as CERT_FILE
+from .certstore import TRANSPORT_KEY as KEY_FILE
 
-CERT_FILE = "TransportCert.pem"
-KEY_FILE = "TransportPrivate.pem"
 VALIDITY = datetime.timedelta(days=730)
 
 

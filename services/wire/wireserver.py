@@ -17,7 +17,6 @@ from .http import (
     FabricHttp,
     RetryPolicy,
 )
-from .transport import TransportCredentials
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +61,13 @@ class WireServer:
         )
         return reply.body
 
-    async def certificates(self, url: str, creds: TransportCredentials) -> bytes:
+    async def certificates(self, url: str, transport_header: str) -> bytes:
         """The Certificates document, asking for AES128_CBC first, then DES_EDE3_CBC (§3.2)."""
         last: HttpFailed | None = None
         for cipher in CIPHERS:
             headers = {
                 **AGENT_HEADERS,
-                "x-ms-guest-agent-public-x509-cert": creds.header_value,
+                "x-ms-guest-agent-public-x509-cert": transport_header,
                 "x-ms-cipher-name": cipher,
             }
             try:

@@ -1,0 +1,85 @@
+"""`python -m waagent.wire.secrets`: the cryptography of wire, in a short-lived process.
+
+`cryptography` costs about 8 MiB of resident memory, and wire is the one resident service; it is
+needed only at start (a new transport key) and when a new incarnation brings certificates. So wire
+runs this helper for those two jobs, through its command runner (with a timeout), and reads the
+result from its state directory:
+
+    secrets transport      generate TransportPrivate.pem (0600) and TransportCert.pem
+    secrets certificates   stdin: the Certificates document; write <THUMB>.crt/.prv and
+                           Certificates.pem (0600); stdout: JSON [{thumbprint, has_private_key}]
+
+A failure exits non-zero with one line on stderr saying why (never what a secret holds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from pydantic import TypeAdapter
+
+from ..common.commands import Runner
+from ..common.errors import WaagentError
+from ..common.models.goal_state import CertificateSummary
+from ..common.root import Root
+from . import certificates, transport
+from .certstore import TRANSPORT_CERT, TRANSPORT_KEY
+from .errors import MalformedDocument
+
+SUMMARIES = TypeAdapter(tuple[CertificateSummary, ...])
+
+
+def load_transport(root: Root, directory: PurePosixPath) -> transport.TransportCredentials:
+    cert_pem = root.read_bytes(directory / TRANSPORT_CERT)
+    key_pem = root.read_bytes(directory / TRANSPORT_KEY)
+    if cert_pem is None or key_pem is None:
+        raise MalformedDocument("no transport key pair")
+    key = load_pem_private_key(key_pem, None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise MalformedDocument("the transport key is not RSA")
+    return transport.TransportCredentials(x509.load_pem_x509_certificate(cert_pem), key)
+
+
+async def decrypt_certificates(
+    root: Root, directory: PurePosixPath, document: bytes, openssl: str
+) -> bytes:
+    creds = load_transport(root, directory)
+    certs = await certificates.decrypt_document(document, creds, Runner(), openssl)
+    certificates.store(certs, root, directory)
+    return SUMMARIES.dump_json(certificates.summary(certs))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="waagent-wire-secrets")
+    parser.add_argument("command", choices=("transport", "certificates"))
+    parser.add_argument("--root", default="/")
+    parser.add_argument("--state-dir", required=True)
+    parser.add_argument("--openssl", default="/usr/bin/openssl")
+    args = parser.parse_args(argv)
+    root = Root(args.root)
+    directory = PurePosixPath(args.state_dir)
+    try:
+        if args.command == "transport":
+            transport.create(root, directory)
+        else:
+            document = sys.stdin.buffer.read()
+            summary = asyncio.run(decrypt_certificates(root, directory, document, args.openssl))
+            sys.stdout.buffer.write(summary)
+    except WaagentError as exc:
+        sys.stderr.write(f"{exc.message}\n")
+        return 1
+    except OSError as exc:
+        sys.stderr.write(f"{exc.strerror or exc}: {exc.filename or ''}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
