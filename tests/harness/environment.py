@@ -35,6 +35,7 @@ class Environment:
         config: Mapping[str, str] | None = None,
         extra_policies: list[Path] | None = None,
         extra_actions: list[Path] | None = None,
+        endpoint: str | None = None,
         keep: bool = False,
     ) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="waagent-env-"))
@@ -43,8 +44,9 @@ class Environment:
         self.sandbox = Sandbox(self.base / "root")
         self.polkitd = Polkitd(self.bus, self.base / "polkit", extra_actions) if polkit else None
         self.busctl = Busctl(self.bus)
-        # Wire's endpoint and IMDS: a loopback address of this environment (see network.py).
-        self.endpoint = loopback_address()
+        # Wire's endpoint and IMDS: a fabric simulator's address, or a loopback address of this
+        # environment where nothing listens (see network.py).
+        self.endpoint = endpoint or loopback_address()
         self.config = {"Protocol.ImdsEndpoint": self.endpoint, **(config or {})}
         self.keep = keep
         self._users: list[object] = []
