@@ -132,6 +132,8 @@ class DiskService:
         """What the service does when it starts (at boot, or on a later bus activation)."""
         record = self._read_record()
         if self.config.resource_disk_format and record is None:
+            # Shown before the first await, so no caller ever sees NotStarted when work is due.
+            self._update(state=State.DETECTING)
             with contextlib.suppress(WaagentError):  # State and LastError say it; so does the log
                 await self.activate()
             return
