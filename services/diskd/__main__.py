@@ -26,7 +26,8 @@ async def setup(ctx: ServiceContext) -> None:
     )
     ctx.export(DISK.path, DiskInterface(service))
     ctx.activity.add_busy_check(service.busy)
-    ctx.spawn(service.start(), "start")
+    if await service.prepare():
+        ctx.spawn(service.boot_activation(), "boot activation")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

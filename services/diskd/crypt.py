@@ -33,7 +33,7 @@ def missing_support(proc_misc: Path = PROC_MISC) -> str | None:
     except OSError:
         misc = ""
     if "device-mapper" not in misc.split():
-        return "the kernel has no device-mapper (dm-crypt), so no device-mapper in /proc/misc"
+        return "the kernel has no device-mapper (no device-mapper in /proc/misc), so no dm-crypt"
     return None
 
 

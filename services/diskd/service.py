@@ -128,17 +128,21 @@ class DiskService:
 
     # ---- start ----
 
-    async def start(self) -> None:
-        """What the service does when it starts (at boot, or on a later bus activation)."""
+    async def prepare(self) -> bool:
+        """Before the service takes its bus name: True when the boot work is due (then State
+        already says Detecting), else the current state has been read, so no caller ever sees a
+        stale one."""
         record = self._read_record()
         if self.config.resource_disk_format and record is None:
-            # Shown before the first await, so no caller ever sees NotStarted when work is due.
             self._update(state=State.DETECTING)
-            with contextlib.suppress(WaagentError):  # State and LastError say it; so does the log
-                await self.activate()
-            return
+            return True
         self._apply_scsi()
         await self.refresh(record)
+        return False
+
+    async def boot_activation(self) -> None:
+        with contextlib.suppress(WaagentError):  # State and LastError say it; so does the log
+            await self.activate()
 
     async def refresh(self, record: BootRecord | None = None) -> None:
         """Show the disk as it is now, changing nothing."""

@@ -79,7 +79,7 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def _vmbus_device(sysfs: Path, guid: str, device_id: str) -> Path:
+def vmbus_device(sysfs: Path, guid: str, device_id: str) -> Path:
     """A VMBus device directory, and its bus/vmbus/devices link, as the kernel lays them out."""
     real = sysfs / "devices" / "LNXSYSTM:00" / "VMBUS:00" / guid
     _write(real / "device_id", device_id + "\n")
@@ -89,7 +89,7 @@ def _vmbus_device(sysfs: Path, guid: str, device_id: str) -> Path:
     return real
 
 
-def _scsi_disk(controller: Path, host: int, lun: int, name: str) -> None:
+def scsi_disk(controller: Path, host: int, lun: int, name: str) -> None:
     hctl = f"{host}:0:0:{lun}"
     _write(
         controller / f"host{host}" / f"target{host}:0:0" / hctl / "block" / name / "dev", "0:0\n"
@@ -98,25 +98,25 @@ def _scsi_disk(controller: Path, host: int, lun: int, name: str) -> None:
 
 def gen1_sysfs(sysfs: Path, resource: str, os_disk: str = "sda") -> Path:
     """A Gen1 VM: the OS disk on IDE port 0, the resource disk on IDE port 1."""
-    _scsi_disk(
-        _vmbus_device(sysfs, "00000000-0000-8899-0000-000000000000", GEN1_OS_ID), 0, 0, os_disk
+    scsi_disk(
+        vmbus_device(sysfs, "00000000-0000-8899-0000-000000000000", GEN1_OS_ID), 0, 0, os_disk
     )
-    _scsi_disk(
-        _vmbus_device(sysfs, "00000000-0001-8899-0000-000000000000", GEN1_RESOURCE_ID),
+    scsi_disk(
+        vmbus_device(sysfs, "00000000-0001-8899-0000-000000000000", GEN1_RESOURCE_ID),
         1,
         0,
         resource,
     )
-    _vmbus_device(sysfs, "9ca2a3c2-26c6-4e5d-b0b4-6d0a5a6bf9a1", NETWORK_ID)
+    vmbus_device(sysfs, "9ca2a3c2-26c6-4e5d-b0b4-6d0a5a6bf9a1", NETWORK_ID)
     return sysfs
 
 
 def gen2_sysfs(sysfs: Path, resource: str, os_disk: str = "sda", dvd: str = "sr0") -> Path:
     """A Gen2 VM: one SCSI controller with the OS disk (LUN 0), resource disk (1) and DVD (2)."""
-    controller = _vmbus_device(sysfs, "f8b3781a-1e82-4818-a1c3-63d806ec15bb", GEN2_CONTROLLER_ID)
-    _scsi_disk(controller, 0, 0, os_disk)
-    _scsi_disk(controller, 0, 1, resource)
-    _scsi_disk(controller, 0, 2, dvd)
+    controller = vmbus_device(sysfs, "f8b3781a-1e82-4818-a1c3-63d806ec15bb", GEN2_CONTROLLER_ID)
+    scsi_disk(controller, 0, 0, os_disk)
+    scsi_disk(controller, 0, 1, resource)
+    scsi_disk(controller, 0, 2, dvd)
     return sysfs
 
 

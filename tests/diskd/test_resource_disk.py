@@ -323,3 +323,26 @@ def test_activate_is_for_root_only(diskd: Start, loop_disks: Disks, tmp_path: Pa
     assert "only root may call org.waagent.Disk1.Activate" in reply.error
     assert system.props()["State"] == "NotStarted"
     assert disk.mounts() == []
+
+
+def test_the_service_sets_the_scsi_timeouts_at_start_even_without_managing_the_disk(
+    diskd: Start, tmp_path: Path
+) -> None:
+    sysfs = gen2_sysfs(tmp_path / "sys", "sdb")
+    timeouts = {}
+    for name, value in (("sda", "30\n"), ("sdb", "300\n")):
+        timeouts[name] = sysfs / "block" / name / "device" / "timeout"
+        timeouts[name].parent.mkdir(parents=True)
+        timeouts[name].write_text(value)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    system = diskd(
+        config({"ResourceDisk.Format": "n", "OS.RootDeviceScsiTimeout": "300"}),
+        sysfs=sysfs,
+        dev=dev,
+    )
+
+    system.props()
+
+    assert timeouts["sda"].read_text() == "300"
+    assert timeouts["sdb"].read_text() == "300\n"  # already right: not written
