@@ -8,6 +8,7 @@ filesystems, its mounts, the partitions the kernel knows, the loop device, the i
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -125,3 +126,23 @@ def dev_root(directory: Path, disk: LoopDisk) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / disk.name).symlink_to(disk.device)
     return directory
+
+
+# The kernel counts a swap file without its header pages.
+SWAP_HEADER_SLACK = 64 << 10
+
+
+def active_swap_bytes(path: Path) -> int:
+    """The size `swapon --show` gives for `path`; fails when it is not active swap."""
+    out = sh("swapon", "--show=NAME,SIZE", "--bytes", "--noheadings").stdout
+    sizes = {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line.strip()}
+    assert str(path) in sizes, f"{path} is not active swap: {out!r}"
+    return sizes[str(path)]
+
+
+def ntfs_typed(disk: LoopDisk) -> LoopDisk:
+    """How Azure delivers a fresh resource disk: an MBR partition of type 7 holding NTFS."""
+    disk.partition("label: dos\ntype=7\n")
+    if shutil.which("mkntfs") is not None:
+        sh("mkntfs", "-Q", "-F", str(disk.part(1)))
+    return disk

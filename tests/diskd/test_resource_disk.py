@@ -21,8 +21,17 @@ from waagent.common.names import DISK
 from waagent.diskd.resource_disk import README, README_TEXT
 from waagent.diskd.swap import SWAPFILE
 
-from .conftest import Diskd, config
-from .disks import LoopDisk, dev_root, gen1_sysfs, gen2_sysfs, sh
+from .disks import (
+    SWAP_HEADER_SLACK,
+    LoopDisk,
+    active_swap_bytes,
+    dev_root,
+    gen1_sysfs,
+    gen2_sysfs,
+    ntfs_typed,
+    sh,
+)
+from .system import Diskd, config, start_on
 
 pytestmark = pytest.mark.integration
 
@@ -37,33 +46,6 @@ def fs_type(device: Path) -> str:
 def mount_options(mount_point: Path) -> set[str]:
     out = sh("findmnt", "-n", "-o", "OPTIONS", "--mountpoint", str(mount_point)).stdout
     return set(out.strip().split(","))
-
-
-# The kernel counts a swap file without its header pages.
-SWAP_HEADER_SLACK = 64 << 10
-
-
-def active_swap_bytes(path: Path) -> int:
-    """The size `swapon --show` gives for `path`; fails when it is not active swap."""
-    out = sh("swapon", "--show=NAME,SIZE", "--bytes", "--noheadings").stdout
-    sizes = {line.split()[0]: int(line.split()[1]) for line in out.splitlines() if line.strip()}
-    assert str(path) in sizes, f"{path} is not active swap: {out!r}"
-    return sizes[str(path)]
-
-
-def start_on(
-    start: Start, disk: LoopDisk, tmp_path: Path, overrides: dict[str, str] | None = None
-) -> Diskd:
-    sysfs = gen2_sysfs(tmp_path / "sys", disk.name)
-    return start(config(overrides), sysfs=sysfs, dev=dev_root(tmp_path / "dev", disk), disks=[disk])
-
-
-def ntfs_typed(disk: LoopDisk) -> LoopDisk:
-    """How Azure delivers a fresh resource disk: an MBR partition of type 7 holding NTFS."""
-    disk.partition("label: dos\ntype=7\n")
-    if subprocess.run(["which", "mkntfs"], capture_output=True, check=False).returncode == 0:
-        sh("mkntfs", "-Q", "-F", str(disk.part(1)))
-    return disk
 
 
 def test_a_fresh_ntfs_typed_disk_is_formatted_mounted_with_the_options_and_gets_the_readme_and_swap(

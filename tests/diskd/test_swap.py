@@ -20,9 +20,8 @@ from waagent.common.names import DISK
 from waagent.diskd.crypt import missing_support
 from waagent.diskd.swap import SWAPFILE
 
-from .conftest import Diskd
-from .disks import LoopDisk, sh
-from .test_resource_disk import SWAP_HEADER_SLACK, active_swap_bytes, ntfs_typed, start_on
+from .disks import SWAP_HEADER_SLACK, LoopDisk, active_swap_bytes, ntfs_typed, sh
+from .system import Diskd, start_on
 
 pytestmark = pytest.mark.integration
 
