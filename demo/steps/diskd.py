@@ -43,10 +43,8 @@ def run(env: Environment) -> None:
             env.make_activatable(
                 DISK, "--sysfs-root", str(sysfs), "--dev-root", str(dev_root(work / "dev", disk))
             )
-            show(
-                "the disk before",
-                sh("blkid", "-p", "-o", "export", str(disk.part(1))).stdout.split()[3],
-            )
+            found = sh("blkid", "-p", "-o", "value", "-s", "TYPE", str(disk.part(1))).stdout
+            show("the disk before", f"MBR partition 1 of type 7 holding {found.strip()}")
             started = time.monotonic()
             show(
                 "busctl call Disk1 Activate (root)",
