@@ -26,8 +26,7 @@ async def setup(ctx: ServiceContext) -> None:
     )
     ctx.export(DISK.path, DiskInterface(service))
     ctx.activity.add_busy_check(service.busy)
-    if await service.prepare():
-        ctx.spawn(service.boot_activation(), "boot activation")
+    await service.prepare()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

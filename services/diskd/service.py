@@ -13,7 +13,6 @@ reads the current state instead of re-applying the configuration over a SetSwap)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -128,21 +127,17 @@ class DiskService:
 
     # ---- start ----
 
-    async def prepare(self) -> bool:
-        """Before the service takes its bus name: True when the boot work is due (then State
-        already says Detecting), else the current state has been read, so no caller ever sees a
-        stale one."""
+    async def prepare(self) -> None:
+        """Before the service takes its bus name: start the boot work when it is due (State
+        already says Detecting), else read the current state, so no caller sees a stale one."""
         record = self._read_record()
         if self.config.resource_disk_format and record is None:
             self._update(state=State.DETECTING)
-            return True
+            # Started now, so it holds the job lock before any call can be dispatched.
+            self._activation = self._start_job(self._activate, refused_fails=True)
+            return
         self._apply_scsi()
         await self.refresh(record)
-        return False
-
-    async def boot_activation(self) -> None:
-        with contextlib.suppress(WaagentError):  # State and LastError say it; so does the log
-            await self.activate()
 
     async def refresh(self, record: BootRecord | None = None) -> None:
         """Show the disk as it is now, changing nothing."""
@@ -161,9 +156,7 @@ class DiskService:
                 mount_point=str(mounted.mount_point), filesystem=mounted.fstype, mounted=True
             )
             self._show_swap()
-        failed = record is not None and record.state == State.FAILED
-        if failed:
-            assert record is not None
+        if record is not None and record.state == State.FAILED:
             self._update(state=State.FAILED, last_error=record.last_error)
         else:
             self._update(state=State.MOUNTED if mounted else State.NOT_STARTED)
