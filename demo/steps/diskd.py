@@ -31,13 +31,13 @@ def _show_props(env: Environment) -> None:
 
 
 def run(env: Environment) -> None:
-    heading("diskd: the resource disk (a 512 MiB loop device on a Gen2-like sysfs)")
+    heading("diskd: the resource disk (a 1 GiB loop device on a Gen2-like sysfs)")
     if os.geteuid() != 0:
         show("skipped", "needs root for loop devices")
         return
     with tempfile.TemporaryDirectory(prefix="demo-diskd-") as tmp:
         work = Path(tmp)
-        disk = ntfs_typed(LoopDisk(work / "resource.img", 512))
+        disk = ntfs_typed(LoopDisk(work / "resource.img", 1024))
         sysfs = gen2_sysfs(work / "sys", disk.name)
         try:
             env.make_activatable(
