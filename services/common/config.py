@@ -143,6 +143,8 @@ class AgentConfig(BaseModel):
     http_proxy_host: str | None = _opt("HttpProxy.Host", None)
     resource_disk_mount_point: AbsPath = _opt("ResourceDisk.MountPoint", "/mnt/resource")
     resource_disk_mount_options: str | None = _opt("ResourceDisk.MountOptions", None)
+    # New in waagent: the resource disk's device for hosts where detection cannot find it.
+    resource_disk_device: AbsPath | None = _opt("ResourceDisk.Device", None)
     resource_disk_filesystem: Literal["ext2", "ext3", "ext4", "xfs", "btrfs"] = _opt(
         "ResourceDisk.Filesystem", "ext3"
     )
