@@ -94,6 +94,8 @@ class Environment:
             self.bus.workdir.mkdir(parents=True)
             self.sandbox.create(self.config, wire_user=WIRE_USER)
             self.sandbox.path("/run/no-routes").write_text(ROUTE_TABLE_HEADER)
+            self.sandbox.path("/run/empty-sysfs").mkdir()
+            self.sandbox.path("/run/empty-dev").mkdir()
             write_lease(self.sandbox.root, self.endpoint)
             self.bus.start()
             for service in SERVICES.values():

@@ -11,7 +11,7 @@ from dbus_fast.aio import MessageBus
 from tests.harness.environment import Environment
 from tests.harness.polkitd import name_has_owner
 from tests.harness.wait import wait_for
-from waagent.common.names import WIRE, WIRE_USER
+from waagent.common.names import DISK, WIRE, WIRE_USER
 
 pytestmark = pytest.mark.integration
 
@@ -91,6 +91,14 @@ def test_the_service_comes_back_on_the_next_call(env: Environment) -> None:
     wait_for(lambda: not name_has_owner(env.bus, PROBE[0]), timeout=15, what="the probe to go idle")
     assert env.busctl.call(*PROBE, "Hello").ok
     assert owner_pid(env, PROBE[0]) != first
+
+
+def test_diskd_is_activated_by_a_property_read_and_exits_when_idle(env: Environment) -> None:
+    state = env.busctl.get_property(DISK.name, DISK.path, DISK.interface, "State", user="nobody")
+    assert state == "NoResourceDisk"
+    pid = owner_pid(env, DISK.name)
+    wait_for(lambda: not name_has_owner(env.bus, DISK.name), timeout=15, what="diskd to go idle")
+    wait_for(lambda: not _alive(pid), timeout=5, what=f"diskd ({pid}) to exit")
 
 
 def test_a_resident_service_stays_past_the_idle_timeout(env: Environment) -> None:
