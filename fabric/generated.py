@@ -20,13 +20,14 @@ from pydantic import ValidationError
 
 from . import cms, documents, imds, ovf, packages
 from . import extension_documents as ext_docs
+from .api import KEEP
 from .scenario import Extension, HandlerVersion, Scenario, ScenarioError, Settings
 from .source import Artifact, Gone
 from .tenant import TenantCertificates
 from .urls import GA_FAMILY, Urls
 
 TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
-KEEP: Any = object()  # "leave this setting as it is"
+
 
 
 def ticks(moment: datetime) -> int:

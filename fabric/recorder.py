@@ -91,7 +91,7 @@ class Recorder:
         self._records: list[Record] = []
         self._requests: list[RequestRecord] = []
 
-    def record(self, kind: RecordKind, **fields: Any) -> Record:
+    def record(self, kind: RecordKind, /, **fields: Any) -> Record:
         with self._lock:
             entry = Record(seq=next(self._seq), timestamp=now(), kind=kind, fields=fields)
             self._records.append(entry)

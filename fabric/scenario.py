@@ -8,6 +8,7 @@ tables mirror these models (relative handler directories resolve against the fil
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -247,13 +248,18 @@ class Scenario(Model):
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
+        """A TOML scenario file (or JSON, as `model_dump_json()` writes it)."""
         path = Path(path)
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ScenarioError(f"{path}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ScenarioError(f"{path}: not TOML: {exc}") from None
+        try:
+            data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except ValueError as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+            raise ScenarioError(f"{path}: cannot parse: {exc}") from None
+        if not isinstance(data, dict):
+            raise ScenarioError(f"{path}: a scenario is a table of settings")
         return cls.from_dict(data, base=path.parent, source=str(path))
 
     @classmethod
