@@ -210,13 +210,26 @@ class Scenario(Model):
         wanted += [k.certificate for k in self.provisioning.key_pairs]
         for extension in self.extensions:
             for settings in [extension, *extension.multi_config]:
-                if settings.protected_settings is not None and not names:
-                    raise ValueError(f"{extension.name}: protected settings need a certificate")
                 wanted.append(settings.certificate)
         for name in wanted:
             if name is not None and name not in names:
                 raise ValueError(f"unknown certificate {name!r} (have: {sorted(names)})")
+        for extension in self.extensions:
+            for settings in [extension, *extension.multi_config]:
+                if settings.protected_settings is not None:
+                    self._check_protector(extension, settings)
         return self
+
+    def _check_protector(self, extension: Extension, settings: Settings) -> None:
+        """Protected settings are encrypted with RSA key transport: the certificate must be RSA."""
+        name = settings.certificate or extension.certificate
+        spec = next((c for c in self.certificates if c.name == name), None)
+        if spec is None and name is None and self.certificates:
+            spec = self.certificates[0]
+        if spec is None:
+            raise ValueError(f"{extension.name}: protected settings need a certificate")
+        if spec.key_type != "rsa":
+            raise ValueError(f"{extension.name}: protected settings need an RSA certificate, {spec.name!r} is EC")
 
     @classmethod
     def default(cls) -> Scenario:
