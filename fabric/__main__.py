@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-from waagent.common import logs
 
 from .scenario import Scenario, ScenarioError
 
@@ -85,16 +84,21 @@ async def _serve(args: argparse.Namespace, scenario: Scenario) -> None:
         await stopping.wait()
 
 
-def _offline_source(scenario: Scenario):  # type: ignore[no-untyped-def]
+def _ovf_env(scenario: Scenario) -> bytes:
+    """The scenario's ovf-env.xml without running a fabric (URLs are not part of it)."""
     from .generated import GeneratedSource
     from .urls import Urls
 
-    return GeneratedSource(scenario, Urls("168.63.129.16", 80, 32526, 10000))
+    return GeneratedSource(scenario, Urls("168.63.129.16", 80, 32526, 10000)).ovf_env()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logs.setup("waagent-fabric", verbose=args.verbose)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="waagent-fabric: %(levelname)s: %(message)s",
+    )
+    logging.getLogger("aiohttp").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         scenario = _scenario(args)
         if args.command == "serve":
@@ -102,9 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "ovf-image":
             from .ovf import write_image
 
-            print(write_image(args.output, _offline_source(scenario).ovf_env()))
+            print(write_image(args.output, _ovf_env(scenario)))
         elif args.command == "ovf-env":
-            sys.stdout.write(_offline_source(scenario).ovf_env().decode())
+            sys.stdout.write(_ovf_env(scenario).decode())
         else:
             summary = {
                 "extensions": [f"{e.name} {e.version} ({e.state})" for e in scenario.extensions],

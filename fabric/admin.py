@@ -50,34 +50,41 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _refusal(message: str, status: int) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _arguments(request: web.Request, name: str) -> dict[str, Any] | web.Response:
+    """Keyword arguments: the query of a GET (read-only operations), the JSON body of a POST."""
+    if name not in OPERATIONS:
+        return _refusal(f"unknown operation {name!r}", 404)
+    if request.method == "GET":
+        if name not in READ_ONLY:
+            return _refusal(f"{name} changes the fabric: use POST", 405)
+        return dict(request.query)
+    try:
+        arguments = json.loads(await request.read() or b"{}")
+    except ValueError as exc:
+        return _refusal(f"body is not JSON: {exc}", 400)
+    if not isinstance(arguments, dict):
+        return _refusal("body must be a JSON object", 400)
+    return arguments
+
+
 def admin_app(fabric: Fabric) -> web.Application:
     async def call(request: web.Request) -> web.Response:
         name = request.match_info["operation"]
-        if name not in OPERATIONS:
-            return web.json_response({"error": f"unknown operation {name!r}"}, status=404)
-        if request.method == "GET":
-            if name not in READ_ONLY:
-                return web.json_response(
-                    {"error": f"{name} changes the fabric: use POST"}, status=405
-                )
-            arguments: Any = dict(request.query)
-        else:
-            try:
-                arguments = json.loads(await request.read() or b"{}")
-            except ValueError as exc:
-                return web.json_response({"error": f"body is not JSON: {exc}"}, status=400)
-            if not isinstance(arguments, dict):
-                return web.json_response({"error": "body must be a JSON object"}, status=400)
+        arguments = await _arguments(request, name)
+        if isinstance(arguments, web.Response):
+            return arguments
         operation: Callable[..., Any] = getattr(fabric, name)
         try:
             result = operation(**arguments)
-        except (ValueError, KeyError, TypeError, LookupError) as exc:
-            return web.json_response({"error": f"{name}: {exc}"}, status=400)
+        except (ValueError, LookupError, TypeError) as exc:
+            return _refusal(f"{name}: {exc}", 400)
         except Exception as exc:  # the API answers; the traceback goes to the fabric's log
             log.exception("admin %s failed", name)
-            return web.json_response(
-                {"error": f"{name}: {exc.__class__.__name__}: {exc}"}, status=500
-            )
+            return _refusal(f"{name}: {exc.__class__.__name__}: {exc}", 500)
         return web.json_response({"result": _plain(result)})
 
     app = web.Application()

@@ -54,11 +54,10 @@ def oid(dotted: str) -> bytes:
     arcs = [int(part) for part in dotted.split(".")]
     body = bytearray([40 * arcs[0] + arcs[1]])
     for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
+        chunk, rest = [arc & 0x7F], arc >> 7
+        while rest:
+            chunk.append(0x80 | (rest & 0x7F))
+            rest >>= 7
         body.extend(reversed(chunk))
     return tlv(OBJECT_IDENTIFIER, bytes(body))
 

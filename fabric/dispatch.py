@@ -66,12 +66,8 @@ def _drop(request: web.Request) -> web.Response:
     return web.Response(status=499)  # never sent: the connection is gone
 
 
-async def _apply(step: Step | None, request: web.Request, route: Route) -> web.StreamResponse:
-    if step is None or step.kind == "ok":
-        return await route.handler(request)
-    if step.kind == "delay":
-        await asyncio.sleep(step.delay or 0)
-        return await route.handler(request)
+def _instead(step: Step, request: web.Request, route: Route) -> web.Response:
+    """The answer of a step that replaces the service's own."""
     if step.kind == "status":
         status = step.status or 500
         return error_response(status, f"Http{status}", f"fault injected: {status}", route.body)
@@ -79,14 +75,23 @@ async def _apply(step: Step | None, request: web.Request, route: Route) -> web.S
         return invalid_container(route.body)
     if step.kind == "malformed":
         return web.Response(body=MALFORMED[route.body], content_type=CONTENT_TYPES[route.body])
+    return _drop(request)
+
+
+async def _apply(step: Step | None, request: web.Request, route: Route) -> web.StreamResponse:
+    if step is None or step.kind in ("ok", "delay"):
+        if step is not None and step.delay:
+            await asyncio.sleep(step.delay)
+        return await route.handler(request)
     if step.kind == "truncate":
         return await _truncated(request, await route.handler(request))
-    return _drop(request)
+    return _instead(step, request, route)
 
 
 async def handle(
     ctx: Context, listener: str, resolve: Resolver, request: web.Request
 ) -> web.StreamResponse:
+    """Serve one request: resolve, take the endpoint's next fault step, answer, record."""
     route = resolve(request)
     step = ctx.faults.take(route.endpoint) if route is not None else None
     if route is None:
@@ -95,22 +100,16 @@ async def handle(
         )
     else:
         response = await _apply(step, request, route)
-    dropped = step is not None and step.kind in ("drop", "truncate")
+    fault = None if step is None else step.describe()
     ctx.recorder.request(
         listener=listener,
         method=request.method,
         path=request.path_qs,
         endpoint=None if route is None else route.endpoint,
         headers=selected_headers(request.headers),
-        status=None if dropped and step is not None and step.kind == "drop" else response.status,
-        fault=None if step is None else step.describe(),
+        status=None if fault == "drop" else response.status,
+        fault=fault,
     )
-    log.debug(
-        "%s %s %s -> %s%s",
-        listener,
-        request.method,
-        request.path_qs,
-        response.status,
-        f" (fault: {step.describe()})" if step else "",
-    )
+    log.debug("%s %s %s -> %s%s", listener, request.method, request.path_qs, response.status,
+              f" (fault: {fault})" if fault else "")  # fmt: skip
     return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import textwrap
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from .scenario import Identity
@@ -102,7 +103,7 @@ def goal_state(
     )
 
 
-def _deployment(identity: Identity, incarnation: int) -> list:  # type: ignore[type-arg]
+def _deployment(identity: Identity, incarnation: int) -> list[ET.Element]:
     name = identity.deployment_name
     return [
         element(

@@ -8,6 +8,7 @@ ciphertext.
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,7 @@ def _runtime_settings(extension: Extension, settings: Settings, protect: Protect
     return json.dumps(document, separators=(",", ":"))
 
 
-def _depends_on(settings: Settings, name: str | None = None) -> list:  # type: ignore[type-arg]
+def _depends_on(settings: Settings, name: str | None = None) -> list[ET.Element]:
     if settings.dependency_level is None:
         return []
     return [

@@ -29,7 +29,6 @@ from .urls import GA_FAMILY, Urls
 TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 
-
 def ticks(moment: datetime) -> int:
     """.NET ticks: 100 ns since 0001-01-01 UTC."""
     return (moment - TICKS_EPOCH) // timedelta(microseconds=1) * 10
@@ -171,30 +170,35 @@ class GeneratedSource:
             return self._protected[key]
 
     def artifact(self, path: str) -> Artifact | None:
+        """A manifest, package or artifacts profile by its storage path (None: no such blob)."""
         folder, _, name = path.strip("/").partition("/")
         with self._lock:
             scenario, state = self._scenario, self._state
         if folder in ("manifests", "failover") and name.endswith("_manifest.xml"):
-            handler = name.removesuffix("_manifest.xml")
-            if handler == f"waagent.{GA_FAMILY}":
-                return Artifact("manifest", handler, None, ext_docs.empty_manifest(), "text/xml")
-            extension = scenario.extension(handler)
-            if extension is None:
-                return None
-            data = ext_docs.manifest(extension, self.urls)
-            return Artifact("manifest", extension.name, None, data, "text/xml")
+            return self._manifest(scenario, name.removesuffix("_manifest.xml"))
         if folder == "packages" and "__" in name:
-            handler, _, version = name.partition("__")
-            extension = scenario.extension(handler)
-            published = extension.handler_version(version) if extension else None
-            if extension is None or published is None:
-                return None
-            data = packages.build(extension.name, published)
-            return Artifact("package", extension.name, version, data, "application/octet-stream")
+            return self._package(scenario, *name.split("__", 1))
         if folder == "vmsettings" and name.endswith(".vmSettings"):
             data = ext_docs.artifacts_profile(state, scenario.on_hold)
             return Artifact("artifacts-profile", name, None, data, "application/json")
         return None
+
+    def _manifest(self, scenario: Scenario, handler: str) -> Artifact | None:
+        if handler == f"waagent.{GA_FAMILY}":
+            return Artifact("manifest", handler, None, ext_docs.empty_manifest(), "text/xml")
+        extension = scenario.extension(handler)
+        if extension is None:
+            return None
+        data = ext_docs.manifest(extension, self.urls)
+        return Artifact("manifest", extension.name, None, data, "text/xml")
+
+    def _package(self, scenario: Scenario, handler: str, version: str) -> Artifact | None:
+        extension = scenario.extension(handler)
+        published = extension.handler_version(version) if extension else None
+        if extension is None or published is None:
+            return None
+        data = packages.build(extension.name, published)
+        return Artifact("package", extension.name, version, data, "application/octet-stream")
 
     def vm_settings(self) -> bytes | None:
         with self._lock:

@@ -72,7 +72,10 @@ def instance(identity: Identity, provisioning: Provisioning) -> dict[str, Any]:
 
 
 def select(document: Any, path: list[str]) -> Any:
-    """`/metadata/instance/compute/osProfile` -> that subtree (list items by index); KeyError if absent."""
+    """The subtree at `path` (list items by index), as `/metadata/instance/<path>` serves it.
+
+    KeyError when there is nothing there.
+    """
     node = document
     for part in path:
         if isinstance(node, dict) and part in node:

@@ -14,8 +14,6 @@ from . import imds
 from .context import Context, Route
 from .dispatch import error_response
 
-API_VERSIONS = ["2017-03-01", "2018-02-01", "2019-06-01", "2020-09-01", "2021-02-01", "2023-07-01"]
-
 
 class Imds:
     def __init__(self, ctx: Context) -> None:
@@ -27,33 +25,30 @@ class Imds:
         return None
 
     async def metadata(self, request: web.Request) -> web.Response:
-        if request.headers.get("Metadata", "").lower() != "true":
-            return error_response(
-                400, "BadRequest", "Bad request. Required metadata header not specified", "json"
-            )
-        if "X-Forwarded-For" in request.headers:
-            return error_response(
-                400, "BadRequest", "Bad request. Proxied requests are refused", "json"
-            )
-        if not request.query.get("api-version"):
-            return error_response(
-                400,
-                "BadRequest",
-                "Bad request. api-version was not specified in the request",
-                "json",
-            )
+        refused = _refusal(request)
+        if refused is not None:
+            return error_response(400, "BadRequest", f"Bad request. {refused}", "json")
         parts = [p for p in request.path.split("/") if p][1:]  # after "metadata"
-        if not parts or parts[0] != "instance":
-            return error_response(404, "NotFound", f"no such metadata: {request.path}", "json")
-        document = self.ctx.source.imds()
-        if document is None:
-            return error_response(404, "NotFound", "no instance metadata in this scenario", "json")
-        if len(parts) == 1:
+        document = self.ctx.source.imds() if parts[:1] == ["instance"] else None
+        if document is not None and len(parts) == 1:
             return web.Response(body=document, content_type="application/json")
         try:
-            node = imds.select(json.loads(document), parts[1:])
+            node = imds.select(json.loads(document or b"null"), parts[1:])
         except (KeyError, ValueError):
+            node = None
+        if document is None or node is None:
             return error_response(404, "NotFound", f"no such metadata: {request.path}", "json")
         if request.query.get("format") == "text" and not isinstance(node, dict | list):
             return web.Response(text=str(node))
         return web.json_response(node)
+
+
+def _refusal(request: web.Request) -> str | None:
+    """Why IMDS refuses a request, as the real one does, or None."""
+    if request.headers.get("Metadata", "").lower() != "true":
+        return "Required metadata header not specified"
+    if "X-Forwarded-For" in request.headers:
+        return "Proxied requests are refused"
+    if not request.query.get("api-version"):
+        return "api-version was not specified in the request"
+    return None

@@ -11,22 +11,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import itertools
 import os
 import socket
 import subprocess
-from collections.abc import Coroutine, Sequence
+import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from waagent.common.commands import Completed, Runner
-from waagent.common.root import write_file_atomic
-
-T = TypeVar("T")
 WIRESERVER = "168.63.129.16"
 IMDS = "169.254.169.254"
 VM_ADDRESS = "10.0.0.4"
@@ -126,24 +121,35 @@ def write_networkd_lease(path: str | Path, endpoint: str) -> Path:
 
 
 def _write(path: str | Path, text: str) -> Path:
+    """Atomically: a reader (the agent polling its lease) never sees half a lease."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_file_atomic(path, text, mode=0o644)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     return path
 
 
-def _sync(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from synchronous code, even inside a running loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
-def run(argv: Sequence[str], *, check: bool = True, timeout: float = COMMAND_TIMEOUT) -> Completed:
-    return _sync(Runner().run(argv, timeout=timeout, check=check))
+def run(
+    argv: Sequence[str], *, check: bool = True, timeout: float = COMMAND_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """A command with a timeout and no shell; a failure is one line with the command's message."""
+    result = subprocess.run(
+        list(argv), capture_output=True, text=True, timeout=timeout, check=False,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"},
+    )  # fmt: skip
+    if check and result.returncode != 0:
+        message = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no message"]
+        raise NetworkError(f"{' '.join(argv[:4])} failed: {message[0]}")
+    return result
 
 
 class FabricNetwork:
@@ -172,7 +178,7 @@ class FabricNetwork:
     def __exit__(self, *exc_info: object) -> None:
         self.remove()
 
-    def _ip(self, *argv: str) -> Completed:
+    def _ip(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return run(["ip", *argv])
 
     def _create(self) -> None:
@@ -198,14 +204,16 @@ class FabricNetwork:
     def route(self, namespace: str, address: str) -> str | None:
         """`ip route get` inside `namespace`: the route line, or None when unreachable."""
         result = run(["ip", "-n", namespace, "route", "get", address], check=False)
-        return result.stdout.strip() if result.ok else None
+        return result.stdout.strip() if result.returncode == 0 else None
 
     def verify(self) -> None:
         """Both fabric addresses go over our veth from the VM side; nothing else routes."""
         for address in (WIRESERVER, IMDS):
             line = self.route(self.vm_ns, address)
             if line is None or f"dev {self.vm_veth}" not in line:
-                raise NetworkError(f"{address} does not route over {self.vm_veth} in {self.vm_ns}: {line}")
+                raise NetworkError(
+                    f"{address} does not route over {self.vm_veth} in {self.vm_ns}: {line}"
+                )
         for namespace in (self.vm_ns, self.fabric_ns):
             for address in UNROUTABLE_PROBES:
                 line = self.route(namespace, address)
@@ -217,11 +225,17 @@ class FabricNetwork:
         names = {line.split()[0] for line in listed if line.strip()}
         return [ns for ns in (self.fabric_ns, self.vm_ns) if ns in names]
 
-    def run_in_vm(self, argv: Sequence[str], *, check: bool = True, timeout: float = COMMAND_TIMEOUT) -> Completed:
+    def run_in_vm(
+        self, argv: Sequence[str], *, check: bool = True, timeout: float = COMMAND_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
         return run(["ip", "netns", "exec", self.vm_ns, *argv], check=check, timeout=timeout)
 
-    def _popen(self, namespace: str, argv: Sequence[str], **options: Any) -> subprocess.Popen[bytes]:
-        process: subprocess.Popen[bytes] = subprocess.Popen(["ip", "netns", "exec", namespace, *argv], **options)
+    def _popen(
+        self, namespace: str, argv: Sequence[str], **options: Any
+    ) -> subprocess.Popen[bytes]:
+        process: subprocess.Popen[bytes] = subprocess.Popen(
+            ["ip", "netns", "exec", namespace, *argv], **options
+        )
         self._processes.append(process)
         return process
 

@@ -51,7 +51,7 @@ def _ssh(provisioning: Provisioning, fingerprint_of: Callable[[str], str]) -> st
 def ovf_env(
     identity: Identity, provisioning: Provisioning, fingerprint_of: Callable[[str], str]
 ) -> bytes:
-    """ovf-env.xml for the scenario; `fingerprint_of` maps a tenant certificate name to its thumbprint."""
+    """ovf-env.xml for the scenario; `fingerprint_of` maps a certificate name to its thumbprint."""
     p = provisioning
     settings = " " * 6
     linux = _text("ConfigurationSetType", "LinuxProvisioningConfiguration", settings + "  ")
@@ -72,7 +72,8 @@ def ovf_env(
     platform = " " * 8
     document = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
-        f'<Environment xmlns="{OVF_NS}" xmlns:oe="{OVF_NS}" xmlns:wa="{WA_NS}" xmlns:xsi="{XSI_NS}">\n'
+        f'<Environment xmlns="{OVF_NS}" xmlns:oe="{OVF_NS}" '
+        f'xmlns:wa="{WA_NS}" xmlns:xsi="{XSI_NS}">\n'
         "  <wa:ProvisioningSection>\n"
         f"    <wa:Version>{escape(p.ovf_version)}</wa:Version>\n"
         f'    <LinuxProvisioningConfigurationSet xmlns="{WA_NS}" xmlns:i="{XSI_NS}">\n'

@@ -42,7 +42,8 @@ class RawSource:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._lock = threading.Lock()
-        self._container: tuple[str, str] | None | bool = False  # False: not read yet
+        self._container: tuple[str, str] | None = None
+        self._container_read = False
 
     def _read(self, name: str) -> bytes | None:
         path = self.directory / name
@@ -103,14 +104,15 @@ class RawSource:
     def container(self) -> tuple[str, str] | None:
         """From GoalState.xml, read once: HostGAPlugin checks headers only when both are there."""
         with self._lock:
-            if self._container is False:
+            if not self._container_read:
                 container_id = self._goal_state_field("Container/ContainerId")
                 config_name = self._goal_state_field(
                     "Container/RoleInstanceList/RoleInstance/Configuration/ConfigName"
                 )
-                both = container_id is not None and config_name is not None
-                self._container = (container_id, config_name) if both else None  # type: ignore[assignment]
-            return self._container  # type: ignore[return-value]
+                if container_id is not None and config_name is not None:
+                    self._container = (container_id, config_name)
+                self._container_read = True
+            return self._container
 
     def incarnation(self) -> int | None:
         text = self._goal_state_field("Incarnation")

@@ -23,7 +23,6 @@ RecordKind = Literal[
     "artifact",
     "healthservice",
 ]
-RECORD_KINDS: tuple[str, ...] = RecordKind.__args__  # type: ignore[attr-defined]
 
 # Request headers worth keeping: the protocol's own, never bodies or certificates in full.
 SELECTED_HEADERS = (

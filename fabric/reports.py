@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
-from xml.etree.ElementTree import Element  # noqa: S405 - the type only; parsing is defusedxml
+from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 
@@ -55,7 +56,7 @@ def health(body: bytes) -> dict[str, Any]:
     return fields
 
 
-_PARAM_TYPES = {
+_PARAM_TYPES: dict[str, Callable[[str], Any]] = {
     "mt:uint64": int,
     "mt:float64": float,
     "mt:bool": lambda value: value.lower() == "true",

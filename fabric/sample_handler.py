@@ -21,8 +21,12 @@ if [ "$operation" = "enable" ]; then
     mkdir -p "$here/status"
     status="$here/status/${name:+$name.}$seq.status"
     now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    printf '[{"version":"1.0","timestampUTC":"%s","status":{"name":"%s","operation":"Enable","status":"success","code":0,"formattedMessage":{"lang":"en-US","message":"Enabled by the sample handler (seq %s)"}}}]\n' \
-        "$now" "${name:-sample}" "$seq" > "$status.tmp"
+    message="Enabled by the sample handler (seq $seq)"
+    {
+        printf '[{"version":"1.0","timestampUTC":"%s","status":{' "$now"
+        printf '"name":"%s","operation":"Enable","status":"success","code":0,' "${name:-sample}"
+        printf '"formattedMessage":{"lang":"en-US","message":"%s"}}}]\n' "$message"
+    } > "$status.tmp"
     mv "$status.tmp" "$status"
 fi
 exit 0

@@ -229,7 +229,9 @@ class Scenario(Model):
         if spec is None:
             raise ValueError(f"{extension.name}: protected settings need a certificate")
         if spec.key_type != "rsa":
-            raise ValueError(f"{extension.name}: protected settings need an RSA certificate, {spec.name!r} is EC")
+            raise ValueError(
+                f"{extension.name}: protected settings need an RSA certificate, {spec.name!r} is EC"
+            )
 
     @classmethod
     def default(cls) -> Scenario:

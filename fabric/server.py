@@ -350,6 +350,10 @@ class Fabric:
         return str(ovf.write_image(path, self.ovf_env().encode()))
 
 
+def void(_: object) -> None:
+    """Discard a value (a lambda that must return None)."""
+
+
 @contextlib.contextmanager
 def fabric_thread(scenario: Scenario, **options: Any) -> Iterator[Fabric]:
     """Run a Fabric in a background thread's event loop for the duration of the block."""
@@ -367,7 +371,7 @@ def fabric_thread(scenario: Scenario, **options: Any) -> Iterator[Fabric]:
             ready.set()
             return
         loop = asyncio.get_running_loop()
-        stop.append(lambda: loop.call_soon_threadsafe(stopping.set))
+        stop.append(lambda: void(loop.call_soon_threadsafe(stopping.set)))
         ready.set()
         try:
             await stopping.wait()

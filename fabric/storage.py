@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 from aiohttp import web
 
 from .blobs import BlobError, Written
-from .context import Context, Route
+from .context import Context, Handler, Route
 from .dispatch import error_response
 from .source import Artifact
 
@@ -74,7 +74,7 @@ class Storage:
             "Server failed to authenticate the request: no SAS signature",
         )
 
-    def _serve(self, found: Artifact):  # type: ignore[no-untyped-def]
+    def _serve(self, found: Artifact) -> Handler:
         async def serve(request: web.Request) -> web.Response:
             self.ctx.recorder.record(
                 "artifact",

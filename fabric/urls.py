@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-SAS_QUERY = "sv=2018-03-28&sr=b&sk=system-1&sig=ZmFicmljLXNpbXVsYXRvcg%3D%3D&se=9999-12-31T23%3A59%3A59Z&sp=rw"
+SAS_QUERY = (
+    "sv=2018-03-28&sr=b&sk=system-1&sig=ZmFicmljLXNpbXVsYXRvcg%3D%3D"
+    "&se=9999-12-31T23%3A59%3A59Z&sp=rw"
+)
 GA_FAMILY = "Prod"
 
 

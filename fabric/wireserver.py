@@ -24,6 +24,8 @@ from .recorder import RecordKind
 from .source import Gone
 
 Parser = Callable[[bytes], list[dict[str, Any]]]
+# A document encrypted to the agent's transport certificate: Certificates, RemoteAccess.
+Encrypted = Callable[[str | None, x509.Certificate, ContentCipher], bytes | None]
 
 CONFIG_ENDPOINTS = {
     "hostingenvironmentconfig": ("hostingenv", "hostingEnvironmentConfig"),
@@ -87,20 +89,20 @@ class WireServer:
         return None
 
     def _get(self, path: str, comp: str, request: web.Request) -> Route | None:
-        if path == "" and comp == "versions":
+        if (path, comp) == ("", "versions"):
             return Route("versions", self.versions)
-        if path == "/machine" and comp == "goalstate":
+        if (path, comp) == ("/machine", "goalstate"):
             return Route("goalstate", self.goal_state)
         if not path.startswith("/machine/"):
             return None
         if comp == "config":
             found = CONFIG_ENDPOINTS.get(request.query.get("type", "").lower())
             return None if found is None else Route(found[0], self._config(found[1]))
-        if comp == "certificates":
-            return Route("certificates", self.certificates)
-        if comp == "remoteaccess":
-            return Route("remoteaccess", self.remote_access)
-        return None
+        secrets = {
+            "certificates": Route("certificates", self.certificates),
+            "remoteaccess": Route("remoteaccess", self.remote_access),
+        }
+        return secrets.get(comp)
 
     def _post(self, path: str, comp: str) -> Route | None:
         if path == "/machine":
@@ -143,7 +145,7 @@ class WireServer:
     async def remote_access(self, request: web.Request) -> web.Response:
         return await self._encrypted(request, self.ctx.source.remote_access, "remote access")
 
-    async def _encrypted(self, request: web.Request, fetch: object, what: str) -> web.Response:
+    async def _encrypted(self, request: web.Request, fetch: Encrypted, what: str) -> web.Response:
         refused = _version_error(request)
         if refused:
             return refused
@@ -153,7 +155,7 @@ class WireServer:
         certificate, cipher = transport
         self.ctx.remember_transport(certificate)
         try:
-            body = fetch(request.query.get("incarnation"), certificate, cipher)  # type: ignore[operator]
+            body = fetch(request.query.get("incarnation"), certificate, cipher)
         except Gone as gone:
             return error_response(410, "Gone", str(gone))
         except CmsError as exc:

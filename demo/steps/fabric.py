@@ -33,7 +33,9 @@ def _tiny_client(fabric: Fabric) -> None:
     with httpx.Client(timeout=10, trust_env=False) as http:
         versions = SafeET.fromstring(http.get(f"{wire}/?comp=versions").content)
         show("GET /?comp=versions: preferred", versions.findtext("Preferred/Version"))
-        goal_state = SafeET.fromstring(http.get(f"{wire}/machine/?comp=goalstate", headers=H1).content)
+        goal_state = SafeET.fromstring(
+            http.get(f"{wire}/machine/?comp=goalstate", headers=H1).content
+        )
         incarnation = goal_state.findtext("Incarnation")
         container = goal_state.findtext("Container/ContainerId")
         instance = goal_state.findtext("Container/RoleInstanceList/RoleInstance/InstanceId")
@@ -41,16 +43,23 @@ def _tiny_client(fabric: Fabric) -> None:
         show("GET goal state: incarnation", incarnation)
         show("GET goal state: container", container)
         assert config is not None
-        extensions = SafeET.fromstring(http.get(config.findtext("ExtensionsConfig") or "", headers=H1).content)
+        extensions = SafeET.fromstring(
+            http.get(config.findtext("ExtensionsConfig") or "", headers=H1).content
+        )
         blob = extensions.find("StatusUploadBlob")
         assert blob is not None
-        show("ExtensionsConfig: handlers", [p.get("name") for p in extensions.findall("Plugins/Plugin")])
+        show(
+            "ExtensionsConfig: handlers",
+            [p.get("name") for p in extensions.findall("Plugins/Plugin")],
+        )
 
         report = HEALTH.format(incarnation=incarnation, container=container, instance=instance)
         answer = http.post(f"{wire}/machine?comp=health", content=report.encode(), headers=H1)
         show("POST health Ready", answer.status_code)
 
-        status = json.dumps({"version": "1.1", "aggregateStatus": {"guestAgentStatus": {"status": "Ready"}}})
+        status = json.dumps(
+            {"version": "1.1", "aggregateStatus": {"guestAgentStatus": {"status": "Ready"}}}
+        )
         envelope = {
             "content": base64.b64encode(status.encode()).decode(),
             "headers": [{"headerName": "x-ms-blob-type", "headerValue": "BlockBlob"}],
@@ -78,13 +87,20 @@ def run(env: Environment) -> None:
         heading("What the fabric recorded")
         for record in fabric.records():
             if record.kind == "health":
-                show(f"#{record.seq} health", f"{record['state']} (incarnation {record['incarnation']})")
+                show(
+                    f"#{record.seq} health",
+                    f"{record['state']} (incarnation {record['incarnation']})",
+                )
             elif record.kind == "status":
                 document = record["document"] or {}
                 agent = document.get("aggregateStatus", {}).get("guestAgentStatus", {})
-                show(f"#{record.seq} status via {record['channel']}", f"{record['blob_type']}, agent {agent.get('status')}")
+                show(
+                    f"#{record.seq} status via {record['channel']}",
+                    f"{record['blob_type']}, agent {agent.get('status')}",
+                )
             else:
                 show(f"#{record.seq} {record.kind}", record.fields.get("name", ""))
         heading("Every request it served")
         for request in fabric.requests():
-            print(f"  #{request.seq:<3} {request.listener:<13} {request.method:<4} {request.status} {request.path[:70]}")
+            where = f"{request.listener:<13} {request.method:<4} {request.status}"
+            print(f"  #{request.seq:<3} {where} {request.path[:70]}")

@@ -99,7 +99,9 @@ class Agentish:
 
     def urls(self) -> dict[str, str]:
         """Configuration element name -> URL, from the current goal state."""
-        configuration = self.goal_state().find("Container/RoleInstanceList/RoleInstance/Configuration")
+        configuration = self.goal_state().find(
+            "Container/RoleInstanceList/RoleInstance/Configuration"
+        )
         assert configuration is not None
         return {child.tag: (child.text or "").strip() for child in configuration}
 
@@ -107,7 +109,11 @@ class Agentish:
         return self.get(self.urls()[name], H1)
 
     def certificates(self, transport: Transport, cipher: str = "AES128_CBC") -> httpx.Response:
-        headers = {**H1, "x-ms-guest-agent-public-x509-cert": transport.header, "x-ms-cipher-name": cipher}
+        headers = {
+            **H1,
+            "x-ms-guest-agent-public-x509-cert": transport.header,
+            "x-ms-cipher-name": cipher,
+        }
         return self.get(self.urls()["Certificates"], headers)
 
     def hgap_headers(self) -> dict[str, str]:
@@ -134,27 +140,50 @@ class Agentish:
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
         return self.http.post(f"{self.wire}{path}", content=body, headers=headers)
 
-    def put_status_through_hgap(self, document: dict[str, Any], blob_type: str) -> list[httpx.Response]:
+    def put_status_through_hgap(
+        self, document: dict[str, Any], blob_type: str
+    ) -> list[httpx.Response]:
         """The HostGAPlugin status upload of reference §4.4, block or page blob."""
         url, _ = self.status_blob()
         content = json.dumps(document).encode()
         headers = {**self.hgap_headers(), "Content-Type": "application/json"}
         envelopes = []
         if blob_type == "BlockBlob":
-            envelopes.append(_envelope(url, content, {"x-ms-blob-type": "BlockBlob", "Content-Length": str(len(content))}))
+            envelopes.append(
+                _envelope(
+                    url,
+                    content,
+                    {"x-ms-blob-type": "BlockBlob", "Content-Length": str(len(content))},
+                )
+            )
         else:
             padded = content + b" " * (-len(content) % 512)
             envelopes.append(
-                _envelope(url, None, {"Content-Length": "0", "x-ms-blob-content-length": str(len(padded)), "x-ms-blob-type": "PageBlob"})
+                _envelope(
+                    url,
+                    None,
+                    {
+                        "Content-Length": "0",
+                        "x-ms-blob-content-length": str(len(padded)),
+                        "x-ms-blob-type": "PageBlob",
+                    },
+                )
             )
             envelopes.append(
                 _envelope(
                     url + "&comp=page",
                     padded,
-                    {"Content-Length": str(len(padded)), "x-ms-range": f"bytes=0-{len(padded) - 1}", "x-ms-page-write": "update"},
+                    {
+                        "Content-Length": str(len(padded)),
+                        "x-ms-range": f"bytes=0-{len(padded) - 1}",
+                        "x-ms-page-write": "update",
+                    },
                 )
             )
-        return [self.http.put(f"{self.hgap}/status", content=body, headers=headers) for body in envelopes]
+        return [
+            self.http.put(f"{self.hgap}/status", content=body, headers=headers)
+            for body in envelopes
+        ]
 
     def put_status_direct(self, document: dict[str, Any], blob_type: str) -> list[httpx.Response]:
         """The direct upload of reference §5.3 step 5."""
@@ -162,18 +191,31 @@ class Agentish:
         content = json.dumps(document).encode()
         common = {"x-ms-date": "2026-01-01T00:00:00Z", "x-ms-version": "2014-02-14"}
         if blob_type == "BlockBlob":
-            return [self.http.put(url, content=content, headers={**common, "x-ms-blob-type": "BlockBlob"})]
+            return [
+                self.http.put(
+                    url, content=content, headers={**common, "x-ms-blob-type": "BlockBlob"}
+                )
+            ]
         padded = content + b"\0" * (-len(content) % 512)
-        create = {**common, "x-ms-blob-type": "PageBlob", "x-ms-blob-content-length": str(len(padded))}
+        create = {
+            **common,
+            "x-ms-blob-type": "PageBlob",
+            "x-ms-blob-content-length": str(len(padded)),
+        }
         page = {**common, "x-ms-range": f"bytes=0-{len(padded) - 1}", "x-ms-page-write": "update"}
-        return [self.http.put(url, content=b"", headers=create), self.http.put(url + "&comp=page", content=padded, headers=page)]
+        return [
+            self.http.put(url, content=b"", headers=create),
+            self.http.put(url + "&comp=page", content=padded, headers=page),
+        ]
 
 
 def _envelope(uri: str, content: bytes | None, headers: dict[str, str]) -> bytes:
     common = {"x-ms-date": "2026-01-01T00:00:00Z", "x-ms-version": "2014-02-14"}
     envelope: dict[str, Any] = {
         "requestUri": uri,
-        "headers": [{"headerName": k, "headerValue": v} for k, v in sorted({**headers, **common}.items())],
+        "headers": [
+            {"headerName": k, "headerValue": v} for k, v in sorted({**headers, **common}.items())
+        ],
     }
     if content is not None:
         envelope["content"] = base64.b64encode(content).decode()
@@ -181,7 +223,9 @@ def _envelope(uri: str, content: bytes | None, headers: dict[str, str]) -> bytes
 
 
 def openssl(*argv: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["openssl", *argv], input=stdin, capture_output=True, timeout=60, check=False)
+    return subprocess.run(
+        ["openssl", *argv], input=stdin, capture_output=True, timeout=60, check=False
+    )
 
 
 def status_document(message: str = "Guest Agent is running") -> dict[str, Any]:
@@ -196,6 +240,11 @@ def status_document(message: str = "Guest Agent is running") -> dict[str, Any]:
             },
             "handlerAggregateStatus": [],
         },
-        "guestOSInfo": {"computerName": "imagecheck", "osName": "debian", "osVersion": "12", "version": "0.1.0"},
+        "guestOSInfo": {
+            "computerName": "imagecheck",
+            "osName": "debian",
+            "osVersion": "12",
+            "version": "0.1.0",
+        },
         "supportedFeatures": [{"Key": "MultipleExtensionsPerHandler", "Value": "1.0"}],
     }

@@ -81,7 +81,9 @@ def test_certificates_recipient_is_the_transport_subject_key_identifier(
     der = tmp_path / "certs.der"
     der.write_bytes(base64.b64decode(data))
     printed = openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", str(der)).stdout.decode()
-    ski = transport.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    ski = transport.certificate.extensions.get_extension_for_class(
+        x509.SubjectKeyIdentifier
+    ).value.digest
     assert "d.subjectKeyIdentifier" in printed
     assert b"\x80\x14" + ski in der.read_bytes()  # rid [0] IMPLICIT SubjectKeyIdentifier
     assert "aes-128-cbc" in printed
@@ -126,7 +128,11 @@ def test_remote_access_passwords_decrypt_as_utf16_with_the_transport_key(
 ) -> None:
     url = agent.goal_state().findtext("Container/RemoteAccessInfo")
     assert url
-    headers = {**H1, "x-ms-guest-agent-public-x509-cert": transport.header, "x-ms-cipher-name": "AES128_CBC"}
+    headers = {
+        **H1,
+        "x-ms-guest-agent-public-x509-cert": transport.header,
+        "x-ms-cipher-name": "AES128_CBC",
+    }
     document = parse(agent.get(url, headers).content)
     user = document.find("Users/User")
     assert user is not None and user.findtext("Name") == "jit"

@@ -9,7 +9,13 @@ from tests.harness.paths import PYTHON
 
 
 def waagent_fabric(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([PYTHON, "-m", "waagent.fabric", *argv], capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [PYTHON, "-m", "waagent.fabric", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_ovf_image_writes_a_udf_image_offline(tmp_path: Path) -> None:
@@ -34,6 +40,16 @@ def test_a_bad_scenario_is_refused_with_one_line_and_exit_64(tmp_path: Path) -> 
 
 
 def test_serve_says_why_it_cannot_listen(tmp_path: Path) -> None:
-    result = waagent_fabric("serve", "--listen", "192.0.2.250", "--wire-port", "0", "--hgap-port", "0", "--storage-port", "0")
+    result = waagent_fabric(
+        "serve",
+        "--listen",
+        "192.0.2.250",
+        "--wire-port",
+        "0",
+        "--hgap-port",
+        "0",
+        "--storage-port",
+        "0",
+    )
     assert result.returncode == 69
     assert "cannot listen on 192.0.2.250" in result.stderr

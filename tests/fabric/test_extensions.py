@@ -20,7 +20,9 @@ HANDLER = "Fabric.Samples.Hello"
 
 
 def manifest_versions(agent: Agentish, name: str) -> dict[str, str]:
-    plugin = next(p for p in agent.extensions_config().findall("Plugins/Plugin") if p.get("name") == name)
+    plugin = next(
+        p for p in agent.extensions_config().findall("Plugins/Plugin") if p.get("name") == name
+    )
     manifest = parse(agent.get(plugin.get("location") or "").content)
     return {
         p.findtext("Version") or "": (p.findtext("Uris/Uri") or "")
@@ -34,7 +36,9 @@ def package(agent: Agentish, url: str) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(response.content))
 
 
-def test_the_manifest_lists_every_published_version_with_a_package_uri(agent: Agentish, fabric: Fabric) -> None:
+def test_the_manifest_lists_every_published_version_with_a_package_uri(
+    agent: Agentish, fabric: Fabric
+) -> None:
     versions = manifest_versions(agent, HANDLER)
     assert set(versions) == {"1.0.0", "1.1.0"}
     for url in versions.values():
@@ -52,10 +56,14 @@ def test_the_sample_package_holds_an_executable_handler_and_its_manifest(agent: 
     assert mode & stat.S_IXUSR
 
 
-def test_a_handler_directory_is_zipped_on_the_fly(agent: Agentish, fabric: Fabric, tmp_path: Path) -> None:
+def test_a_handler_directory_is_zipped_on_the_fly(
+    agent: Agentish, fabric: Fabric, tmp_path: Path
+) -> None:
     handler = tmp_path / "handler"
     (handler / "bin").mkdir(parents=True)
-    (handler / "HandlerManifest.json").write_text('[{"name": "Contoso.Tools.Probe", "version": 1.0}]')
+    (handler / "HandlerManifest.json").write_text(
+        '[{"name": "Contoso.Tools.Probe", "version": 1.0}]'
+    )
     (handler / "bin" / "probe.sh").write_text("#!/bin/sh\nexit 0\n")
     (handler / "bin" / "probe.sh").chmod(0o755)
     incarnation = fabric.add_extension(
@@ -102,7 +110,9 @@ def test_state_and_settings_changes_bump_the_incarnation(agent: Agentish, fabric
     assert "protectedSettings" not in (runtime.text or "")
 
 
-def test_removing_an_extension_drops_it_from_the_goal_state(agent: Agentish, fabric: Fabric) -> None:
+def test_removing_an_extension_drops_it_from_the_goal_state(
+    agent: Agentish, fabric: Fabric
+) -> None:
     assert fabric.remove_extension(HANDLER) == 2
     assert agent.extensions_config().findall("Plugins/Plugin") == []
     assert agent.status_blob()[0]  # the status blob stays
@@ -143,14 +153,30 @@ def test_multi_config_extensions_get_named_runtime_settings_and_dependencies() -
     with fabric_for(None, scenario) as fabric:
         agent = Agentish(fabric)
         document = agent.extensions_config()
-        assert document.findtext("RequiredFeatures/RequiredFeature/Name") == "MultipleExtensionsPerHandler"
-        named = {e.get("name"): e for e in document.findall("PluginSettings/Plugin/ExtensionRuntimeSettings")}
+        assert (
+            document.findtext("RequiredFeatures/RequiredFeature/Name")
+            == "MultipleExtensionsPerHandler"
+        )
+        named = {
+            e.get("name"): e
+            for e in document.findall("PluginSettings/Plugin/ExtensionRuntimeSettings")
+        }
         assert named["first"].get("seqNo") == "2"
         assert named["second"].get("state") == "disabled"
         depends = document.find("PluginSettings/Plugin/DependsOn")
         assert depends is not None and depends.get("name") == "second"
         assert depends.get("dependencyLevel") == "1"
-        assert fabric.set_extension_state("Fabric.Samples.RunCommand", "enabled", extension_name="second") == 2
-        named = {e.get("name"): e for e in agent.extensions_config().findall("PluginSettings/Plugin/ExtensionRuntimeSettings")}
+        assert (
+            fabric.set_extension_state(
+                "Fabric.Samples.RunCommand", "enabled", extension_name="second"
+            )
+            == 2
+        )
+        named = {
+            e.get("name"): e
+            for e in agent.extensions_config().findall(
+                "PluginSettings/Plugin/ExtensionRuntimeSettings"
+            )
+        }
         assert named["second"].get("state") == "enabled"
         agent.close()

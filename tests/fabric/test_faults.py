@@ -11,7 +11,9 @@ from waagent.fabric.server import Fabric
 from .helpers import H1, Agentish, parse
 
 
-def test_a_fault_sequence_503_503_then_200_is_served_in_order(agent: Agentish, fabric: Fabric) -> None:
+def test_a_fault_sequence_503_503_then_200_is_served_in_order(
+    agent: Agentish, fabric: Fabric
+) -> None:
     fabric.program_faults("goalstate", [503, 503])
     url = f"{agent.wire}/machine/?comp=goalstate"
     assert [agent.get(url, H1).status_code for _ in range(3)] == [503, 503, 200]
@@ -27,19 +29,25 @@ def test_faults_are_per_endpoint(agent: Agentish, fabric: Fabric) -> None:
 
 
 @pytest.mark.parametrize("code", [500, 503, 429, 410, 404])
-def test_status_code_steps_answer_with_that_status(agent: Agentish, fabric: Fabric, code: int) -> None:
+def test_status_code_steps_answer_with_that_status(
+    agent: Agentish, fabric: Fabric, code: int
+) -> None:
     fabric.program_faults("sharedconfig", [code])
     assert agent.document("SharedConfig").status_code == code
 
 
-def test_invalid_container_is_a_400_naming_invalid_container_configuration(agent: Agentish, fabric: Fabric) -> None:
+def test_invalid_container_is_a_400_naming_invalid_container_configuration(
+    agent: Agentish, fabric: Fabric
+) -> None:
     fabric.program_faults("hgap-vmsettings", ["400-invalid-container"])
     response = agent.get(f"{agent.hgap}/vmSettings", agent.hgap_headers())
     assert response.status_code == 400
     assert "InvalidContainerConfiguration" in response.text
 
 
-def test_a_delay_outlasts_the_clients_timeout_and_then_service_resumes(agent: Agentish, fabric: Fabric) -> None:
+def test_a_delay_outlasts_the_clients_timeout_and_then_service_resumes(
+    agent: Agentish, fabric: Fabric
+) -> None:
     fabric.program_faults("versions", [{"delay": 2}])
     with pytest.raises(httpx.ReadTimeout):
         agent.http.get(f"{agent.wire}/?comp=versions", timeout=0.3)
@@ -50,11 +58,13 @@ def test_a_dropped_connection_gets_no_response(agent: Agentish, fabric: Fabric) 
     fabric.program_faults("goalstate", ["drop"])
     with pytest.raises(httpx.RemoteProtocolError):
         agent.get(f"{agent.wire}/machine/?comp=goalstate", H1)
-    dropped = [r for r in fabric.requests() if r.endpoint == "goalstate"][0]
+    dropped = next(r for r in fabric.requests() if r.endpoint == "goalstate")
     assert (dropped.status, dropped.fault) == (None, "drop")
 
 
-def test_a_truncated_body_is_shorter_than_its_content_length(agent: Agentish, fabric: Fabric) -> None:
+def test_a_truncated_body_is_shorter_than_its_content_length(
+    agent: Agentish, fabric: Fabric
+) -> None:
     fabric.program_faults("extensionsconfig", ["truncate"])
     with pytest.raises(httpx.RemoteProtocolError, match="incomplete|without sending complete"):
         agent.document("ExtensionsConfig")
@@ -70,7 +80,9 @@ def test_a_malformed_xml_body_is_not_well_formed(agent: Agentish, fabric: Fabric
 
 def test_a_malformed_json_body_is_not_json(agent: Agentish, fabric: Fabric) -> None:
     fabric.program_faults("imds", ["malformed"])
-    response = agent.get(f"{agent.wire}/metadata/instance?api-version=2021-02-01", {"Metadata": "true"})
+    response = agent.get(
+        f"{agent.wire}/metadata/instance?api-version=2021-02-01", {"Metadata": "true"}
+    )
     assert response.status_code == 200
     with pytest.raises(ValueError):
         response.json()
@@ -101,9 +113,15 @@ def test_every_documented_endpoint_accepts_a_program(fabric: Fabric) -> None:
     assert set(fabric.faults.pending()) == set(ENDPOINTS)
 
 
-def test_the_fabric_can_vanish_and_come_back_on_the_same_ports(agent: Agentish, fabric: Fabric) -> None:
+def test_the_fabric_can_vanish_and_come_back_on_the_same_ports(
+    agent: Agentish, fabric: Fabric
+) -> None:
     fabric.go_down()
-    for url in (f"{agent.wire}/?comp=versions", f"{agent.hgap}/versions", f"{agent.storage}/status/x?sv=1&sig=1"):
+    for url in (
+        f"{agent.wire}/?comp=versions",
+        f"{agent.hgap}/versions",
+        f"{agent.storage}/status/x?sv=1&sig=1",
+    ):
         with pytest.raises(httpx.ConnectError):
             agent.http.get(url)
     fabric.come_back()

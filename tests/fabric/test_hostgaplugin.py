@@ -21,14 +21,20 @@ def test_versions_list_2015_09_01_and_health_is_ok(agent: Agentish) -> None:
     assert agent.get(f"{agent.hgap}/health").status_code == 200
 
 
-def test_artifacts_are_served_by_location_and_recorded_with_their_channel(agent: Agentish, fabric: Fabric) -> None:
+def test_artifacts_are_served_by_location_and_recorded_with_their_channel(
+    agent: Agentish, fabric: Fabric
+) -> None:
     manifest_url = agent.extensions_config().find("Plugins/Plugin").get("location")  # type: ignore[union-attr]
     headers = {**agent.hgap_headers(), "x-ms-artifact-location": manifest_url}
     response = agent.get(f"{agent.hgap}/extensionArtifact", headers)
     assert response.status_code == 200
     assert parse(response.content).tag == "PluginVersionManifest"
     (record,) = fabric.records("artifact")
-    assert (record["kind"], record["name"], record["channel"]) == ("manifest", "Fabric.Samples.Hello", "hostgaplugin")
+    assert (record["kind"], record["name"], record["channel"]) == (
+        "manifest",
+        "Fabric.Samples.Hello",
+        "hostgaplugin",
+    )
 
 
 def test_artifacts_need_the_current_container_id_and_config_name(agent: Agentish) -> None:
@@ -65,11 +71,17 @@ def test_vm_settings_with_fast_track_carry_an_etag_and_answer_304_when_unchanged
         assert document["statusUploadBlob"]["statusBlobType"] == "BlockBlob"
         (extension,) = document["extensionGoalStates"]
         assert extension["name"] == "Fabric.Samples.Hello"
-        assert json.loads(extension["settings"][0]["publicSettings"]) == {"message": "hello from the fabric"}
-        again = agent.get(f"{agent.hgap}/vmSettings", {**agent.hgap_headers(), "if-none-match": etag})
+        assert json.loads(extension["settings"][0]["publicSettings"]) == {
+            "message": "hello from the fabric"
+        }
+        again = agent.get(
+            f"{agent.hgap}/vmSettings", {**agent.hgap_headers(), "if-none-match": etag}
+        )
         assert again.status_code == 304
         fabric.set_extension_settings("Fabric.Samples.Hello", public={"message": "changed"})
-        changed = agent.get(f"{agent.hgap}/vmSettings", {**agent.hgap_headers(), "if-none-match": etag})
+        changed = agent.get(
+            f"{agent.hgap}/vmSettings", {**agent.hgap_headers(), "if-none-match": etag}
+        )
         assert changed.status_code == 200 and changed.headers["ETag"] != etag
         agent.close()
 
@@ -84,7 +96,9 @@ def test_log_uploads_are_recorded_with_size_and_file_list(agent: Agentish, fabri
         "x-ms-vmagentlog-deploymentid": "deployment",
         "x-ms-client-name": "WALinuxAgent",
     }
-    response = agent.http.put(f"{agent.hgap}/vmAgentLog", content=bundle.getvalue(), headers=headers)
+    response = agent.http.put(
+        f"{agent.hgap}/vmAgentLog", content=bundle.getvalue(), headers=headers
+    )
     assert response.status_code == 200
     (record,) = fabric.records("log-upload")
     assert record["size"] == len(bundle.getvalue())

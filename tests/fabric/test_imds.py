@@ -43,12 +43,18 @@ def test_imds_describes_the_vm_its_admin_and_keys(agent: Agentish, fabric: Fabri
 def test_imds_serves_subtrees_and_text_leaves(agent: Agentish, fabric: Fabric) -> None:
     compute = agent.get(f"{agent.wire}/metadata/instance/compute?api-version=2021-02-01", METADATA)
     assert compute.json()["vmId"] == fabric.scenario.identity.vm_id
-    leaf = agent.get(f"{agent.wire}/metadata/instance/compute/vmId?api-version=2021-02-01&format=text", METADATA)
+    leaf = agent.get(
+        f"{agent.wire}/metadata/instance/compute/vmId?api-version=2021-02-01&format=text", METADATA
+    )
     assert leaf.text == fabric.scenario.identity.vm_id
-    missing = agent.get(f"{agent.wire}/metadata/instance/compute/nothing?api-version=2021-02-01", METADATA)
+    missing = agent.get(
+        f"{agent.wire}/metadata/instance/compute/nothing?api-version=2021-02-01", METADATA
+    )
     assert missing.status_code == 404
 
 
-def test_imds_requests_are_recorded_under_the_imds_endpoint(agent: Agentish, fabric: Fabric) -> None:
+def test_imds_requests_are_recorded_under_the_imds_endpoint(
+    agent: Agentish, fabric: Fabric
+) -> None:
     agent.get(f"{agent.wire}{INSTANCE}", METADATA)
     assert fabric.requests()[-1].endpoint == "imds"

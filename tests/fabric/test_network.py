@@ -14,18 +14,20 @@ import pytest
 
 from tests.harness.fabric import fabric_process
 from tests.harness.paths import PYTHON
-from waagent.fabric.scenario import Scenario
 from waagent.fabric.network import (
     FabricNetwork,
     allocate_loopback,
     write_dhclient_lease,
     write_networkd_lease,
 )
+from waagent.fabric.scenario import Scenario
 
 
 def lease_endpoint(text: str) -> str:
     """Reads option 245 the way reference §2.2 describes (1-2 hex digits per byte)."""
-    match = re.search(r"option unknown-245 ([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2});", text)
+    match = re.search(
+        r"option unknown-245 ([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2}):([0-9a-f]{1,2});", text
+    )
     assert match, text
     return ".".join(str(int(part, 16)) for part in match.groups())
 
@@ -46,7 +48,9 @@ def test_a_dhclient_lease_carries_option_245_and_a_future_expiry(tmp_path: Path)
     assert lease_endpoint(text) == "127.9.8.7"
     expire = re.search(r"expire \d (\d{4}/\d\d/\d\d \d\d:\d\d:\d\d);", text)
     assert expire is not None
-    assert datetime.strptime(expire.group(1), "%Y/%m/%d %H:%M:%S").replace(tzinfo=UTC) > datetime.now(UTC)
+    assert datetime.strptime(expire.group(1), "%Y/%m/%d %H:%M:%S").replace(
+        tzinfo=UTC
+    ) > datetime.now(UTC)
 
 
 def test_the_wireserver_address_is_written_as_dhclient_does(tmp_path: Path) -> None:
@@ -56,7 +60,9 @@ def test_the_wireserver_address_is_written_as_dhclient_does(tmp_path: Path) -> N
 
 
 def test_a_networkd_lease_carries_option_245_as_eight_hex_digits(tmp_path: Path) -> None:
-    text = write_networkd_lease(tmp_path / "run/systemd/netif/leases/2", "168.63.129.16").read_text()
+    text = write_networkd_lease(
+        tmp_path / "run/systemd/netif/leases/2", "168.63.129.16"
+    ).read_text()
     assert "OPTION_245=a83f8110\n" in text
     assert socket.inet_ntoa(bytes.fromhex("a83f8110")) == "168.63.129.16"
 
@@ -69,7 +75,9 @@ def _namespace_support() -> str | None:
     return None
 
 
-needs_namespaces = pytest.mark.skipif(_namespace_support() is not None, reason=_namespace_support() or "")
+needs_namespaces = pytest.mark.skipif(
+    _namespace_support() is not None, reason=_namespace_support() or ""
+)
 
 VM_CLIENT = """
 import json, httpx, defusedxml.ElementTree as ET
@@ -95,7 +103,11 @@ def test_the_fabric_at_168_63_129_16_answers_a_client_in_the_vm_namespace(tmp_pa
             popen=network.popen_in_fabric,
         ) as fabric:
             answer = json.loads(network.run_in_vm([PYTHON, "-c", VM_CLIENT]).stdout)
-            assert answer == {"status": 200, "preferred": "2012-11-30", "vm_id": Scenario.default().identity.vm_id}
+            assert answer == {
+                "status": 200,
+                "preferred": "2012-11-30",
+                "vm_id": Scenario.default().identity.vm_id,
+            }
             versions = [r for r in fabric.client.requests() if r.endpoint == "versions"]
             assert versions and versions[0].status == 200
         process_gone = fabric.process.poll() is not None

@@ -26,7 +26,9 @@ def scenario() -> Scenario:
         user_name="builder",
         password="S3cret&<pass>",
         ssh_public_keys=[
-            SshPublicKey(path="/home/builder/.ssh/authorized_keys", value="ssh-ed25519 AAAAC3Nza builder"),
+            SshPublicKey(
+                path="/home/builder/.ssh/authorized_keys", value="ssh-ed25519 AAAAC3Nza builder"
+            ),
             SshPublicKey(path="/home/builder/.ssh/authorized_keys", certificate="ssh"),
         ],
         key_pairs=[KeyPair(path="/home/builder/.ssh/id_rsa", certificate="ssh")],
@@ -35,7 +37,10 @@ def scenario() -> Scenario:
         provision_guest_agent=False,
     )
     return Scenario.default().model_copy(
-        update={"provisioning": provisioning, "certificates": [CertificateSpec(name="tenant"), CertificateSpec(name="ssh")]}
+        update={
+            "provisioning": provisioning,
+            "certificates": [CertificateSpec(name="tenant"), CertificateSpec(name="ssh")],
+        }
     )
 
 
@@ -50,7 +55,10 @@ def test_ovf_env_carries_the_scenario_in_the_azure_namespaces(fabric: Fabric) ->
     assert linux.findtext(f"{WA}UserName") == "builder"
     assert linux.findtext(f"{WA}UserPassword") == "S3cret&<pass>"
     assert linux.findtext(f"{WA}DisableSshPasswordAuthentication") == "false"
-    assert base64.b64decode(linux.findtext(f"{WA}CustomData") or "") == b"#cloud-config\nruncmd: [echo hi]\n"
+    assert (
+        base64.b64decode(linux.findtext(f"{WA}CustomData") or "")
+        == b"#cloud-config\nruncmd: [echo hi]\n"
+    )
     keys = linux.findall(f"{WA}SSH/{WA}PublicKeys/{WA}PublicKey")
     assert keys[0].findtext(f"{WA}Value") == "ssh-ed25519 AAAAC3Nza builder"
     ssh_thumbprint = next(t for t, c in fabric.tenant_certificates().items() if c["name"] == "ssh")
@@ -68,7 +76,10 @@ def test_ovf_env_declares_namespaces_as_azure_writes_them(fabric: Fabric) -> Non
     assert '<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:oe=' in text
     assert 'xmlns:wa="http://schemas.microsoft.com/windowsazure"' in text
     assert "<wa:ProvisioningSection>" in text
-    assert '<LinuxProvisioningConfigurationSet xmlns="http://schemas.microsoft.com/windowsazure"' in text
+    assert (
+        '<LinuxProvisioningConfigurationSet xmlns="http://schemas.microsoft.com/windowsazure"'
+        in text
+    )
 
 
 def test_the_ovf_image_is_udf_and_ovf_env_reads_back(fabric: Fabric, tmp_path: Path) -> None:
@@ -84,7 +95,13 @@ def test_the_ovf_image_is_udf_and_ovf_env_reads_back(fabric: Fabric, tmp_path: P
     assert content.getvalue().decode() == fabric.ovf_env()
     if shutil.which("blkid") is None:
         pytest.skip("blkid (util-linux) is not installed")
-    probe = subprocess.run(["blkid", "-p", "-o", "export", str(image)], capture_output=True, text=True, timeout=30, check=True)
+    probe = subprocess.run(
+        ["blkid", "-p", "-o", "export", str(image)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert "TYPE=udf" in probe.stdout.splitlines()
 
 
@@ -93,5 +110,10 @@ def test_7zip_extracts_ovf_env_from_the_image(fabric: Fabric, tmp_path: Path) ->
     if seven is None:
         pytest.skip("no 7-Zip (Debian package 7zip) to read UDF without the kernel")
     image = fabric.write_ovf_image(tmp_path / "ovf.iso")
-    subprocess.run([seven, "x", "-tudf", f"-o{tmp_path / 'out'}", image], capture_output=True, timeout=60, check=True)
+    subprocess.run(
+        [seven, "x", "-tudf", f"-o{tmp_path / 'out'}", image],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     assert (tmp_path / "out" / "ovf-env.xml").read_text() == fabric.ovf_env()

@@ -29,7 +29,7 @@ FILES = {
     "GoalState.xml": GOAL_STATE,
     "SharedConfig.xml": b"<SharedConfig  version='1.0.0.0'   />",
     "HostingEnvironmentConfig.xml": b"<HostingEnvironmentConfig/>\n\n",
-    "ExtensionsConfig.xml": b"<Extensions version=\"1.0.0.0\" goalStateIncarnation=\"7\"></Extensions>",
+    "ExtensionsConfig.xml": b'<Extensions version="1.0.0.0" goalStateIncarnation="7"></Extensions>',
     "Certificates.xml": b"<CertificateFile><Data>captured</Data></CertificateFile>",
     "VmSettings.json": b'{"hostGAPluginVersion": "1.0.8.133",  "extensionGoalStatesSource": "FastTrack"}',
     "imds.json": b'{"compute": {"vmId": "captured-vm"},   "network": {}}',
@@ -70,7 +70,9 @@ def test_wireserver_documents_are_served_byte_for_byte(raw: Agentish) -> None:
         "extensionsConfig": "ExtensionsConfig.xml",
     }
     for kind, name in documents.items():
-        response = raw.get(f"{raw.wire}/machine/any/thing?comp=config&type={kind}&incarnation=7", H1)
+        response = raw.get(
+            f"{raw.wire}/machine/any/thing?comp=config&type={kind}&incarnation=7", H1
+        )
         assert response.content == FILES[name]
     certificates = raw.get(
         f"{raw.wire}/machine/a/b?comp=certificates&incarnation=7",
@@ -81,10 +83,15 @@ def test_wireserver_documents_are_served_byte_for_byte(raw: Agentish) -> None:
 
 def test_a_missing_file_is_a_404(raw: Agentish) -> None:
     headers = {**H1, "x-ms-guest-agent-public-x509-cert": _any_certificate()}
-    assert raw.get(f"{raw.wire}/machine/a/b?comp=remoteaccess&incarnation=7", headers).status_code == 404
+    assert (
+        raw.get(f"{raw.wire}/machine/a/b?comp=remoteaccess&incarnation=7", headers).status_code
+        == 404
+    )
 
 
-def test_artifacts_are_found_by_the_last_segment_of_any_url(raw: Agentish, raw_fabric: Fabric) -> None:
+def test_artifacts_are_found_by_the_last_segment_of_any_url(
+    raw: Agentish, raw_fabric: Fabric
+) -> None:
     name = "Microsoft.OSTCExtensions_VMAccessForLinux_uswest_manifest.xml"
     direct = raw.get(f"{raw.storage}/some/container/{name}?sv=1&sig=2")
     assert direct.content == FILES[f"manifests/{name}"]
@@ -100,7 +107,11 @@ def test_artifacts_are_found_by_the_last_segment_of_any_url(raw: Agentish, raw_f
 
 
 def test_hostgaplugin_checks_the_container_of_the_captured_goal_state(raw: Agentish) -> None:
-    headers = {"x-ms-version": "2015-09-01", "x-ms-containerid": CONTAINER, "x-ms-host-config-name": CONFIG_NAME}
+    headers = {
+        "x-ms-version": "2015-09-01",
+        "x-ms-containerid": CONTAINER,
+        "x-ms-host-config-name": CONFIG_NAME,
+    }
     settings = raw.get(f"{raw.hgap}/vmSettings", headers)
     assert settings.content == FILES["VmSettings.json"]
     assert settings.headers["ETag"]
@@ -126,9 +137,9 @@ def test_raw_mode_needs_a_directory(tmp_path: Path) -> None:
 
 
 def _any_certificate() -> str:
-    from .helpers import Transport
-
     import tempfile
+
+    from .helpers import Transport
 
     with tempfile.TemporaryDirectory() as directory:
         return Transport.create(Path(directory)).header

@@ -43,7 +43,9 @@ def test_health_reports_are_recorded_in_order_with_substatus_and_description(
     assert "<Health" in second["raw"]
 
 
-def test_a_health_report_that_is_not_xml_is_refused_and_not_recorded(agent: Agentish, fabric: Fabric) -> None:
+def test_a_health_report_that_is_not_xml_is_refused_and_not_recorded(
+    agent: Agentish, fabric: Fabric
+) -> None:
     assert agent.post("/machine?comp=health", b"<Health><State>Ready", H3).status_code == 400
     assert agent.post("/machine?comp=health", health_xml("Maybe"), H3).status_code == 400
     assert fabric.records("health") == []
@@ -59,15 +61,15 @@ def test_telemetry_events_are_recorded_per_provider_with_typed_parameters(
     agent: Agentish, fabric: Fabric
 ) -> None:
     body = (
-        '<?xml version="1.0"?><TelemetryData version="1.0">'
-        '<Provider id="69B669B9-4AF8-4C50-BDC4-6006FA76E975"><Event id="1"><![CDATA['
-        '<Param Name="Name" Value="WALinuxAgent" T="mt:wstr" />'
-        '<Param Name="Duration" Value="12" T="mt:uint64" />'
-        '<Param Name="OperationSuccess" Value="True" T="mt:bool" />'
-        '<Param Name="Value" Value="1.5" T="mt:float64" />'
-        ']]></Event><Event id="4"><![CDATA[<Param Name="Counter" Value="x &amp; y" T="mt:wstr" />]]></Event>'
-        "</Provider></TelemetryData>"
-    ).encode()
+        b'<?xml version="1.0"?><TelemetryData version="1.0">'
+        b'<Provider id="69B669B9-4AF8-4C50-BDC4-6006FA76E975"><Event id="1"><![CDATA['
+        b'<Param Name="Name" Value="WALinuxAgent" T="mt:wstr" />'
+        b'<Param Name="Duration" Value="12" T="mt:uint64" />'
+        b'<Param Name="OperationSuccess" Value="True" T="mt:bool" />'
+        b'<Param Name="Value" Value="1.5" T="mt:float64" />'
+        b']]></Event><Event id="4"><![CDATA[<Param Name="Counter" Value="x &amp; y" T="mt:wstr" />]]></Event>'
+        b"</Provider></TelemetryData>"
+    )
     assert agent.post("/machine?comp=telemetrydata", body, H3).status_code == 200
     (record,) = fabric.records("telemetry")
     assert record["provider_id"] == "69B669B9-4AF8-4C50-BDC4-6006FA76E975"
@@ -81,11 +83,11 @@ def test_telemetry_events_are_recorded_per_provider_with_typed_parameters(
 
 def test_role_properties_are_accepted_with_202(agent: Agentish, fabric: Fabric) -> None:
     body = (
-        '<?xml version="1.0" encoding="utf-8"?><RoleProperties><Container><ContainerId>cid</ContainerId>'
-        "<RoleInstances><RoleInstance><Id>vm._imagecheck</Id><Properties>"
-        '<Property name="CertificateThumbprint" value="ABCDEF" /></Properties>'
-        "</RoleInstance></RoleInstances></Container></RoleProperties>"
-    ).encode()
+        b'<?xml version="1.0" encoding="utf-8"?><RoleProperties><Container><ContainerId>cid</ContainerId>'
+        b"<RoleInstances><RoleInstance><Id>vm._imagecheck</Id><Properties>"
+        b'<Property name="CertificateThumbprint" value="ABCDEF" /></Properties>'
+        b"</RoleInstance></RoleInstances></Container></RoleProperties>"
+    )
     assert agent.post("/machine?comp=roleProperties", body, H3).status_code == 202
     (record,) = fabric.records("role-properties")
     assert record.fields == {
@@ -96,14 +98,21 @@ def test_role_properties_are_accepted_with_202(agent: Agentish, fabric: Fabric) 
 
 
 def test_provisioning_health_json_is_recorded_as_sent(agent: Agentish, fabric: Fabric) -> None:
-    report = {"state": "NotReady", "details": {"subStatus": "ProvisioningFailed", "description": "no user"}}
-    response = agent.post("/provisioning/health", json.dumps(report).encode(), {"Content-Type": "application/json"})
+    report = {
+        "state": "NotReady",
+        "details": {"subStatus": "ProvisioningFailed", "description": "no user"},
+    }
+    response = agent.post(
+        "/provisioning/health", json.dumps(report).encode(), {"Content-Type": "application/json"}
+    )
     assert response.status_code == 200
     assert fabric.records("provisioning-health")[0].fields == report
     assert agent.post("/provisioning/health", b"{", {}).status_code == 400
 
 
-def test_records_of_every_kind_come_back_in_one_ordered_list(agent: Agentish, fabric: Fabric) -> None:
+def test_records_of_every_kind_come_back_in_one_ordered_list(
+    agent: Agentish, fabric: Fabric
+) -> None:
     agent.post("/machine?comp=health", health_xml("Ready"), H3)
     agent.post("/provisioning/health", b'{"state": "Ready"}', {})
     kinds = [record.kind for record in fabric.records()]

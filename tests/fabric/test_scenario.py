@@ -78,12 +78,20 @@ def test_a_scenario_round_trips_through_json(tmp_path: Path) -> None:
         ("[identity]\nincarnation = 0\n", "identity.incarnation"),
         ('status_blob_type = "AppendBlob"\n', "status_blob_type"),
         ('[[extensions]]\nname = "NoDot"\nversion = "1"\n', "Publisher.Type"),
-        ('[[extensions]]\nname = "A.B"\nversion = "1"\nprotected_settings = {a = 1}\n', "need a certificate"),
-        ('certificates = ["a"]\n[[provisioning.key_pairs]]\npath = "/x"\ncertificate = "b"\n', "unknown certificate 'b'"),
+        (
+            '[[extensions]]\nname = "A.B"\nversion = "1"\nprotected_settings = {a = 1}\n',
+            "need a certificate",
+        ),
+        (
+            'certificates = ["a"]\n[[provisioning.key_pairs]]\npath = "/x"\ncertificate = "b"\n',
+            "unknown certificate 'b'",
+        ),
         ("surprise = 1\n", "surprise"),
     ],
 )
-def test_a_bad_scenario_is_one_line_naming_the_problem(tmp_path: Path, text: str, message: str) -> None:
+def test_a_bad_scenario_is_one_line_naming_the_problem(
+    tmp_path: Path, text: str, message: str
+) -> None:
     path = tmp_path / "bad.toml"
     path.write_text(text)
     with pytest.raises(ScenarioError) as failure:

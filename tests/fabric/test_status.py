@@ -12,7 +12,9 @@ from .helpers import Agentish, status_document
 
 
 @pytest.mark.parametrize("blob_type", ["BlockBlob", "PageBlob"])
-def test_status_through_hostgaplugin_is_decoded_and_recorded(agent: Agentish, fabric: Fabric, blob_type: str) -> None:
+def test_status_through_hostgaplugin_is_decoded_and_recorded(
+    agent: Agentish, fabric: Fabric, blob_type: str
+) -> None:
     document = status_document(f"through HGAP as {blob_type}")
     responses = agent.put_status_through_hgap(document, blob_type)
     assert [r.status_code for r in responses] == [200] * len(responses)
@@ -25,16 +27,24 @@ def test_status_through_hostgaplugin_is_decoded_and_recorded(agent: Agentish, fa
 
 
 @pytest.mark.parametrize("blob_type", ["BlockBlob", "PageBlob"])
-def test_direct_status_upload_is_created_and_recorded(agent: Agentish, fabric: Fabric, blob_type: str) -> None:
+def test_direct_status_upload_is_created_and_recorded(
+    agent: Agentish, fabric: Fabric, blob_type: str
+) -> None:
     document = status_document(f"direct as {blob_type}")
     responses = agent.put_status_direct(document, blob_type)
     assert [r.status_code for r in responses] == [201] * len(responses)
     (record,) = fabric.records("status")
-    assert (record["channel"], record["blob_type"], record["document"]) == ("direct", blob_type, document)
+    assert (record["channel"], record["blob_type"], record["document"]) == (
+        "direct",
+        blob_type,
+        document,
+    )
 
 
 def test_the_scenario_chooses_the_status_blob_type() -> None:
-    with fabric_for(None, Scenario.default().model_copy(update={"status_blob_type": "PageBlob"})) as fabric:
+    with fabric_for(
+        None, Scenario.default().model_copy(update={"status_blob_type": "PageBlob"})
+    ) as fabric:
         agent = Agentish(fabric)
         assert agent.status_blob()[1] == "PageBlob"
         agent.close()
@@ -42,7 +52,9 @@ def test_the_scenario_chooses_the_status_blob_type() -> None:
 
 def test_status_blobs_refuse_urls_without_a_sas_signature(agent: Agentish, fabric: Fabric) -> None:
     url, _ = agent.status_blob()
-    response = agent.http.put(url.split("?")[0], content=b"{}", headers={"x-ms-blob-type": "BlockBlob"})
+    response = agent.http.put(
+        url.split("?")[0], content=b"{}", headers={"x-ms-blob-type": "BlockBlob"}
+    )
     assert response.status_code == 403
     assert "AuthenticationFailed" in response.text
     assert fabric.records("status") == []
@@ -52,15 +64,26 @@ def test_page_writes_must_be_aligned_and_follow_a_create(agent: Agentish, fabric
     url, _ = agent.status_blob()
     page = {"x-ms-range": "bytes=0-511", "x-ms-page-write": "update"}
     assert agent.http.put(url + "&comp=page", content=b" " * 512, headers=page).status_code == 404
-    agent.http.put(url, content=b"", headers={"x-ms-blob-type": "PageBlob", "x-ms-blob-content-length": "1024"})
+    agent.http.put(
+        url, content=b"", headers={"x-ms-blob-type": "PageBlob", "x-ms-blob-content-length": "1024"}
+    )
     crooked = {**page, "x-ms-range": "bytes=1-512"}
-    assert agent.http.put(url + "&comp=page", content=b" " * 512, headers=crooked).status_code == 400
+    assert (
+        agent.http.put(url + "&comp=page", content=b" " * 512, headers=crooked).status_code == 400
+    )
     assert fabric.records("status") == []
 
 
-def test_a_status_blob_that_is_not_json_is_recorded_with_its_error(agent: Agentish, fabric: Fabric) -> None:
+def test_a_status_blob_that_is_not_json_is_recorded_with_its_error(
+    agent: Agentish, fabric: Fabric
+) -> None:
     url, _ = agent.status_blob()
-    assert agent.http.put(url, content=b"not json", headers={"x-ms-blob-type": "BlockBlob"}).status_code == 201
+    assert (
+        agent.http.put(
+            url, content=b"not json", headers={"x-ms-blob-type": "BlockBlob"}
+        ).status_code
+        == 201
+    )
     (record,) = fabric.records("status")
     assert record["document"] is None
     assert "not JSON" in record["error"]

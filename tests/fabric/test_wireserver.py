@@ -64,7 +64,9 @@ def test_shared_config_lists_the_instance_address(agent: Agentish, fabric: Fabri
     assert instance.get("address") == fabric.scenario.identity.private_ip
 
 
-def test_extensions_config_has_status_blob_plugins_settings_and_metadata(agent: Agentish, fabric: Fabric) -> None:
+def test_extensions_config_has_status_blob_plugins_settings_and_metadata(
+    agent: Agentish, fabric: Fabric
+) -> None:
     document = agent.extensions_config()
     assert document.tag == "Extensions"
     assert document.get("goalStateIncarnation") == "1"
@@ -78,7 +80,9 @@ def test_extensions_config_has_status_blob_plugins_settings_and_metadata(agent: 
     assert plugin.get("name") == "Fabric.Samples.Hello"
     assert plugin.get("version") == "1.0.0"
     assert plugin.get("state") == "enabled"
-    assert (plugin.get("location") or "").startswith(f"http://{fabric.address}:{fabric.storage_port}/")
+    assert (plugin.get("location") or "").startswith(
+        f"http://{fabric.address}:{fabric.storage_port}/"
+    )
     settings = document.find("PluginSettings/Plugin")
     assert settings is not None and settings.get("version") == "1.0.0"
     runtime = settings.find("RuntimeSettings")
@@ -97,7 +101,9 @@ def test_documents_require_x_ms_version(agent: Agentish) -> None:
     assert agent.get(f"{agent.wire}/machine/?comp=goalstate").status_code == 400
 
 
-def test_stale_document_urls_are_gone_after_an_incarnation_bump(agent: Agentish, fabric: Fabric) -> None:
+def test_stale_document_urls_are_gone_after_an_incarnation_bump(
+    agent: Agentish, fabric: Fabric
+) -> None:
     old = agent.urls()
     assert fabric.bump_incarnation() == 2
     for name in ("HostingEnvironmentConfig", "SharedConfig", "ExtensionsConfig"):
