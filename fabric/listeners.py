@@ -74,6 +74,8 @@ class Listener:
         self._sock = sock
 
     async def start(self) -> None:
+        if self._server is not None:
+            return  # already serving
         self.bind()
         assert self._sock is not None
         loop = asyncio.get_running_loop()
@@ -91,11 +93,9 @@ class Listener:
             self._sock.close()
         self._sock = None
 
-    async def close(self) -> None:
-        server = self._server
+    def close(self) -> None:
+        """Stop listening for good (the open connections are the runner's to end)."""
         self.stop_listening()
-        if server is not None:
-            await server.wait_closed()
         if self.unix_path is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.unix_path.unlink()

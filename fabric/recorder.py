@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -51,6 +52,9 @@ SELECTED_HEADERS = (
 )
 
 
+MAX_REQUESTS = 100_000
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -88,7 +92,8 @@ class Recorder:
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._records: list[Record] = []
-        self._requests: list[RequestRecord] = []
+        # A long `serve` keeps the recent requests only; reports are all kept.
+        self._requests: deque[RequestRecord] = deque(maxlen=MAX_REQUESTS)
 
     def record(self, kind: RecordKind, /, **fields: Any) -> Record:
         with self._lock:

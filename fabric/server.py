@@ -170,12 +170,14 @@ class Fabric:
         return runner.server
 
     async def stop(self) -> None:
-        for listener in self._listeners:
-            await listener.close()
-        for runner in self._runners:
-            await runner.cleanup()
+        # No new connections first; then the runners end the open ones (a delayed answer
+        # is cancelled after their short grace).
         for task in list(self._tasks):
             task.cancel()
+        for listener in self._listeners:
+            listener.close()
+        for runner in self._runners:
+            await runner.cleanup()
         self._listeners.clear()
         self._runners.clear()
 
@@ -281,6 +283,8 @@ class Fabric:
 
     def come_back(self) -> None:
         """Listen again on the same addresses and ports."""
+        if not self._down:
+            return
         listeners = self._fabric_listeners()
         for listener in listeners:
             listener.bind()  # listening before this returns; accepting starts on the loop

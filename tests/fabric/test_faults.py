@@ -127,3 +127,29 @@ def test_the_fabric_can_vanish_and_come_back_on_the_same_ports(
     fabric.come_back()
     assert agent.versions().status_code == 200
     assert agent.get(f"{agent.hgap}/versions").status_code == 200
+
+
+def test_stopping_the_fabric_ends_a_delayed_request_without_an_answer() -> None:
+    import threading
+
+    from tests.harness.fabric import fabric_for
+    from tests.harness.wait import wait_for
+    from waagent.fabric.scenario import Scenario
+
+    outcome: list[BaseException | int] = []
+    with fabric_for(None, Scenario.default()) as fabric:
+        fabric.program_faults("versions", [{"delay": 600}])
+        url = f"http://{fabric.address}:{fabric.wire_port}/?comp=versions"
+
+        def ask() -> None:
+            try:
+                outcome.append(httpx.get(url, timeout=120, trust_env=False).status_code)
+            except httpx.HTTPError as exc:
+                outcome.append(exc)
+
+        client = threading.Thread(target=ask)
+        client.start()
+        wait_for(lambda: fabric.faults.pending() == {}, what="the delayed request to arrive")
+    client.join(timeout=60)
+    assert not client.is_alive()
+    assert isinstance(outcome[0], httpx.RemoteProtocolError | httpx.ReadError)
