@@ -19,7 +19,7 @@ from .blobs import BlobError
 from .context import Context, Route
 from .dispatch import error_response, invalid_container
 from .recorder import selected_headers
-from .storage import is_page_write, record_status
+from .storage import is_page_write, record_status, serve_artifact
 
 API_VERSIONS = ["2015-09-01"]
 
@@ -94,18 +94,14 @@ class HostGAPlugin:
         found = self.ctx.source.artifact(urlsplit(location).path)
         if found is None:
             return error_response(404, "BlobNotFound", f"no artifact at {location}")
-        self.ctx.recorder.record(
-            "artifact",
-            kind=found.kind,
-            name=found.name,
-            version=found.version,
-            channel="hostgaplugin",
-            url=location,
-            size=len(found.data),
+        return serve_artifact(
+            self.ctx,
+            found,
+            "hostgaplugin",
+            location,
             manifest_location=request.headers.get("x-ms-artifact-manifest-location"),
             verify_from_artifacts_blob=request.headers.get("x-ms-verify-from-artifacts-blob"),
         )
-        return web.Response(body=found.data, content_type=found.content_type)
 
     async def vm_settings(self, request: web.Request) -> web.Response:
         if self._stale_container(request):

@@ -41,6 +41,23 @@ def record_status(ctx: Context, channel: str, blob: str, written: Written | None
     )
 
 
+def serve_artifact(
+    ctx: Context, found: Artifact, channel: str, url: str, **details: str | None
+) -> web.Response:
+    """Answer with an artifact and record what was downloaded through which channel."""
+    ctx.recorder.record(
+        "artifact",
+        kind=found.kind,
+        name=found.name,
+        version=found.version,
+        channel=channel,
+        url=url,
+        size=len(found.data),
+        **details,
+    )
+    return web.Response(body=found.data, content_type=found.content_type)
+
+
 def _has_sas(request: web.Request) -> bool:
     return bool(request.query.get("sv")) and bool(request.query.get("sig"))
 
@@ -76,16 +93,7 @@ class Storage:
 
     def _serve(self, found: Artifact) -> Handler:
         async def serve(request: web.Request) -> web.Response:
-            self.ctx.recorder.record(
-                "artifact",
-                kind=found.kind,
-                name=found.name,
-                version=found.version,
-                channel="direct",
-                url=str(request.url),
-                size=len(found.data),
-            )
-            return web.Response(body=found.data, content_type=found.content_type)
+            return serve_artifact(self.ctx, found, "direct", str(request.url))
 
         return serve
 
