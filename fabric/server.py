@@ -24,7 +24,7 @@ from aiohttp import web
 from . import ovf
 from .admin import admin_app
 from .api import KEEP, AdminAddress
-from .context import Context
+from .context import Context, Route
 from .dispatch import Resolver, handle
 from .faults import FaultPlan
 from .generated import GeneratedSource
@@ -108,20 +108,17 @@ class Fabric:
             imds = self._listener("imds", self.imds_address, self._ports["imds"])
         for listener in self._listeners:
             listener.bind()
-        urls = Urls(self.address, wire.port, hgap.port, storage.port)
-        source: Source
-        if self.scenario.raw_dir is not None:
-            source = RawSource(self.scenario.raw_dir)
-        else:
-            source = GeneratedSource(self.scenario, urls)
-        self._ctx = ctx = Context(source, self.recorder, self.faults)
-
+        self._ctx = ctx = Context(
+            self._source(Urls(self.address, wire.port, hgap.port, storage.port)),
+            self.recorder,
+            self.faults,
+        )
         wire_server, metadata = WireServer(ctx), Imds(ctx)
 
-        def wire_routes(request: web.Request) -> Any:
-            if imds is None:
-                return wire_server.resolve(request) or metadata.resolve(request)
-            return wire_server.resolve(request)
+        def wire_routes(request: web.Request) -> Route | None:
+            # Without an address of its own, IMDS answers on the WireServer listener.
+            found = wire_server.resolve(request)
+            return found or (metadata.resolve(request) if imds is None else None)
 
         services: list[tuple[Listener, Resolver]] = [
             (wire, wire_routes),
@@ -133,18 +130,25 @@ class Fabric:
         for listener, resolve in services:
             listener.factory = await self._server_factory(self._catch_all(listener.name, resolve))
         if self.admin is not None:
-            admin = Listener(
-                "admin",
-                None,
-                address=self.admin.host,
-                port=self.admin.port or 0,
-                unix_path=self.admin.unix_path,
-            )
-            admin.factory = await self._server_factory(admin_app(self))
-            self._listeners.append(admin)
+            await self._add_admin(self.admin)
         for listener in self._listeners:
             await listener.start()
         log.info("fabric up: %s", ", ".join(repr(listener) for listener in self._listeners))
+
+    def _source(self, urls: Urls) -> Source:
+        if self.scenario.raw_dir is not None:
+            return RawSource(self.scenario.raw_dir)
+        return GeneratedSource(self.scenario, urls)
+
+    async def _add_admin(self, address: AdminAddress) -> None:
+        admin = Listener(
+            "admin",
+            await self._server_factory(admin_app(self)),
+            address=address.host,
+            port=address.port or 0,
+            unix_path=address.unix_path,
+        )
+        self._listeners.append(admin)
 
     def _catch_all(self, name: str, resolve: Resolver) -> web.Application:
         assert self._ctx is not None
