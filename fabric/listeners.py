@@ -93,6 +93,16 @@ class Listener:
             self._sock.close()
         self._sock = None
 
+    def cut_connections(self) -> None:
+        """Reset every open connection, as a host that vanished would (in the loop's thread).
+
+        The factory is aiohttp's `web.Server`, which lists its open connections.
+        """
+        for handler in getattr(self.factory, "connections", []):
+            transport = getattr(handler, "transport", None)
+            if transport is not None:
+                transport.abort()
+
     def close(self) -> None:
         """Stop listening for good (the open connections are the runner's to end)."""
         self.stop_listening()

@@ -276,11 +276,13 @@ class Fabric:
         return [listener for listener in self._listeners if listener.name != "admin"]
 
     def go_down(self) -> None:
-        """Every fabric listener refuses connections (the admin API stays up)."""
+        """Every fabric listener refuses new connections and resets the open ones (the admin API
+        stays up)."""
 
         def refuse() -> None:
             for listener in self._fabric_listeners():
                 listener.stop_listening()
+                listener.cut_connections()
 
         self._on_loop(refuse)
         self._down = True

@@ -25,8 +25,9 @@ from pydantic import TypeAdapter
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
+from ..common.logs import redact
 from ..common.models.events import TelemetryEvent
-from ..common.models.extensions import ExtensionsGoalState, redact_settings_text, redact_url
+from ..common.models.extensions import ExtensionsGoalState, redact_settings_text
 from ..common.models.goal_state import Certificate, CertificateSummary, GoalStateSummary
 from ..common.models.status import (
     AggregateStatus,
@@ -245,31 +246,52 @@ class Wire:
         raise AssertionError("unreachable")
 
     async def refresh(self, *, force: bool = False) -> bool:
-        """Fetch the goal state; the documents only when the incarnation changed. True if new."""
+        """Fetch the goal state; the documents only when the incarnation changed. True if new.
+
+        The goal-state bytes count as seen only once everything they name has been fetched, so
+        a failure half-way is tried again on the next poll. A document that is gone (410: the
+        goal state moved on meanwhile) makes it start over once with a fresh goal state.
+        """
         async with self._refresh_lock:
             await self._check_protocol()
-            raw = await self.wireserver.goal_state()
-            self._contact()
-            if raw == self._raw_goal_state and not force:
-                return False  # the cheap path: unchanged bytes, nothing parsed
-            if raw != self._raw_goal_state:
+            for attempt in (1, 2):
+                raw = await self.wireserver.goal_state()
+                self._contact()
+                if raw == self._raw_goal_state and not force:
+                    return False  # the cheap path: unchanged bytes, nothing parsed
+                doc = await self._parse_goal_state(raw)
+                self._doc = doc  # HostGAPlugin headers follow the newest container id
+                self._set(container_id=doc.container_id, role_instance_id=doc.role_instance_id)
+                previous = self.summary
+                same = previous is not None and previous.incarnation == doc.incarnation
+                if same and not force:
+                    assert previous is not None
+                    if previous.container_id != doc.container_id:
+                        self._commit(previous.model_copy(update={"container_id": doc.container_id}))
+                    self._raw_goal_state = raw
+                    return False
                 try:
-                    doc = documents.parse_goal_state(raw)
-                except documents.MissingRoleInstance:
-                    raw, doc = await self._fetch_goal_state_document()
-            else:
-                assert self._doc is not None
-                doc = self._doc
-            self._set(container_id=doc.container_id, role_instance_id=doc.role_instance_id)
-            previous = self.summary
-            self._doc = doc
-            self._raw_goal_state = raw
-            if not force and previous is not None and previous.incarnation == doc.incarnation:
-                if previous.container_id != doc.container_id:
-                    self._commit(previous.model_copy(update={"container_id": doc.container_id}))
-                return False
-            await self._fetch_documents(raw, doc)
-            return True
+                    await self._fetch_documents(raw, doc)
+                except ResourceGone:
+                    if attempt == 2:
+                        raise
+                    log.info(
+                        "a document of incarnation %s is gone; fetching the goal state again",
+                        doc.incarnation,
+                    )
+                    continue
+                self._raw_goal_state = raw
+                return True
+            raise AssertionError("unreachable")
+
+    async def _parse_goal_state(self, raw: bytes) -> documents.GoalStateDocument:
+        if raw == self._raw_goal_state and self._doc is not None:
+            return self._doc
+        try:
+            return documents.parse_goal_state(raw)
+        except documents.MissingRoleInstance:
+            _, doc = await self._fetch_goal_state_document()
+            return doc
 
     async def _fetch_documents(self, raw: bytes, doc: documents.GoalStateDocument) -> None:
         """Everything of a new incarnation, committed only once all of it arrived."""
@@ -412,10 +434,8 @@ class Wire:
             return
         self.history.save("GoalState.xml", raw)
         if ext_xml:
-            text = redact_settings_text(ext_xml.decode("utf-8", errors="replace"))
-            if self.extensions and self.extensions.status_upload_blob:
-                url = self.extensions.status_upload_blob.url
-                text = text.replace(url.replace("&", "&amp;"), redact_url(url))
+            # No protected settings and no SAS query string of any URL (§2.10 redaction).
+            text = redact(redact_settings_text(ext_xml.decode("utf-8", errors="replace")))
             self.history.save("ExtensionsConfig.xml", text)
         if hosting_xml:
             self.history.save("HostingEnvironmentConfig.xml", hosting_xml)

@@ -22,7 +22,7 @@ _SAS_QUERY = re.compile(r"\?[^\s\"'<>]*")
 
 def redact_url(url: str) -> str:
     """Storage SAS URLs carry credentials in their query string."""
-    return _SAS_QUERY.sub("?" + REDACTED, url, count=1)
+    return _SAS_QUERY.sub("?" + REDACTED, url, count=1) if url else url
 
 
 def redact_settings_text(text: str) -> str:
@@ -131,9 +131,23 @@ class ExtensionsGoalState(_FabricModel):
         def settings(items: tuple[RuntimeSettings, ...]) -> tuple[RuntimeSettings, ...]:
             return tuple(s.model_copy(update={"text": redact_settings_text(s.text)}) for s in items)
 
+        def plugin(p: Plugin) -> Plugin:
+            return p.model_copy(
+                update={
+                    "location": redact_url(p.location),
+                    "failover_location": redact_url(p.failover_location),
+                    "additional_locations": tuple(redact_url(u) for u in p.additional_locations),
+                }
+            )
+
         blob = self.status_upload_blob
         return self.model_copy(
             update={
+                "plugins": tuple(plugin(p) for p in self.plugins),
+                "ga_families": tuple(
+                    f.model_copy(update={"uris": tuple(redact_url(u) for u in f.uris)})
+                    for f in self.ga_families
+                ),
                 "status_upload_blob": (
                     blob.model_copy(update={"url": redact_url(blob.url)}) if blob else None
                 ),
