@@ -200,6 +200,9 @@ class AgentConfig(BaseModel):
     # ---- new in waagent (documented in docs/configuration.md) ----
     # Seconds without calls and work after which a bus-activated service exits (0 = never).
     services_idle_timeout: Seconds = _opt("Services.IdleTimeout", 30)
+    # Seconds between uploads of an unchanged status blob (a change is uploaded at once). The
+    # classic agent uploaded every goal-state period; set 6 for that.
+    status_refresh_period: Annotated[int, Field(ge=1)] = _opt("Status.RefreshPeriod", 60)
     logs_file: AbsPath = _opt("Logs.File", "/var/log/waagent.log")
 
     @property

@@ -136,8 +136,8 @@ class Wire:
         self._problem = _Problem()
         self._telemetry = _Telemetry()
         self._tasks: set[asyncio.Future[object]] = set()
-        self._last_status: bytes = b""
-        self._last_status_time = 0.0
+        self._status_uploaded_at: float | None = None
+        self._status_dirty = True  # something in the status changed since the last upload
         self._protocol_checked = False
         self._connect(endpoint.KNOWN_WIRESERVER)
 
@@ -201,7 +201,9 @@ class Wire:
             self.callbacks.properties_changed(self.observable.take_changes())
 
     def _contact(self) -> None:
-        self._set(last_contact=int(time.time() * 1_000_000))
+        # Not announced with PropertiesChanged: it moves on every poll, and a signal every few
+        # seconds would cost every listener (and wire) for nothing. Read it when needed.
+        self.observable.last_contact = int(time.time() * 1_000_000)
 
     def _recovered(self) -> None:
         if self._problem.text:
@@ -341,6 +343,7 @@ class Wire:
             self.files.write("SharedConfig.xml", shared_xml, mode=0o644)
         self.certs = certs
         self.extensions = extensions
+        self._status_dirty = True
         self._commit(summary)
         self._save_history(raw, ext_xml, hosting_xml, shared_xml, summary)
         log.info(
@@ -517,12 +520,20 @@ class Wire:
     async def set_extensions_status(self, status: ExtensionsStatus) -> None:
         self.extensions_status = status
         self.files.save_extensions_status(status)
+        self._status_dirty = True
         await self.report_status(force=True)
+
+    def _status_due(self) -> bool:
+        """A change is uploaded at once; an unchanged status is refreshed every period."""
+        if self._status_dirty or self._status_uploaded_at is None:
+            return True
+        elapsed = time.monotonic() - self._status_uploaded_at
+        return elapsed >= self.config.status_refresh_period
 
     async def report_status(self, *, force: bool = False) -> bool:
         """Upload the status blob: HostGAPlugin first, storage directly when that fails (§5.3)."""
         blob = self.extensions.status_upload_blob if self.extensions else None
-        if blob is None:
+        if blob is None or not (force or self._status_due()):
             return False
         content = json.dumps(self.vm_status().to_json()).encode()
         try:
@@ -549,10 +560,10 @@ class Wire:
         return True
 
     def _status_uploaded(self, content: bytes, channel: str) -> None:
-        if not self._last_status:
+        if self._status_uploaded_at is None:
             log.info("status blob uploaded (%s)", channel)
-        self._last_status = content
-        self._last_status_time = time.monotonic()
+        self._status_uploaded_at = time.monotonic()
+        self._status_dirty = False
 
     # ---- what the other services ask for ----------------------------------------------------
 

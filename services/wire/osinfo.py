@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import socket
@@ -11,7 +12,9 @@ from ..common.models.status import GuestOSInfo
 from ..common.root import Root
 
 
+@functools.cache
 def os_release(root: Root) -> dict[str, str]:
+    """/etc/os-release of the root (read once: it changes with an OS upgrade, and a reboot)."""
     text = root.read_text("/etc/os-release") or root.read_text("/usr/lib/os-release") or ""
     values = {}
     for line in text.splitlines():

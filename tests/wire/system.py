@@ -59,7 +59,7 @@ class WireSystem:
 
 
 def config(**extra: str) -> dict[str, str]:
-    return {"Extensions.GoalStatePeriod": "1", **extra}
+    return {"Extensions.GoalStatePeriod": "1", "Status.RefreshPeriod": "1", **extra}
 
 
 @contextlib.contextmanager

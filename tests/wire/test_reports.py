@@ -53,7 +53,7 @@ def test_report_health_validates_before_authorizing(wire: WireSystem) -> None:
     assert "only root may call" in reply.error
 
 
-def test_status_goes_through_the_host_plugin_and_is_reuploaded_each_period(
+def test_status_goes_through_the_host_plugin_and_is_refreshed_every_period(
     wire: WireSystem,
 ) -> None:
     wire.wait_prop("State", "Ready")
@@ -72,6 +72,21 @@ def test_status_goes_through_the_host_plugin_and_is_reuploaded_each_period(
     assert handlers[0]["handlerName"] == "Fabric.Samples.Hello"
     assert document["aggregateStatus"]["guestAgentStatus"]["status"] == "Ready"
     assert document["version"] == "1.1"
+
+
+def test_an_unchanged_status_waits_for_the_refresh_period() -> None:
+    with wire_system(extra={"Status.RefreshPeriod": "30"}) as wire:
+        wire.wait_prop("State", "Ready")
+        assert wire.call("UploadStatus", "s", extensions_status()).ok
+        uploads = len(wire.records("status"))
+        wait_for(
+            lambda: sum(r.endpoint == "goalstate" for r in wire.fabric.requests()) >= 8,
+            timeout=30,
+            what="several polls",
+        )
+        assert len(wire.records("status")) == uploads
+        assert wire.call("UploadStatus", "s", extensions_status("Another.Handler")).ok
+        assert len(wire.records("status")) == uploads + 1
 
 
 def test_status_goes_directly_to_storage_when_the_host_plugin_fails(wire: WireSystem) -> None:

@@ -1,0 +1,141 @@
+"""wire's idle cost: goal-state polls, status uploads, resident memory, CPU per idle hour.
+
+1. In process, against `waagent-fabric serve` in its own process (so only wire's CPU is
+   counted): 1000 polls with an unchanged incarnation, kept-alive connections vs the classic
+   `Connection: close`; then 1000 full loop iterations (poll, and the status upload when due).
+2. The real service on a private bus, idle against the fabric: resident memory (RSS and PSS)
+   and the CPU it spends in a minute at the default 6-second period, scaled to an hour.
+
+Run as root: .venv/bin/python bench/wire_poll.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.harness.environment import Environment
+from tests.harness.fabric import fabric_process
+from tests.harness.wait import wait_for
+from waagent.common.commands import Runner
+from waagent.common.config import AgentConfig
+from waagent.common.names import WIRE
+from waagent.common.root import Root
+from waagent.wire.__main__ import HEADERS, StorageClients
+from waagent.wire.agent import Clients, Wire
+from waagent.wire.http import FabricHttp
+
+POLLS = 1000
+IDLE_SECONDS = 180
+CLASSIC = {"rss_mib": 56.2, "cpu_s_per_hour": 2.8}
+BUDGET = {"rss_mib": 28.0, "cpu_s_per_hour": 0.55}
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def polls(root: Path, endpoint: str, *, close: bool, iterations: bool) -> tuple[float, float]:
+    headers = {**HEADERS, **({"Connection": "close"} if close else {})}
+    client = httpx.AsyncClient(trust_env=False, headers=headers)
+    wire = Wire(Root(root), AgentConfig(), Clients(FabricHttp(client), StorageClients()), Runner())
+    await wire.start()
+    await wire.refresh(force=True)
+    started_cpu, started = cpu(), time.perf_counter()
+    for _ in range(POLLS):
+        if iterations:
+            await wire.poll_once()
+        else:
+            await wire.refresh()
+    elapsed_cpu, elapsed = cpu() - started_cpu, time.perf_counter() - started
+    await client.aclose()
+    return elapsed_cpu, elapsed
+
+
+def process_figures(pid: int) -> dict[str, float]:
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+    values = {line.split(":")[0]: int(line.split()[1]) for line in rollup[1:]}
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {
+        "rss_mib": values["Rss"] / 1024,
+        "pss_mib": values["Pss"] / 1024,
+        "cpu_s": (int(stat[11]) + int(stat[12])) / ticks,
+    }
+
+
+def in_process() -> None:
+    print(f"== {POLLS} goal-state polls, unchanged incarnation (wire's CPU only)")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "root"
+        for inner in ("var/lib/waagent-wire", "etc", "var/lib/dhcp"):
+            (root / inner).mkdir(parents=True)
+        with fabric_process(Path(tmp) / "fabric", root) as fabric:
+            for label, close, iterations in (
+                ("polls, kept-alive connection", False, False),
+                ("polls, Connection: close (classic)", True, False),
+                ("full iterations (status every 60 s), kept-alive", False, True),
+                ("full iterations, Connection: close", True, True),
+            ):
+                used, wall = asyncio.run(
+                    polls(root, fabric.address, close=close, iterations=iterations)
+                )
+                print(
+                    f"  {label:<50} CPU {used:6.3f} s ({used / POLLS * 1000:.2f} ms each)"
+                    f"   wall {wall:6.3f} s"
+                )
+
+
+def service() -> None:
+    print(f"\n== the wire service idle on a private bus ({IDLE_SECONDS} s, 6 s period)")
+    with tempfile.TemporaryDirectory() as tmp:
+        with fabric_process(Path(tmp) / "fabric") as fabric:
+            with Environment(endpoint=fabric.address) as env:
+                env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping")
+                wait_for(
+                    lambda: (
+                        env.busctl.get_property(WIRE.name, WIRE.path, WIRE.interface, "State")
+                        == "Ready"
+                    ),
+                    timeout=60,
+                    what="wire Ready",
+                )
+                reply = env.busctl.call(
+                    "org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus",
+                    "GetConnectionUnixProcessID",
+                    "s",
+                    WIRE.name,
+                )
+                pid = int(reply.data[0])
+                time.sleep(6)
+                before = process_figures(pid)
+                time.sleep(IDLE_SECONDS)
+                after = process_figures(pid)
+    per_hour = (after["cpu_s"] - before["cpu_s"]) * 3600 / IDLE_SECONDS
+    print(f"  {'':<28} {'waagent':>10} {'budget':>10} {'classic':>10}")
+    print(
+        f"  {'resident memory (RSS MiB)':<28} {after['rss_mib']:10.1f} {BUDGET['rss_mib']:10.1f}"
+        f" {CLASSIC['rss_mib']:10.1f}"
+    )
+    print(f"  {'proportional (PSS MiB)':<28} {after['pss_mib']:10.1f}")
+    print(
+        f"  {'CPU s per idle hour':<28} {per_hour:10.2f} {BUDGET['cpu_s_per_hour']:10.2f}"
+        f" {CLASSIC['cpu_s_per_hour']:10.2f}"
+    )
+
+
+if __name__ == "__main__":
+    in_process()
+    service()
