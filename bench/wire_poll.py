@@ -98,31 +98,32 @@ def in_process() -> None:
 
 def service() -> None:
     print(f"\n== the wire service idle on a private bus ({IDLE_SECONDS} s, 6 s period)")
-    with tempfile.TemporaryDirectory() as tmp:
-        with fabric_process(Path(tmp) / "fabric") as fabric:
-            with Environment(endpoint=fabric.address) as env:
-                env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping")
-                wait_for(
-                    lambda: (
-                        env.busctl.get_property(WIRE.name, WIRE.path, WIRE.interface, "State")
-                        == "Ready"
-                    ),
-                    timeout=60,
-                    what="wire Ready",
-                )
-                reply = env.busctl.call(
-                    "org.freedesktop.DBus",
-                    "/org/freedesktop/DBus",
-                    "org.freedesktop.DBus",
-                    "GetConnectionUnixProcessID",
-                    "s",
-                    WIRE.name,
-                )
-                pid = int(reply.data[0])
-                time.sleep(6)
-                before = process_figures(pid)
-                time.sleep(IDLE_SECONDS)
-                after = process_figures(pid)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fabric_process(Path(tmp) / "fabric") as fabric,
+        Environment(endpoint=fabric.address) as env,
+    ):
+        env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping")
+        wait_for(
+            lambda: (
+                env.busctl.get_property(WIRE.name, WIRE.path, WIRE.interface, "State") == "Ready"
+            ),
+            timeout=60,
+            what="wire Ready",
+        )
+        reply = env.busctl.call(
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "GetConnectionUnixProcessID",
+            "s",
+            WIRE.name,
+        )
+        pid = int(reply.data[0])
+        time.sleep(6)
+        before = process_figures(pid)
+        time.sleep(IDLE_SECONDS)
+        after = process_figures(pid)
     per_hour = (after["cpu_s"] - before["cpu_s"]) * 3600 / IDLE_SECONDS
     print(f"  {'':<28} {'waagent':>10} {'budget':>10} {'classic':>10}")
     print(
