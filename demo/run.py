@@ -16,18 +16,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demo.steps import diskd, fabric, foundation
 from demo.steps.common import heading, show
 from tests.harness.environment import Environment
+from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
 STEPS = [foundation, diskd, fabric]
 
-CONFIG = {"Services.IdleTimeout": "5"}
+CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
 
 
 def main() -> int:
-    heading("Starting a private system: dbus-daemon, polkitd, sandbox root")
-    with Environment(config=CONFIG) as env:
+    heading("Starting a private system: fabric simulator, dbus-daemon, polkitd, sandbox root")
+    with fabric_for() as fabric, Environment(endpoint=fabric.address, config=CONFIG) as env:
+        env.fabric = fabric
         show("bus", env.address)
         show("sandbox root", env.sandbox.root)
+        show("fabric simulator", fabric.address)
         for step in STEPS:
             step.run(env)
     heading("Everything stopped")

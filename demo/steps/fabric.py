@@ -1,106 +1,76 @@
-"""The fabric simulator: a local Azure, and what it records.
+"""The agent against the fabric simulator: wire finds it, fetches the goal state, reports.
 
-A tiny client stands in for the agent here (versions, goal state, a health report, a status
-upload through HostGAPlugin); the lead replaces it with the real agent once wire exists.
+The simulator serves the WireServer, HostGAPlugin, storage and IMDS on a loopback address; wire
+learns the address from a DHCP lease in the sandbox, exactly how a VM learns 168.63.129.16.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-
-import defusedxml.ElementTree as SafeET
-import httpx
+import stat
+import time
 
 from tests.harness.environment import Environment
-from tests.harness.fabric import LEASE_PATH, fabric_for
-from waagent.fabric.server import Fabric
+from tests.harness.wait import wait_for
+from waagent.common.names import WIRE
 
 from .common import heading, show
 
-H1 = {"x-ms-agent-name": "WALinuxAgent", "x-ms-version": "2012-11-30"}
-HEALTH = (
-    '<?xml version="1.0" encoding="utf-8"?><Health><GoalStateIncarnation>{incarnation}'
-    "</GoalStateIncarnation><Container><ContainerId>{container}</ContainerId><RoleInstanceList>"
-    "<Role><InstanceId>{instance}</InstanceId><Health><State>Ready</State></Health></Role>"
-    "</RoleInstanceList></Container></Health>"
-)
+
+def _wire(env: Environment, method: str, *args: str, user: str | None = None) -> list[object]:
+    signature = "s" * len(args)
+    reply = env.busctl.call(
+        WIRE.name, WIRE.path, WIRE.interface, method, signature, *args, user=user
+    )
+    if not reply.ok:
+        return [f"refused: {reply.error}"]
+    return reply.data
 
 
-def _tiny_client(fabric: Fabric) -> None:
-    wire = f"http://{fabric.address}:{fabric.wire_port}"
-    hgap = f"http://{fabric.address}:{fabric.hgap_port}"
-    with httpx.Client(timeout=10, trust_env=False) as http:
-        versions = SafeET.fromstring(http.get(f"{wire}/?comp=versions").content)
-        show("GET /?comp=versions: preferred", versions.findtext("Preferred/Version"))
-        goal_state = SafeET.fromstring(
-            http.get(f"{wire}/machine/?comp=goalstate", headers=H1).content
-        )
-        incarnation = goal_state.findtext("Incarnation")
-        container = goal_state.findtext("Container/ContainerId")
-        instance = goal_state.findtext("Container/RoleInstanceList/RoleInstance/InstanceId")
-        config = goal_state.find("Container/RoleInstanceList/RoleInstance/Configuration")
-        show("GET goal state: incarnation", incarnation)
-        show("GET goal state: container", container)
-        assert config is not None
-        extensions = SafeET.fromstring(
-            http.get(config.findtext("ExtensionsConfig") or "", headers=H1).content
-        )
-        blob = extensions.find("StatusUploadBlob")
-        assert blob is not None
-        show(
-            "ExtensionsConfig: handlers",
-            [p.get("name") for p in extensions.findall("Plugins/Plugin")],
-        )
-
-        report = HEALTH.format(incarnation=incarnation, container=container, instance=instance)
-        answer = http.post(f"{wire}/machine?comp=health", content=report.encode(), headers=H1)
-        show("POST health Ready", answer.status_code)
-
-        status = json.dumps(
-            {"version": "1.1", "aggregateStatus": {"guestAgentStatus": {"status": "Ready"}}}
-        )
-        envelope = {
-            "content": base64.b64encode(status.encode()).decode(),
-            "headers": [{"headerName": "x-ms-blob-type", "headerValue": "BlockBlob"}],
-            "requestUri": (blob.text or "").strip(),
-        }
-        headers = {
-            "x-ms-version": "2015-09-01",
-            "x-ms-containerid": container or "",
-            "x-ms-host-config-name": config.findtext("ConfigName") or "",
-        }
-        answer = http.put(f"{hgap}/status", json=envelope, headers=headers)
-        show("PUT HostGAPlugin /status (BlockBlob)", answer.status_code)
+def _prop(env: Environment, name: str) -> object:
+    return env.busctl.get_property(WIRE.name, WIRE.path, WIRE.interface, name)
 
 
 def run(env: Environment) -> None:
-    heading("The fabric simulator: WireServer, HostGAPlugin, storage, IMDS on a loopback address")
-    with fabric_for(env.sandbox.root) as fabric:
-        show("WireServer", f"http://{fabric.address}:{fabric.wire_port}")
-        show("HostGAPlugin", f"http://{fabric.address}:{fabric.hgap_port}")
-        show("DHCP lease (option 245) in the sandbox", f"/{LEASE_PATH}")
+    fabric = env.fabric
+    heading("wire meets the fabric: discovery, goal state, certificates")
+    show("fabric (WireServer, HostGAPlugin, IMDS)", f"http://{fabric.address}")
+    started = time.monotonic()
+    wait_for(lambda: _prop(env, "State") == "Ready", timeout=60, what="wire Ready")
+    show("wire Ready after", f"{time.monotonic() - started:.2f} s")
+    for name in ("Endpoint", "Incarnation", "ContainerId", "RoleInstanceId"):
+        show(f"Wire1.{name}", _prop(env, name))
+    summary = json.loads(str(_wire(env, "GetGoalState", user="nobody")[0]))
+    show("GetGoalState (as nobody): deployment", summary["deployment_name"])
+    for cert in summary["certificates"]:
+        path = env.sandbox.path(f"/var/lib/waagent-wire/{cert['thumbprint']}.prv")
+        mode = oct(stat.S_IMODE(path.stat().st_mode)) if path.exists() else "missing"
+        show("tenant certificate", f"{cert['thumbprint']} key {mode}")
+    show("GetCertificates as nobody", _wire(env, "GetCertificates", user="nobody")[0])
 
-        heading("A tiny client in the agent's place")
-        _tiny_client(fabric)
+    heading("Reports reach the fabric")
+    _wire(env, "ReportHealth", "NotReady", "Provisioning", "Starting")
+    _wire(env, "ReportHealth", "Ready", "", "")
+    for record in fabric.records("health"):
+        show(
+            f"fabric recorded health #{record.seq}",
+            f"{record['state']} {record['substatus'] or ''}",
+        )
+    status = wait_for(lambda: fabric.records("status"), timeout=30, what="a status upload")[-1]
+    agent = status["document"]["aggregateStatus"]["guestAgentStatus"]
+    show(
+        f"fabric recorded status via {status['channel']}",
+        f"{status['blob_type']}, agent {agent['status']}",
+    )
 
-        heading("What the fabric recorded")
-        for record in fabric.records():
-            if record.kind == "health":
-                show(
-                    f"#{record.seq} health",
-                    f"{record['state']} (incarnation {record['incarnation']})",
-                )
-            elif record.kind == "status":
-                document = record["document"] or {}
-                agent = document.get("aggregateStatus", {}).get("guestAgentStatus", {})
-                show(
-                    f"#{record.seq} status via {record['channel']}",
-                    f"{record['blob_type']}, agent {agent.get('status')}",
-                )
-            else:
-                show(f"#{record.seq} {record.kind}", record.fields.get("name", ""))
-        heading("Every request it served")
-        for request in fabric.requests():
-            where = f"{request.listener:<13} {request.method:<4} {request.status}"
-            print(f"  #{request.seq:<3} {where} {request.path[:70]}")
+    heading("A new incarnation, then an outage")
+    fabric.bump_incarnation()
+    wait_for(lambda: _prop(env, "Incarnation") == "2", timeout=30, what="incarnation 2")
+    show("after bump_incarnation(): Incarnation", _prop(env, "Incarnation"))
+    fabric.go_down()
+    wait_for(lambda: _prop(env, "State") == "FabricUnavailable", timeout=60, what="the outage")
+    show("fabric down: State", _prop(env, "State"))
+    show("LastError", _prop(env, "LastError"))
+    fabric.come_back()
+    wait_for(lambda: _prop(env, "State") == "Ready", timeout=60, what="recovery")
+    show("fabric back: State", _prop(env, "State"))

@@ -9,7 +9,7 @@ from tests.harness.environment import Environment
 from tests.harness.paths import PYTHON
 from tests.harness.polkitd import name_has_owner
 from tests.harness.wait import wait_for
-from waagent.common.names import WIRE
+from waagent.common.names import DISK, WIRE
 
 from .common import heading, show
 
@@ -53,7 +53,10 @@ def run(env: Environment) -> None:
         print("  " + line)
     print(f"  ... {len(result.stdout.splitlines())} keys")
 
-    heading("Idle exit: a service leaves the bus when unused")
+    heading("Idle exit: a bus-activated service leaves the bus when unused")
+    state = env.busctl.get_property(DISK.name, DISK.path, DISK.interface, "State", user="nobody")
+    show("Disk1.State (read as nobody, activates diskd)", state)
     started = time.monotonic()
-    wait_for(lambda: not name_has_owner(env.bus, WIRE.name), timeout=60, what="idle exit")
-    show("Wire1 released its name after", f"{time.monotonic() - started:.1f} s")
+    wait_for(lambda: not name_has_owner(env.bus, DISK.name), timeout=60, what="idle exit")
+    show("Disk1 released its name after", f"{time.monotonic() - started:.1f} s")
+    show("Wire1 (resident: it polls the goal state)", "still on the bus")

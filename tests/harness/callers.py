@@ -25,7 +25,10 @@ class Reply:
 
     @property
     def data(self) -> list[Any]:
-        """The reply body (busctl --json=short gives {"type": sig, "data": [...]})."""
+        """The reply body (busctl --json=short gives {"type": sig, "data": [...]}; nothing for
+        a method without a value)."""
+        if not self.stdout.strip():
+            return []
         parsed = json.loads(self.stdout)
         return list(parsed["data"])
 

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from waagent.common.names import SERVICES, WIRE_USER, BusName
 
@@ -49,6 +50,8 @@ class Environment:
         self.endpoint = endpoint or loopback_address()
         self.config = {"Protocol.ImdsEndpoint": self.endpoint, **(config or {})}
         self.keep = keep
+        # The fabric simulator this system talks to, when a caller attached one.
+        self.fabric: Any = None
         self._users: list[object] = []
 
     @property
