@@ -142,19 +142,39 @@ class KernelMount:
         if existing is not None:
             log.info("%s is already mounted at %s", device, existing)
             return _read_capped(existing / OVF_FILE)
+        made = self._missing_directories()
         target = self.root.makedirs(self.mount_point, 0o700)
-        await self.runner.run(
-            ["mount", "-o", "ro,nodev,nosuid,noexec", "-t", MOUNT_TYPES, str(device), str(target)],
-            timeout=MOUNT_TIMEOUT,
-        )
         try:
-            return _read_capped(target / OVF_FILE)
+            await self._mount(device, target)
+            try:
+                return _read_capped(target / OVF_FILE)
+            finally:
+                result = await self.runner.run(
+                    ["umount", str(target)], timeout=MOUNT_TIMEOUT, check=False
+                )
+                if not result.ok:
+                    log.warning("cannot unmount %s: %s", target, result.message())
         finally:
-            result = await self.runner.run(
-                ["umount", str(target)], timeout=MOUNT_TIMEOUT, check=False
-            )
-            if not result.ok:
-                log.warning("cannot unmount %s: %s", target, result.message())
+            for directory in made:  # deepest first: only what this attempt made
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+
+    def _missing_directories(self) -> list[Path]:
+        missing = []
+        probe = self.root.resolve(self.mount_point)
+        while not probe.exists():
+            missing.append(probe)
+            probe = probe.parent
+        return missing
+
+    async def _mount(self, device: Path, target: Path) -> None:
+        options = "ro,nodev,nosuid,noexec"
+        argv = ["mount", "-o", options, "-t", MOUNT_TYPES, str(device), str(target)]
+        result = await self.runner.run(argv, timeout=MOUNT_TIMEOUT, check=False)
+        if not result.ok:
+            # mount's first line says why; the last only points at dmesg.
+            lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+            raise MediaError(lines[0] if lines else f"mount exited with {result.returncode}")
 
 
 def _read_capped(path: Path) -> bytes:
