@@ -183,6 +183,11 @@ class Provisioner:
             raise Failed(f"provisioning failed: {self.status.failure_reason}")
         return self.status
 
+    async def wait(self) -> None:
+        """Return once no run is under way (the outcome is in `status`)."""
+        if self._job is not None:
+            await asyncio.wait([self._job])
+
     def plan_deprovision(self, delete_user: bool) -> list[str]:
         return list(self.parts.deprovisioner.plan(delete_user).warnings)
 
@@ -291,9 +296,11 @@ class Provisioner:
         if self.root.exists(CLOUD_INIT_DISABLED):
             return False
         enabled = await self.units.enabled(CLOUD_INIT_UNIT)
-        if enabled is not None:
-            return enabled
-        # An enablement symlink (its target lies outside a sandbox, so lexists, not exists).
+        return self._cloud_init_wanted() if enabled is None else enabled
+
+    def _cloud_init_wanted(self) -> bool:
+        """Without systemd on the bus: an enablement symlink in the root (its target may lie
+        outside a sandbox, so lexists, not exists)."""
         wants = self.root.glob("/etc/systemd/system", "*.wants")
         return any(os.path.lexists(directory / CLOUD_INIT_UNIT) for directory in wants)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import stat
 import subprocess
 
@@ -20,10 +21,8 @@ from .system import passwd_entry, shadow_hash
 
 def run(machine: Machine, **kw: object) -> State:
     provisioner = machine.provisioner(**kw)  # type: ignore[arg-type]
-    try:
+    with contextlib.suppress(Failed):
         asyncio.run(provisioner.provision())
-    except Failed:
-        pass
     return provisioner.status.state
 
 
@@ -75,17 +74,17 @@ def test_a_second_run_changes_nothing_and_reports_nothing(machine: Machine) -> N
 
 
 def test_the_boot_note_keeps_a_restarted_service_from_running_again(machine: Machine) -> None:
-    async def start() -> State:
+    async def start() -> tuple[State, bool]:
         provisioner = machine.provisioner()
         provisioner.prepare()
-        busy = provisioner.busy()
-        while provisioner.busy():
-            await asyncio.sleep(0.01)
-        return State(provisioner.status.state) if not busy else State.PROVISIONING
+        shown, ran = provisioner.status.state, provisioner.busy()
+        await provisioner.wait()
+        assert provisioner.status.state == State.PROVISIONED
+        return shown, ran
 
-    assert asyncio.run(start()) == State.PROVISIONING  # this boot had not run: it ran
+    assert asyncio.run(start()) == (State.PROVISIONING, True)  # this boot had not run: it ran
     assert machine.path(str(BOOT_NOTE)).exists()
-    assert asyncio.run(start()) == State.PROVISIONED  # shown, not run again
+    assert asyncio.run(start()) == (State.PROVISIONED, False)  # shown, not run again
     assert len(machine.wire.reports) == 2
 
 
