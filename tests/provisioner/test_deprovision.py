@@ -67,7 +67,7 @@ def test_the_plan_warns_in_the_classic_order_and_changes_nothing(machine: Machin
 def test_deprovision_removes_every_listed_thing_and_keeps_the_user(machine: Machine) -> None:
     provisioned(machine)
     assert deprovision(machine, delete_user=False) == BASE_WARNINGS
-    for inner in LEFTOVERS + ["/etc/resolv.conf"]:
+    for inner in [*LEFTOVERS, "/etc/resolv.conf"]:
         assert not machine.path(inner).exists(), inner
     assert list(machine.path("/etc/ssh").glob("ssh_host_*")) == []
     assert machine.path("/var/lib/dhcp").is_dir()

@@ -79,15 +79,15 @@ def test_an_image_without_ovf_env_is_unreadable(tmp_path: Path) -> None:
 def test_the_kernel_is_asked_only_when_user_space_reading_fails(tmp_path: Path) -> None:
     (tmp_path / "sr0").write_bytes(b"\0" * 4096)
 
-    class Kernel:
-        devices: list[str] = []
+    devices: list[str] = []
 
+    class Kernel:
         async def read(self, device: Path) -> bytes:
-            self.devices.append(device.name)
+            devices.append(device.name)
             return DOCUMENT
 
     found = asyncio.run(MediaReader(tmp_path, Kernel()).read())
-    assert (found.data, found.how, Kernel.devices) == (DOCUMENT, "kernel mount", ["sr0"])
+    assert (found.data, found.how, devices) == (DOCUMENT, "kernel mount", ["sr0"])
 
 
 def test_the_kernel_mount_is_read_only_and_undone(tmp_path: Path) -> None:
