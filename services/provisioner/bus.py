@@ -140,6 +140,9 @@ class WireClient:
         except ValidationError:
             raise FabricUnavailable("wire sent certificates that cannot be read") from None
 
+    async def refresh(self) -> None:
+        await call(self.bus, WIRE, "Refresh", timeout=WIRE_TIMEOUT)
+
     async def instance_metadata(self) -> str:
         reply = await call(self.bus, WIRE, "GetInstanceMetadata", timeout=WIRE_TIMEOUT)
         return str(reply.body[0])

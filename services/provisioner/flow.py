@@ -130,6 +130,8 @@ class Provisioner:
         self._lock = asyncio.Lock()
         self._job: asyncio.Future[None] | None = None
         self._run = _Run()
+        # How the run under way ended (shown once it is over).
+        self._outcome: Status | None = None
 
     # ---- status ----
 
@@ -204,6 +206,7 @@ class Provisioner:
     async def _locked_run(self) -> None:
         async with self._lock:
             self._run = _Run()
+            self._outcome = None
             try:
                 await self._dispatch()
             except WaagentError as exc:
@@ -214,6 +217,14 @@ class Provisioner:
                 log.exception("provisioning failed unexpectedly")
                 await self._fail(UNEXPECTED)
             self.parts.store.note_boot("ran")
+        # Shown once the run is over, so whoever sees Provisioned or Failed may call at once.
+        outcome = self._run_outcome()
+        if outcome is not None:
+            self._show(outcome)
+
+    def _run_outcome(self) -> Status | None:
+        """How the run ended (set by _finish or _fail), None if it ended some other way."""
+        return self._outcome
 
     async def _dispatch(self) -> None:
         agent = self.config.provisioning_agent
@@ -246,25 +257,32 @@ class Provisioner:
         return True
 
     def _save(self, **changes: Any) -> Record:
+        """The record, with the status as shown (or as given) and this run's step times."""
+        changes.setdefault("status", self.status)
         record = self.parts.store.load().model_copy(
-            update={"status": self.status, "steps": tuple(self._run.steps), **changes}
+            update={"steps": tuple(self._run.steps), **changes}
         )
         self.parts.store.save(record)
         return record
 
+    def _ended(self, state: State, reason: str = "") -> Status:
+        self._outcome = self.status.model_copy(
+            update={"state": state, "failure_reason": reason, "last_run": _now_us()}
+        )
+        return self._outcome
+
     async def _fail(self, reason: str) -> None:
         log.error("Provisioning failed: %s", reason)
-        self._update(state=State.FAILED, failure_reason=reason, last_run=_now_us())
-        self._save()
+        self._save(status=self._ended(State.FAILED, reason))
         await self._report("NotReady", "ProvisioningFailed", reason)
 
     async def _finish(self) -> None:
         """Provisioned: record it, report Ready, remember whether the report got through."""
-        self._update(state=State.PROVISIONED, failure_reason="", last_run=_now_us())
-        self._save(ready_reported=False)
+        status = self._ended(State.PROVISIONED)
+        self._save(status=status, ready_reported=False)
         with self._step("report ready"):
             reported = await self._report("Ready")
-        self._save(ready_reported=reported)
+        self._save(status=status, ready_reported=reported)
 
     async def _after_marker(self) -> bool:
         """True when the marker says this VM is done: the Ready report is repeated if the last
@@ -277,8 +295,10 @@ class Provisioner:
         record = store.load()
         if instance_id.same(marker, current):
             log.info("already provisioned (instance id %s)", current)
-            self._show(record.status, state=State.PROVISIONED, failure_reason="")
-            if not record.ready_reported:
+            self._show(record.status, state=self.status.state)
+            if record.ready_reported:
+                self._ended(State.PROVISIONED)
+            else:
                 await self._finish()
             return True
         self.parts.deprovisioner.unique_id_changed()
@@ -377,9 +397,7 @@ class Provisioner:
         validate_hostname(data.hostname)
         parts.users.check(data.username)
         home = parts.users.home_for(data.username)
-        certificates: list[Certificate] = []
-        if parts.keys.fingerprints(data):
-            certificates = await self.wire.certificates()
+        certificates = await self._certificates(parts.keys.fingerprints(data))
         keys = parts.keys.plan(data, home, certificates)
         parts.keys.check(keys, HomeFiles(self.root, home, -1, -1))
         custom = None if data.custom_data is None else parts.custom_data.content(data.custom_data)
@@ -395,6 +413,17 @@ class Provisioner:
         if raw is not None:
             parts.store.save_ovf(ovf.redact(raw))
         return Plan(data, home, keys, tuple(certificates), custom, hashed)
+
+    async def _certificates(self, needed: set[str]) -> list[Certificate]:
+        """The tenant certificates, when keys need some; the goal state is fetched again once
+        when one is missing (wire may not have fetched it yet)."""
+        if not needed:
+            return []
+        certificates = await self.wire.certificates()
+        if needed - {c.thumbprint.upper() for c in certificates}:
+            await self.wire.refresh()
+            certificates = await self.wire.certificates()
+        return certificates
 
     async def _apply(self, plan: Plan) -> None:
         parts, data, config = self.parts, plan.data, self.config

@@ -19,6 +19,10 @@ class Wire(Protocol):
 
     async def certificates(self) -> list[Certificate]: ...
 
+    async def refresh(self) -> None:
+        """Fetch the goal state now (a fresh wire has no certificates until its first fetch)."""
+        ...
+
     async def instance_metadata(self) -> str: ...
 
 

@@ -20,6 +20,7 @@ class FakeWire:
     reachable: bool = True
     reports: list[tuple[str, str, str]] = field(default_factory=list)
     certificate_calls: int = 0
+    refreshes: int = 0
 
     async def report_health(self, state: str, substatus: str, description: str) -> None:
         if not self.reachable:
@@ -29,6 +30,9 @@ class FakeWire:
     async def certificates(self) -> list[Certificate]:
         self.certificate_calls += 1
         return list(self.certs)
+
+    async def refresh(self) -> None:
+        self.refreshes += 1
 
     async def instance_metadata(self) -> str:
         if self.imds is None:
