@@ -132,6 +132,8 @@ class Provisioner:
         self._run = _Run()
         # How the run under way ended (shown once it is over).
         self._outcome: Status | None = None
+        # A health report on its way while the steps run.
+        self._pending: asyncio.Future[bool] | None = None
 
     # ---- status ----
 
@@ -207,6 +209,7 @@ class Provisioner:
         async with self._lock:
             self._run = _Run()
             self._outcome = None
+            self._pending = None
             try:
                 await self._dispatch()
             except WaagentError as exc:
@@ -247,7 +250,7 @@ class Provisioner:
         self._run.steps.append(StepTime(name=name, seconds=round(seconds, 6)))
         log.info("step %s done in %.3f s", name, seconds)
 
-    async def _report(self, state: str, substatus: str = "", description: str = "") -> bool:
+    async def _send(self, state: str, substatus: str, description: str) -> bool:
         """Report health through wire; a failure is logged, never raised (as classic)."""
         try:
             await self.wire.report_health(state, substatus, description)
@@ -255,6 +258,17 @@ class Provisioner:
             log.warning("cannot report %s %s: %s", state, substatus, exc.message)
             return False
         return True
+
+    def _report_soon(self, state: str, substatus: str = "", description: str = "") -> None:
+        """Report while the steps go on (wire may first fetch the goal state); the next report
+        waits for this one, so the fabric sees them in order."""
+        self._pending = asyncio.ensure_future(self._send(state, substatus, description))
+
+    async def _report(self, state: str, substatus: str = "", description: str = "") -> bool:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            await pending
+        return await self._send(state, substatus, description)
 
     def _save(self, **changes: Any) -> Record:
         """The record, with the status as shown (or as given) and this run's step times."""
@@ -375,7 +389,7 @@ class Provisioner:
         with self._step("validate"):
             plan = await self._validate(data, raw)
         self._save()
-        await self._report("NotReady", "Provisioning", "Starting")
+        self._report_soon("NotReady", "Provisioning", "Starting")
         await self._apply(plan)
         await self._finish()
 
