@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..common.boot import current_boot_id
 from ..common.classic_files import ClassicFiles
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
@@ -17,7 +18,7 @@ from .media import KernelMount, MediaReader
 from .peers import Units, Wire
 from .ssh_keys import SshKeys
 from .sshd_config import SshdConfig
-from .state import StateStore, current_boot_id
+from .state import StateStore
 from .sudoers import Sudoers
 from .users import Users
 

@@ -64,13 +64,7 @@ class ProvisionerInterface(Interface):
         return self._provisioner.status
 
     def _changed(self, old: Status, new: Status) -> None:
-        changed: dict[str, Any] = {
-            prop: str(getattr(new, field)) if field == "state" else getattr(new, field)
-            for field, prop in PROPERTIES.items()
-            if getattr(old, field) != getattr(new, field)
-        }
-        if changed:
-            self.emit_properties_changed(changed)
+        self.emit_status_changes(old, new, PROPERTIES)
 
     @dbus_property(access=PropertyAccess.READ)
     def State(self) -> DBusStr:

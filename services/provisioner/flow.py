@@ -311,7 +311,10 @@ class Provisioner:
             log.info("already provisioned (instance id %s)", current)
             self._show(record.status, state=self.status.state)
             if record.ready_reported:
-                self._ended(State.PROVISIONED)
+                # Nothing was done: LastRun stays the run that provisioned.
+                self._outcome = self.status.model_copy(
+                    update={"state": State.PROVISIONED, "failure_reason": ""}
+                )
             else:
                 await self._finish()
             return True

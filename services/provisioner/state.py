@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -28,7 +28,6 @@ DISABLE_AGENT = "disable_agent"
 SAVED_OVF = "ovf-env.xml"
 RECORD = "provisioner.json"
 BOOT_NOTE = PurePosixPath("/run/waagent/provisioner.json")
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 Outcome = Literal["ran", "deprovisioned"]
 
@@ -38,13 +37,6 @@ class BootNote(BaseModel):
 
     boot_id: str
     outcome: Outcome
-
-
-def current_boot_id(path: Path = BOOT_ID) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return "unknown"
 
 
 class StateStore:

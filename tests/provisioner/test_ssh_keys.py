@@ -6,9 +6,11 @@ import asyncio
 import stat
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from waagent.fabric.tenant import TenantCertificate
 from waagent.provisioner.models import State
 from waagent.provisioner.ssh_keys import SshKeyError, parse_public_key
 
@@ -32,20 +34,20 @@ def provision(machine: Machine) -> None:
     assert asyncio.run(machine.provisioner().provision()).state == State.PROVISIONED
 
 
+def provision_with_certificate(machine: Machine, **provisioning: Any) -> TenantCertificate:
+    """Provision from a DVD whose keys name the tenant certificate wire hands over."""
+    cert = samples.tenant()
+    machine.wire.certs = [samples.certificate(cert)]
+    machine.insert_dvd(samples.ovf_env(certificates=[cert], **provisioning))
+    provision(machine)
+    return cert
+
+
 def test_a_key_given_by_fingerprint_is_the_certificate_s_key_in_openssh_form(
     machine: Machine,
 ) -> None:
-    cert = samples.tenant()
-    machine.wire.certs = [samples.certificate(cert)]
-    machine.insert_dvd(
-        samples.ovf_env(
-            ssh_public_keys=[
-                samples.SshPublicKey(path=samples.AUTHORIZED_KEYS, certificate="tenant")
-            ],
-            certificates=[cert],
-        )
-    )
-    provision(machine)
+    key = samples.SshPublicKey(path=samples.AUTHORIZED_KEYS, certificate="tenant")
+    cert = provision_with_certificate(machine, ssh_public_keys=[key])
     line = machine.path(samples.AUTHORIZED_KEYS).read_text().strip()
     pub = machine.path(f"/var/lib/waagent/{cert.thumbprint}.pub")
     assert stat.S_IMODE(pub.stat().st_mode) == 0o600
@@ -62,15 +64,8 @@ def test_a_key_given_by_fingerprint_is_the_certificate_s_key_in_openssh_form(
 def test_a_key_pair_is_deployed_owned_by_the_user_private_0600_public_0644(
     machine: Machine,
 ) -> None:
-    cert = samples.tenant()
-    machine.wire.certs = [samples.certificate(cert)]
-    machine.insert_dvd(
-        samples.ovf_env(
-            key_pairs=[samples.KeyPair(path="/home/azureuser/.ssh/id_rsa", certificate="tenant")],
-            certificates=[cert],
-        )
-    )
-    provision(machine)
+    pair = samples.KeyPair(path="/home/azureuser/.ssh/id_rsa", certificate="tenant")
+    cert = provision_with_certificate(machine, key_pairs=[pair])
     entry = passwd_entry(machine.root, "azureuser")
     assert entry is not None
     private, public = (
