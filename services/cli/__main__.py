@@ -10,6 +10,7 @@ from .. import __version__
 from ..common import config, logs
 from ..common.errors import ConfigError
 from . import args as cli_args
+from . import deprovision
 
 WIRE_PROTOCOL_VERSION = "2012-11-30"
 HOSTGAPLUGIN_API_VERSION = "2015-09-01"
@@ -56,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if inv.command == "show-configuration":
         return show_configuration(inv.config_path)
+    if inv.command in ("deprovision", "deprovision+user"):
+        return deprovision.run(inv.command == "deprovision+user", inv.force)
     sys.stderr.write(f"waagent: -{inv.command} is not available yet\n")
     return 2
 

@@ -81,6 +81,17 @@ class Environment:
             *extra,
         ]
 
+    def default_args(self, program: str) -> list[str]:
+        """Options a service gets unless a test gives its own: never the host's devices."""
+        if program == "provisioner":
+            return [
+                "--dev-root",
+                str(self.sandbox.path("/run/empty-dev")),
+                "--sysfs-root",
+                str(self.sandbox.path("/run/empty-sysfs")),
+            ]
+        return []
+
     def make_activatable(self, service: BusName, *extra: str) -> None:
         self.bus.add_service(
             service.name,
@@ -103,7 +114,7 @@ class Environment:
             self.bus.start()
             for service in SERVICES.values():
                 if _installed(service.program):
-                    self.make_activatable(service)
+                    self.make_activatable(service, *self.default_args(service.program))
             if self.polkitd is not None:
                 self.polkitd.start()
         except BaseException:

@@ -111,7 +111,7 @@ class Dispatcher:
                 args = self._unpack(msg, route)
                 if spec.validate is not None:
                     spec.validate(route.interface, *args)
-                caller = await self.authorizer.authorize(msg, spec.auth, what)
+                caller = await self.authorizer.authorize(msg, spec.auth.for_call(args), what)
                 CURRENT_CALLER.set(caller)
                 log.debug("%s calls %s", caller, what)
                 result = spec.fn(route.interface, *args)

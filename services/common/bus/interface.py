@@ -8,8 +8,9 @@ so introspection stays the library's, but its dispatch is never reached for thes
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
 from dbus_fast.introspection import Interface as IntrospectedInterface
@@ -30,6 +31,15 @@ class Auth:
     action: str | None = None
     users: tuple[str, ...] = ()
     public: bool = False
+    # Picks the action from the call's arguments, for a flag that makes a call more destructive
+    # (Deprovision with delete_user): called with the arguments after validation.
+    choose: Callable[..., str] | None = None
+
+    def for_call(self, args: Sequence[Any]) -> Auth:
+        """The authorization of one call: `choose` resolved against its arguments."""
+        if self.choose is None:
+            return self
+        return replace(self, action=self.choose(*args), choose=None)
 
     def describe(self) -> str:
         if self.public:
@@ -46,6 +56,11 @@ ROOT_ONLY = Auth()
 
 def polkit_action(action: str, *, users: tuple[str, ...] = ()) -> Auth:
     return Auth(action=action, users=users)
+
+
+def polkit_action_by(choose: Callable[..., str]) -> Auth:
+    """A polkit action that depends on the arguments: `choose(*args)` returns its id."""
+    return Auth(choose=choose)
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,17 @@ class Interface(ServiceInterface):
 
     def __init__(self) -> None:
         super().__init__(self.NAME)
+
+    def emit_status_changes(self, old: object, new: object, properties: Mapping[str, str]) -> None:
+        """PropertiesChanged for the fields of a status object that differ between `old` and
+        `new`; `properties` maps field -> property name. Enum values go out as strings."""
+        changed: dict[str, Any] = {}
+        for field_name, prop in properties.items():
+            value = getattr(new, field_name)
+            if getattr(old, field_name) != value:
+                changed[prop] = str(value) if isinstance(value, Enum) else value
+        if changed:
+            self.emit_properties_changed(changed)
 
     @classmethod
     def method_specs(cls) -> dict[str, MethodSpec]:

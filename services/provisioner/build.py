@@ -1,0 +1,76 @@
+"""Putting the provisioner's pieces together (used by the service, the bench and the tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..common.boot import current_boot_id
+from ..common.classic_files import ClassicFiles
+from ..common.commands import CommandRunner
+from ..common.config import AgentConfig
+from ..common.root import Root
+from .custom_data import CustomData
+from .deprovision import Deprovisioner
+from .flow import CloudInitWaits, Parts, Provisioner
+from .host_keys import HostKeys
+from .hostname import Hostname, HostnameService
+from .media import KernelMount, MediaReader
+from .peers import Units, Wire
+from .ssh_keys import SshKeys
+from .sshd_config import SshdConfig
+from .state import StateStore
+from .sudoers import Sudoers
+from .users import Users
+
+
+def build_provisioner(
+    config: AgentConfig,
+    root: Root,
+    runner: CommandRunner,
+    *,
+    wire: Wire,
+    units: Units,
+    hostname_service: HostnameService | None,
+    dev_root: Path,
+    sysfs_root: Path,
+    boot_id: str | None = None,
+    waits: CloudInitWaits | None = None,
+) -> Provisioner:
+    store = StateStore(root, config.lib_dir, boot_id or current_boot_id())
+    users = Users(root, runner, config)
+    sudoers = Sudoers(root, config.os_sudoers_dir)
+    hostname = Hostname(root, config.lib_dir, hostname_service)
+    host_keys = HostKeys(
+        root, runner, config.os_ssh_dir, config.provisioning_ssh_host_key_pair_type
+    )
+    parts = Parts(
+        store=store,
+        media=MediaReader(dev_root, KernelMount(root, runner, config.dvd_mount_point)),
+        users=users,
+        sudoers=sudoers,
+        sshd=SshdConfig(root, config.os_ssh_dir),
+        keys=SshKeys(root, config.os_home_dir, config.lib_dir),
+        hostname=hostname,
+        custom_data=CustomData(
+            root,
+            runner,
+            config.lib_dir,
+            decode=config.provisioning_decode_custom_data,
+            execute=config.provisioning_execute_custom_data,
+        ),
+        host_keys=host_keys,
+        deprovisioner=Deprovisioner(
+            root,
+            config,
+            users=users,
+            sudoers=sudoers,
+            hostname=hostname,
+            host_keys=host_keys,
+            units=units,
+            store=store,
+        ),
+        certificates=ClassicFiles(root, config.lib_dir),
+    )
+    return Provisioner(
+        config, root, parts, wire=wire, units=units, sysfs_root=sysfs_root, waits=waits
+    )
