@@ -19,7 +19,7 @@ from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
-STEPS = [foundation, diskd, fabric, provisioner]
+STEPS = [foundation, diskd, provisioner, fabric]
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
 

@@ -6,7 +6,7 @@ with the error that stopped it); meanwhile State shows each step through Propert
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from dbus_fast.annotations import DBusBool, DBusSignature, DBusStr, DBusUInt32
 from dbus_fast.constants import PropertyAccess
@@ -55,13 +55,7 @@ class DiskInterface(Interface):
         return self._service.status
 
     def _changed(self, old: DiskStatus, new: DiskStatus) -> None:
-        changed: dict[str, Any] = {
-            prop: str(getattr(new, field)) if field == "state" else getattr(new, field)
-            for field, prop in PROPERTIES.items()
-            if getattr(old, field) != getattr(new, field)
-        }
-        if changed:
-            self.emit_properties_changed(changed)
+        self.emit_status_changes(old, new, PROPERTIES)
 
     @dbus_property(access=PropertyAccess.READ)
     def Device(self) -> DBusStr:

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..common.boot import current_boot_id
 from ..common.config import AgentConfig
 from ..common.errors import InvalidArgs, WaagentError, from_os_error
 from ..common.root import Root
@@ -32,7 +33,6 @@ from .swap import SwapFile
 log = logging.getLogger(__name__)
 
 RECORD = "/run/waagent/diskd.json"
-BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 UNEXPECTED = "unexpected error; the service log has details"
 
 Listener = Callable[[DiskStatus, DiskStatus], None]
@@ -46,13 +46,6 @@ class BootRecord(BaseModel):
     boot_id: str
     state: State
     last_error: str = ""
-
-
-def current_boot_id(path: Path = BOOT_ID) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return "unknown"
 
 
 class DiskService:
