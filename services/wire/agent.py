@@ -25,6 +25,7 @@ from pydantic import TypeAdapter
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
+from ..common.errors import InvalidArgs
 from ..common.logs import redact
 from ..common.models.events import TelemetryEvent
 from ..common.models.extensions import ExtensionsGoalState, redact_settings_text
@@ -59,11 +60,26 @@ log = logging.getLogger(__name__)
 
 _SUMMARIES = TypeAdapter(tuple[CertificateSummary, ...])
 SECRETS_TIMEOUT = 60.0
+MAX_LOG_BUNDLE = 100 << 20  # the classic collector caps the uncompressed total at 150 MiB
 ROLE_INSTANCE_RETRIES = 6
 ROLE_INSTANCE_DELAY = 0.5
 REDISCOVER_AFTER = 60.0  # seconds of failed contact before looking for the endpoint again
 TELEMETRY_FLUSH_DELAY = 5.0
 TELEMETRY_FLUSH_COUNT = 30
+
+
+def read_bounded(fd: int, limit: int) -> bytes:
+    """All of a descriptor from its start (the caller keeps ownership), refusing more than limit."""
+    chunks = []
+    size = 0
+    offset = 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        size += len(chunk)
+        offset += len(chunk)
+        if size > limit:
+            raise InvalidArgs(f"more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _utc_stamp() -> str:
@@ -570,6 +586,25 @@ class Wire:
     async def download(self, uris: Sequence[str], kind: Kind) -> int:
         fast_track = bool(self.extensions and self.extensions.source == "FastTrack")
         return await self.downloader.download(uris, kind, fast_track=fast_track)
+
+    async def upload_logs(self, fd: int) -> int:
+        """Send a log bundle (a zip, from a descriptor) to the HostGAPlugin; its size."""
+        data = read_bounded(fd, MAX_LOG_BUNDLE)
+        if not data.startswith(b"PK"):
+            raise InvalidArgs("the log bundle is not a zip archive")
+        if not await self.hostplugin.ensure_available():
+            raise FabricError("HostGAPlugin is not available for the log upload")
+        for attempt in (1, 2):
+            try:
+                await self.hostplugin.put_log(data)
+            except (ResourceGone, InvalidContainer):
+                if attempt == 2:
+                    raise
+                await self.refresh_container()
+            else:
+                break
+        log.info("uploaded a log bundle of %d bytes", len(data))
+        return len(data)
 
     async def instance_metadata(self) -> str:
         return await self.imds.instance()

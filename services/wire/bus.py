@@ -15,12 +15,20 @@ from dbus_fast.service import dbus_property, dbus_signal
 from pydantic import TypeAdapter, ValidationError
 
 from .. import __version__
-from ..common.bus import PUBLIC, ROOT_ONLY, Auth, Interface, bus_method, current_caller
+from ..common.bus import (
+    PUBLIC,
+    ROOT_ONLY,
+    Auth,
+    Interface,
+    bus_method,
+    current_caller,
+    polkit_action,
+)
 from ..common.errors import InvalidArgs
 from ..common.models.events import TelemetryBatch
 from ..common.models.goal_state import Certificate
 from ..common.models.status import ExtensionsStatus
-from ..common.names import WIRE, WIRE_USER
+from ..common.names import ACTION_COLLECT_LOGS, WIRE, WIRE_USER
 from .agent import Wire
 from .download import KINDS, Kind
 
@@ -185,6 +193,10 @@ class WireInterface(Interface):
     @bus_method(auth=SERVICES_ONLY, validate=_check_download)
     async def Download(self, uris: DBusStrList, kind: DBusStr) -> DBusUnixFd:
         return await self.wire.download(uris, cast(Kind, kind))  # checked by _check_download
+
+    @bus_method(auth=polkit_action(ACTION_COLLECT_LOGS))
+    async def UploadLogs(self, bundle: DBusUnixFd) -> DBusUInt64:
+        return await self.wire.upload_logs(bundle)
 
     @bus_method(auth=ROOT_ONLY)
     async def Refresh(self) -> DBusStr:

@@ -181,5 +181,4 @@ class HostPlugin:
             headers=headers,
             content=data,
             policy=LOG_UPLOAD_POLICY,
-            max_bytes=1 << 20,
         )

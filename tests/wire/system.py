@@ -73,7 +73,12 @@ def wire_system(
 
 
 def dbus_call(
-    address: str, member: str, signature: str = "", body: list[Any] | None = None
+    address: str,
+    member: str,
+    signature: str = "",
+    body: list[Any] | None = None,
+    unix_fds: list[int] | None = None,
+    user: str | None = None,
 ) -> Message:
     """A call from a Python client (for file descriptors, which busctl cannot receive)."""
 
@@ -88,6 +93,7 @@ def dbus_call(
                     member=member,
                     signature=signature,
                     body=body or [],
+                    unix_fds=unix_fds or [],
                 )
             )
             assert reply is not None

@@ -6,13 +6,17 @@ import fcntl
 import io
 import json
 import os
+import subprocess
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from dbus_fast import MessageType
 
 from tests.harness.callers import UNPRIVILEGED
+from tests.harness.paths import PYTHON
+from tests.harness.users import as_user
 from tests.harness.wait import wait_for
 from tests.wire.system import WireSystem, dbus_call, read_fd, wire_system
 from waagent.common.models.status import ExtensionsStatus, HandlerStatus
@@ -190,3 +194,56 @@ def test_instance_metadata_is_served_from_imds(wire: WireSystem) -> None:
     wire.wait_prop("State", "Ready")
     data = json.loads(wire.call("GetInstanceMetadata", user=UNPRIVILEGED).data[0])
     assert data["compute"]["vmId"] == wire.fabric.scenario.identity.vm_id
+
+
+def _zip_fd(tmp_path: Path) -> int:
+    bundle = tmp_path / "logs.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("var/log/waagent.log", "a log line\n")
+    return os.open(bundle, os.O_RDONLY)
+
+
+def test_a_log_bundle_is_uploaded_through_the_host_plugin(wire: WireSystem, tmp_path: Path) -> None:
+    wire.wait_prop("State", "Ready")
+    fd = _zip_fd(tmp_path)
+    try:
+        reply = dbus_call(wire.env.address, "UploadLogs", "h", [0], unix_fds=[fd])
+    finally:
+        os.close(fd)
+    assert reply.message_type == MessageType.METHOD_RETURN, reply.body
+    record = wire.records("log-upload")[-1]
+    assert record["files"] == ["var/log/waagent.log"]
+    assert record["size"] == reply.body[0]
+    assert record["headers"]["x-ms-vmagentlog-deploymentid"]
+
+
+def test_log_upload_needs_polkit_for_other_users(wire: WireSystem) -> None:
+    # busctl cannot pass a descriptor: a small client does, as nobody (its interpreter is
+    # Debian's, which any user may run).
+    bundle = wire.env.base / "logs.zip"  # a directory nobody can read (pytest's tmp is 0700)
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("x", "y")
+    bundle.chmod(0o644)
+    script = (
+        "import asyncio, os, sys\n"
+        "from dbus_fast import Message\n"
+        "from dbus_fast.aio import MessageBus\n"
+        "async def go():\n"
+        "    bus = await MessageBus(bus_address=sys.argv[1], negotiate_unix_fd=True).connect()\n"
+        "    fd = os.open(sys.argv[2], os.O_RDONLY)\n"
+        "    r = await bus.call(Message(destination='org.waagent.Wire1', path='/org/waagent/Wire1',"
+        " interface='org.waagent.Wire1', member='UploadLogs', signature='h', body=[0],"
+        " unix_fds=[fd]))\n"
+        "    print(r.error_name, r.body)\n"
+        "asyncio.run(go())\n"
+    )
+    result = subprocess.run(
+        [*as_user(UNPRIVILEGED), PYTHON, "-c", script, wire.env.address, str(bundle)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" in result.stdout
+    assert "org.waagent.collect-logs" in result.stdout
+    assert wire.records("log-upload") == []
