@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from .. import AGENT_NAME, AGENT_VERSION
-from ..common.commands import CommandRunner
+from ..common.commands import BASE_ENV, CommandRunner
 from ..common.config import AgentConfig
 from ..common.errors import InvalidArgs
 from ..common.logs import redact
@@ -38,6 +37,7 @@ from ..common.models.status import (
     VMStatus,
 )
 from ..common.root import Root
+from ..common.selfexec import module_command
 from . import certstore, documents, endpoint, osinfo, reports, xmldoc
 from .download import Downloader, Kind
 from .errors import FabricError, InvalidContainer, MalformedDocument, ResourceGone
@@ -401,22 +401,18 @@ class Wire:
 
     async def _secrets(self, command: str, input: bytes | None = None) -> bytes:
         """Run the cryptography helper (`waagent.wire.secrets`) in its own short-lived process."""
+        argv, env = module_command(
+            "waagent.wire.secrets",
+            command,
+            "--root",
+            str(self.root.path),
+            "--state-dir",
+            str(self.files.directory),
+            "--openssl",
+            self.config.os_openssl_path,
+        )
         result = await self.runner.run(
-            [
-                sys.executable,
-                "-m",
-                "waagent.wire.secrets",
-                command,
-                "--root",
-                str(self.root.path),
-                "--state-dir",
-                str(self.files.directory),
-                "--openssl",
-                self.config.os_openssl_path,
-            ],
-            timeout=SECRETS_TIMEOUT,
-            input=input,
-            check=False,
+            argv, timeout=SECRETS_TIMEOUT, input=input, check=False, env={**BASE_ENV, **env}
         )
         if not result.ok:
             raise MalformedDocument(f"{command}: {result.message()}")
