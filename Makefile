@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := $(shell cat deps/apt/*.txt | sed 's/\#.*//' | tr -s ' \n' ' ')
 PYTEST_ARGS ?=
 
-.PHONY: all deps apt venv lint typecheck test unit demo clean
+.PHONY: all deps apt venv lint typecheck test unit demo clean install uninstall
 
 all: test
 
@@ -52,3 +52,60 @@ demo: deps
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# ---- install ----------------------------------------------------------------------------------
+# `make install DESTDIR=... PREFIX=/usr`: the package with its dependencies in a private directory
+# (the distribution's own python3 runs it; nothing is added to the system's site-packages), the
+# launchers, and every data file in its standard place. `make uninstall` removes them.
+PREFIX ?= /usr
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+PKGLIBDIR := $(PREFIX)/lib/waagent
+LIBEXECDIR := $(PREFIX)/libexec/waagent
+DOCDIR := $(PREFIX)/share/doc/waagent
+UNITDIR := $(PREFIX)/lib/systemd/system
+SERVICES := wire provisioner diskd extd
+DATA_FILES := \
+	$(foreach f,$(wildcard dbus/policy/*.conf),$(PREFIX)/share/dbus-1/system.d/$(notdir $(f))) \
+	$(foreach f,$(wildcard dbus/policy/*.policy),$(PREFIX)/share/polkit-1/actions/$(notdir $(f))) \
+	$(foreach f,$(wildcard systemd/units/org.waagent.*.service),$(PREFIX)/share/dbus-1/system-services/$(notdir $(f))) \
+	$(foreach s,$(SERVICES),$(UNITDIR)/waagent-$(s).service $(LIBEXECDIR)/waagent-$(s)) \
+	$(UNITDIR)/waagent.target $(UNITDIR)/azure.slice $(UNITDIR)/azure-vmextensions.slice \
+	$(PREFIX)/lib/sysusers.d/waagent.conf $(PREFIX)/lib/tmpfiles.d/waagent.conf \
+	$(PREFIX)/sbin/waagent
+
+install: venv
+	rm -rf $(DESTDIR)$(PKGLIBDIR)/python
+	$(PY) -m pip install -q --disable-pip-version-check --no-warn-script-location \
+		--target $(DESTDIR)$(PKGLIBDIR)/python .
+	rm -rf $(DESTDIR)$(PKGLIBDIR)/python/bin
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(PREFIX)/share/dbus-1/system.d $(DESTDIR)$(PREFIX)/share/dbus-1/system-services \
+		$(DESTDIR)$(PREFIX)/share/polkit-1/actions $(DESTDIR)$(PREFIX)/lib/sysusers.d \
+		$(DESTDIR)$(PREFIX)/lib/tmpfiles.d $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)
+	for s in $(SERVICES); do \
+		sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e "s|@MODULE@|waagent.$$s.__main__|g" \
+			systemd/launcher.in > $(DESTDIR)$(LIBEXECDIR)/waagent-$$s; \
+		chmod 0755 $(DESTDIR)$(LIBEXECDIR)/waagent-$$s; \
+		sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+			systemd/units/waagent-$$s.service.in > $(DESTDIR)$(UNITDIR)/waagent-$$s.service; \
+	done
+	sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e 's|@MODULE@|waagent.cli.__main__|g' \
+		systemd/launcher.in > $(DESTDIR)$(PREFIX)/sbin/waagent
+	chmod 0755 $(DESTDIR)$(PREFIX)/sbin/waagent
+	install -m 0644 systemd/units/waagent.target systemd/units/azure.slice \
+		systemd/units/azure-vmextensions.slice $(DESTDIR)$(UNITDIR)/
+	install -m 0644 dbus/policy/*.conf $(DESTDIR)$(PREFIX)/share/dbus-1/system.d/
+	install -m 0644 systemd/units/org.waagent.*.service $(DESTDIR)$(PREFIX)/share/dbus-1/system-services/
+	install -m 0644 dbus/policy/*.policy $(DESTDIR)$(PREFIX)/share/polkit-1/actions/
+	install -m 0644 systemd/units/waagent.sysusers $(DESTDIR)$(PREFIX)/lib/sysusers.d/waagent.conf
+	install -m 0644 systemd/units/waagent.tmpfiles $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/waagent.conf
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	test -e $(DESTDIR)$(SYSCONFDIR)/waagent.conf || \
+		install -m 0644 config/waagent.conf $(DESTDIR)$(SYSCONFDIR)/waagent.conf
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(DATA_FILES))
+	rm -rf $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(DOCDIR)
+	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/waagent.conf (configuration)"

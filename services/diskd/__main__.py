@@ -7,9 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..common import systemd
 from ..common.bus import ServiceContext, service_main
 from ..common.commands import Runner
 from ..common.names import DISK
+from ..common.systemd import Systemd
+from .activation import Activator, Commands, SystemdUnits
 from .build import build_service
 from .bus import DiskInterface
 
@@ -21,8 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def setup(ctx: ServiceContext) -> None:
     args = ctx.args
+    runner = Runner()
+    # With systemd as PID 1, mounts and swap are its transient units (see activation.py).
+    activator: Activator = (
+        SystemdUnits(Systemd(ctx.bus)) if await systemd.available(ctx.bus) else Commands(runner)
+    )
     service = build_service(
-        ctx.config, ctx.root, Runner(), Path(args.sysfs_root), Path(args.dev_root)
+        ctx.config,
+        ctx.root,
+        runner,
+        Path(args.sysfs_root),
+        Path(args.dev_root),
+        activator=activator,
     )
     ctx.export(DISK.path, DiskInterface(service))
     ctx.activity.add_busy_check(service.busy)

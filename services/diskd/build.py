@@ -7,6 +7,7 @@ from pathlib import Path
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .activation import Activator
 from .crypt import SwapEncryption
 from .detect import DiskFinder
 from .mounts import KernelState
@@ -24,14 +25,15 @@ def build_service(
     dev_root: Path,
     *,
     boot_id: str | None = None,
+    activator: Activator | None = None,
 ) -> DiskService:
     kernel = KernelState()
     return DiskService(
         config,
         root,
         finder=DiskFinder(sysfs_root, dev_root, config.resource_disk_device),
-        resource_disk=ResourceDisk(config, root, runner, kernel),
-        swap=SwapFile(runner, kernel, SwapEncryption(runner, dev_root)),
+        resource_disk=ResourceDisk(config, root, runner, kernel, activator),
+        swap=SwapFile(runner, kernel, SwapEncryption(runner, dev_root), activator),
         scsi=ScsiTimeouts(sysfs_root),
         boot_id=boot_id,
     )

@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..common.commands import CommandFailed, CommandRunner
+from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.errors import Failed
 from ..common.root import Root, write_file_atomic
+from .activation import Activator, Commands
 from .models import State, Table
 from .mounts import KernelState
 from .partition import Partitioner, disk_size
@@ -40,7 +41,6 @@ For additional details to please refer to the MSDN documentation at :
 http://msdn.microsoft.com/en-us/library/windowsazure/jj672979.aspx
 """
 MKFS_TIMEOUT = 600.0
-MOUNT_TIMEOUT = 60.0
 
 Step = Callable[[State], None]
 
@@ -71,11 +71,13 @@ class ResourceDisk:
         root: Root,
         runner: CommandRunner,
         kernel: KernelState,
+        activator: Activator | None = None,
     ) -> None:
         self.config = config
         self.root = root
         self.runner = runner
         self.kernel = kernel
+        self.activator = activator or Commands(runner)
         self.prober = Prober(runner)
         self.partitioner = Partitioner(runner)
 
@@ -147,15 +149,11 @@ class ResourceDisk:
         return node, fstype
 
     async def _mount(self, disk: Path, device: Path, fstype: str, mount_point: Path) -> None:
-        argv = ["mount", "-t", fstype]
-        if self.config.resource_disk_mount_options:
-            argv += ["-o", self.config.resource_disk_mount_options]
-        argv += [str(device), str(mount_point)]
-        result = await self.runner.run(argv, timeout=MOUNT_TIMEOUT, check=False)
-        if not result.ok:
-            log.warning("mount %s failed (%s); retrying once", device, result.message())
+        options = self.config.resource_disk_mount_options
+        try:
+            await self.activator.mount(device, fstype, options, mount_point)
+        except Failed as exc:
+            log.warning("mount %s failed (%s); retrying once", device, exc)
             await self.partitioner.update_kernel(disk)
-            result = await self.runner.run(argv, timeout=MOUNT_TIMEOUT, check=False)
-        if not result.ok:
-            raise CommandFailed(result)
+            await self.activator.mount(device, fstype, options, mount_point)
         log.info("mounted %s (%s) at %s", device, fstype, mount_point)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..common.commands import CommandFailed, CommandRunner
 from ..common.errors import InvalidArgs
+from .activation import Activator, Commands
 from .crypt import SwapEncryption
 from .models import MIB
 from .mounts import KernelState
@@ -28,8 +29,6 @@ log = logging.getLogger(__name__)
 SWAPFILE = "swapfile"
 FALLOCATE_TIMEOUT = 300.0
 MKSWAP_TIMEOUT = 120.0
-SWAPON_TIMEOUT = 120.0
-SWAPOFF_TIMEOUT = 600.0  # pages in use are read back into memory first
 ZERO_CHUNK = 4 * MIB
 
 
@@ -79,10 +78,12 @@ class SwapFile:
         runner: CommandRunner,
         kernel: KernelState,
         encryption: SwapEncryption,
+        activator: Activator | None = None,
     ) -> None:
         self.runner = runner
         self.kernel = kernel
         self.encryption = encryption
+        self.activator = activator or Commands(runner)
 
     def _active_device(self, path: Path) -> Path | None:
         """What is swapping for the agent's file: the file itself or its encrypted mapping."""
@@ -118,7 +119,7 @@ class SwapFile:
             await self.allocate(path, size)
             target = await self.encryption.open(path) if encrypt else path
             await self.runner.run(["mkswap", str(target)], timeout=MKSWAP_TIMEOUT)
-            await self.runner.run(["swapon", str(target)], timeout=SWAPON_TIMEOUT)
+            await self.activator.swapon(target)
         except BaseException:
             await self.remove(mount_point)
             raise
@@ -140,7 +141,7 @@ class SwapFile:
         device = self._active_device(path)
         if device is not None:
             log.info("disabling swap %s", device)
-            await self.runner.run(["swapoff", str(device)], timeout=SWAPOFF_TIMEOUT)
+            await self.activator.swapoff(device)
         await self.encryption.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

@@ -1,0 +1,116 @@
+"""The systemd client (transient units, waiting for jobs) and diskd's systemd backend, against a
+stand-in manager on a private bus."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dbus_fast.aio import MessageBus
+
+from tests.harness.dbus_daemon import PrivateBus
+from tests.harness.systemd_standin import Manager
+from waagent.common import systemd
+from waagent.common.errors import Failed
+from waagent.diskd.activation import SystemdUnits
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def bus(tmp_path: Path) -> Iterator[PrivateBus]:
+    private = PrivateBus(tmp_path / "bus")
+    private.workdir.mkdir()
+    private.start()
+    try:
+        yield private
+    finally:
+        private.stop()
+
+
+def with_manager(bus: PrivateBus, body) -> Manager:  # type: ignore[no-untyped-def]
+    manager = Manager()
+
+    async def go() -> None:
+        service = await MessageBus(bus_address=bus.address).connect()
+        service.export(systemd.PATH, manager)
+        await service.request_name(systemd.NAME)
+        client = await MessageBus(bus_address=bus.address).connect()
+        try:
+            assert await systemd.available(client)
+            await body(systemd.Systemd(client))
+        finally:
+            client.disconnect()
+            service.disconnect()
+
+    asyncio.run(go())
+    return manager
+
+
+@pytest.mark.parametrize(
+    "path", ["/mnt/resource", "/mnt/resource/swapfile", "/srv/my disk/.x", "/.x/y", "/", "/a-b/ü"]
+)
+def test_paths_are_escaped_exactly_like_systemd_escape(path: str) -> None:
+    expected = subprocess.run(
+        ["systemd-escape", "--path", path], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
+    assert systemd.escape_path(path) == expected
+
+
+def test_systemd_is_not_available_on_a_bus_without_it(bus: PrivateBus) -> None:
+    async def go() -> bool:
+        client = await MessageBus(bus_address=bus.address).connect()
+        try:
+            return await systemd.available(client)
+        finally:
+            client.disconnect()
+
+    assert asyncio.run(go()) is False
+
+
+def test_a_mount_and_a_swap_become_transient_units(bus: PrivateBus) -> None:
+    async def body(client: systemd.Systemd) -> None:
+        units = SystemdUnits(client)
+        await units.mount(Path("/dev/sdb1"), "ext4", "nodev,nosuid", Path("/mnt/resource"))
+        await units.swapon(Path("/mnt/resource/swapfile"))
+        await units.swapoff(Path("/mnt/resource/swapfile"))
+
+    manager = with_manager(bus, body)
+    assert manager.subscribed
+    calls = [(c.member, c.unit, c.properties) for c in manager.calls]
+    assert calls == [
+        (
+            "StartTransientUnit",
+            "mnt-resource.mount",
+            {"What": "/dev/sdb1", "Type": "ext4", "Options": "nodev,nosuid"},
+        ),
+        ("StartTransientUnit", "mnt-resource-swapfile.swap", {"What": "/mnt/resource/swapfile"}),
+        ("StopUnit", "mnt-resource-swapfile.swap", {}),
+    ]
+
+
+def test_a_failed_job_is_a_clear_error(bus: PrivateBus) -> None:
+    async def body(client: systemd.Systemd) -> None:
+        with pytest.raises(
+            Failed, match="systemd could not starttransient mnt-resource.mount: failed"
+        ):
+            await SystemdUnits(client).mount(Path("/dev/sdb1"), "ext4", None, Path("/mnt/resource"))
+
+    manager = Manager()
+    manager.results["mnt-resource.mount"] = "failed"
+
+    async def go() -> None:
+        service = await MessageBus(bus_address=bus.address).connect()
+        service.export(systemd.PATH, manager)
+        await service.request_name(systemd.NAME)
+        client = await MessageBus(bus_address=bus.address).connect()
+        try:
+            await body(systemd.Systemd(client))
+        finally:
+            client.disconnect()
+            service.disconnect()
+
+    asyncio.run(go())
