@@ -44,11 +44,16 @@ class Sandbox:
 
     def write_config(self, overrides: Mapping[str, str]) -> None:
         """The shipped sample configuration with the values of `overrides` put in place."""
-        lines = SAMPLE_CONFIG.read_text().splitlines()
-        pending = dict(overrides)
-        for i, line in enumerate(lines):
-            key = line.lstrip("# ").partition("=")[0]
-            if "=" in line and key in pending:
-                lines[i] = f"{key}={pending.pop(key)}"
-        lines += [f"{key}={value}" for key, value in pending.items()]
-        self.config_path.write_text("\n".join(lines) + "\n")
+        self.config_path.write_text(with_overrides(SAMPLE_CONFIG.read_text(), overrides))
+
+
+def with_overrides(config: str, overrides: Mapping[str, str]) -> str:
+    """A waagent.conf text with each key of `overrides` set in place (or appended)."""
+    lines = config.splitlines()
+    pending = dict(overrides)
+    for i, line in enumerate(lines):
+        key = line.lstrip("# ").partition("=")[0]
+        if "=" in line and key in pending:
+            lines[i] = f"{key}={pending.pop(key)}"
+    lines += [f"{key}={value}" for key, value in pending.items()]
+    return "\n".join(lines) + "\n"

@@ -12,14 +12,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shlex
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tests.harness.paths import REPO
 from tests.harness.procs import terminate
+from tests.harness.sandbox import with_overrides
 from tests.harness.wait import wait_for
 
 CACHE = Path(os.environ.get("WAAGENT_SYSTEM_TEST_CACHE", "/var/cache/waagent-system-test"))
@@ -117,10 +118,7 @@ class Container:
             capture_output=True,
         )
         conf = self.path("/etc/waagent.conf")
-        text = conf.read_text()
-        for key, value in (config or {}).items():
-            text += f"{key}={value}\n"
-        conf.write_text(text)
+        conf.write_text(with_overrides(conf.read_text(), config or {}))
         self.path("/etc/hostname").write_text("localhost\n")
         subprocess.run(
             ["systemctl", f"--root={self.rootfs}", "enable", "waagent.target"],
@@ -190,7 +188,7 @@ class Container:
         inner = list(argv)
         if user is not None:
             # A real login session through PAM (pam_systemd registers it with logind).
-            inner = ["su", "-l", user, "-s", "/bin/sh", "-c", " ".join(_quote(a) for a in argv)]
+            inner = ["su", "-l", user, "-s", "/bin/sh", "-c", shlex.join(argv)]
         return subprocess.run(
             ["nsenter", "-t", str(self.leader), "-a", *inner],
             capture_output=True,
@@ -222,12 +220,6 @@ class Container:
         )
 
 
-def _quote(arg: str) -> str:
-    import shlex
-
-    return shlex.quote(arg)
-
-
 @contextlib.contextmanager
 def container(workdir: Path, name: str | None = None) -> Iterator[Container]:
     box = Container(workdir, name or f"waagent-{os.getpid()}")
@@ -236,4 +228,3 @@ def container(workdir: Path, name: str | None = None) -> Iterator[Container]:
     finally:
         box.stop()
         shutil.rmtree(box.rootfs, ignore_errors=True)
-        time.sleep(0)

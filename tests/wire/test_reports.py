@@ -50,11 +50,25 @@ def test_report_health_reaches_the_fabric_in_the_documented_shape(wire: WireSyst
     assert not second["substatus"]
 
 
-def test_report_health_validates_before_authorizing(wire: WireSystem) -> None:
-    reply = wire.call("ReportHealth", "sss", "Sleepy", "", "", user=UNPRIVILEGED)
+def test_report_health_checks_its_arguments(wire: WireSystem) -> None:
+    reply = wire.call("ReportHealth", "sss", "Sleepy", "", "")
     assert "invalid health state 'Sleepy'" in reply.error
-    reply = wire.call("ReportHealth", "sss", "Ready", "", "", user=UNPRIVILEGED)
-    assert "only root may call" in reply.error
+    reply = wire.call("ReportHealth", "sss", "Ready", "Provisioning", "")
+    assert "a substatus goes with the NotReady state" in reply.error
+
+
+def test_members_for_services_only_are_closed_to_other_users_by_the_bus_policy(
+    wire: WireSystem,
+) -> None:
+    for method, signature, args in (
+        ("ReportHealth", "sss", ("Ready", "", "")),
+        ("UploadStatus", "s", ("{}",)),
+        ("SendEvents", "s", ('{"events": []}',)),
+        ("GetSharedConfig", "", ()),
+    ):
+        reply = wire.call(method, signature, *args, user=UNPRIVILEGED)
+        assert "Access denied" in reply.error, method
+    assert wire.call("GetGoalState", user=UNPRIVILEGED).ok
 
 
 def test_status_goes_through_the_host_plugin_and_is_refreshed_every_period(
