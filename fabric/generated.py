@@ -1,0 +1,372 @@
+"""The generated fabric: documents rendered from a scenario, and the operations that change it.
+
+Every change to the extensions bumps the incarnation, as Azure does; documents of the new
+incarnation are rendered on first request and cached until the next change.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from pydantic import ValidationError
+
+from . import cms, documents, imds, ovf, packages
+from . import extension_documents as ext_docs
+from .api import KEEP
+from .scenario import Extension, HandlerVersion, Scenario, ScenarioError, Settings
+from .source import Artifact, Gone
+from .tenant import TenantCertificates
+from .urls import GA_FAMILY, Urls
+
+TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def ticks(moment: datetime) -> int:
+    """.NET ticks: 100 ns since 0001-01-01 UTC."""
+    return (moment - TICKS_EPOCH) // timedelta(microseconds=1) * 10
+
+
+class ControlError(ValueError):
+    """A control operation that names something the scenario does not have."""
+
+
+class GeneratedSource:
+    def __init__(self, scenario: Scenario, urls: Urls) -> None:
+        self.urls = urls
+        self.tenant = TenantCertificates(scenario.certificates)
+        self._lock = threading.RLock()
+        self._scenario = scenario
+        self._incarnation = scenario.identity.incarnation
+        self._state = self._new_state()
+        self._cache: dict[str, bytes] = {}
+        self._protected: dict[tuple[int, str, str | None], tuple[str, str]] = {}
+
+    # -- the goal state -------------------------------------------------------------------
+
+    @property
+    def scenario(self) -> Scenario:
+        return self._scenario
+
+    def _new_state(self) -> ext_docs.GoalState:
+        identity = self._scenario.identity
+        return ext_docs.GoalState(
+            incarnation=self._incarnation,
+            extensions=tuple(self._scenario.extensions),
+            created_on_ticks=ticks(datetime.now(UTC)),
+            activity_id=str(uuid.uuid4()),
+            correlation_id=str(uuid.uuid4()),
+            status_blob_type=self._scenario.status_blob_type,
+            status_blob_url=self.urls.status_blob(identity.hostname, identity.vm_id),
+            artifacts_profile_url=self.urls.artifacts_profile(identity.hostname, identity.vm_id),
+        )
+
+    def _cached(self, key: str, render: Callable[[], bytes]) -> bytes:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = render()
+            return self._cache[key]
+
+    def _check_incarnation(self, incarnation: str | None) -> None:
+        if incarnation is not None and incarnation != str(self._incarnation):
+            raise Gone(f"incarnation {incarnation} is gone (current: {self._incarnation})")
+
+    def incarnation(self) -> int:
+        return self._incarnation
+
+    def container(self) -> tuple[str, str]:
+        identity = self._scenario.identity
+        return identity.container_id, documents.config_name(identity)
+
+    def versions(self) -> bytes:
+        return self._cached("versions", documents.versions)
+
+    def goal_state(self) -> bytes:
+        with self._lock:
+            scenario, incarnation = self._scenario, self._incarnation
+            return self._cached(
+                "goalstate",
+                lambda: documents.goal_state(
+                    scenario.identity,
+                    incarnation,
+                    self.urls,
+                    extensions=True,
+                    certificates=bool(scenario.certificates),
+                    remote_access=bool(scenario.remote_access),
+                ),
+            )
+
+    def config(self, kind: str, incarnation: str | None) -> bytes | None:
+        with self._lock:
+            self._check_incarnation(incarnation)
+            identity, state = self._scenario.identity, self._state
+            renderers: dict[str, Callable[[], bytes]] = {
+                "hostingEnvironmentConfig": lambda: documents.hosting_environment(
+                    identity, state.incarnation
+                ),
+                "sharedConfig": lambda: documents.shared_config(identity, state.incarnation),
+                "extensionsConfig": lambda: ext_docs.extensions_config(
+                    state, self.urls, identity.location, self._protect
+                ),
+                "fullConfig": lambda: documents.hosting_environment(identity, state.incarnation),
+            }
+            render = renderers.get(kind)
+            return None if render is None else self._cached(kind, render)
+
+    def certificates(
+        self, incarnation: str | None, transport: x509.Certificate, cipher: cms.ContentCipher
+    ) -> bytes | None:
+        with self._lock:
+            self._check_incarnation(incarnation)
+            if not self._scenario.certificates:
+                return None
+            current = self._incarnation
+        enveloped = cms.envelope(self.tenant.pfx(), transport, cipher=cipher)
+        return documents.certificates(current, enveloped)
+
+    def remote_access(
+        self, incarnation: str | None, transport: x509.Certificate, cipher: cms.ContentCipher
+    ) -> bytes | None:
+        with self._lock:
+            self._check_incarnation(incarnation)
+            users, current = self._scenario.remote_access, self._incarnation
+        if not users:
+            return None
+        # Passwords travel as UTF-16 (little endian, with BOM), encrypted to the transport key.
+        encrypted = [
+            (
+                user.name,
+                cms.envelope(
+                    b"\xff\xfe" + user.password.encode("utf-16-le"), transport, cipher=cipher
+                ),
+                user.expiration,
+                user.groups,
+            )
+            for user in users
+        ]
+        return documents.remote_access(current, encrypted)
+
+    def _protect(self, extension: Extension, settings: Settings) -> tuple[str, str] | None:
+        """Protected settings encrypted once per incarnation to their tenant certificate."""
+        if settings.protected_settings is None:
+            return None
+        key = (self._incarnation, extension.name, getattr(settings, "name", None))
+        with self._lock:
+            if key not in self._protected:
+                name = settings.certificate or extension.certificate or self.tenant.names[0]
+                tenant = self.tenant.get(name)
+                payload = json.dumps(settings.protected_settings).encode()
+                enveloped = cms.envelope(
+                    payload, tenant.certificate, identify_by=cms.Recipient.ISSUER_AND_SERIAL
+                )
+                self._protected[key] = (tenant.thumbprint, base64.b64encode(enveloped).decode())
+            return self._protected[key]
+
+    def artifact(self, path: str) -> Artifact | None:
+        """A manifest, package or artifacts profile by its storage path (None: no such blob)."""
+        folder, _, name = path.strip("/").partition("/")
+        with self._lock:
+            scenario, state = self._scenario, self._state
+        if folder in ("manifests", "failover") and name.endswith("_manifest.xml"):
+            return self._manifest(scenario, name.removesuffix("_manifest.xml"))
+        if folder == "packages" and "__" in name:
+            return self._package(scenario, *name.split("__", 1))
+        if folder == "vmsettings" and name.endswith(".vmSettings"):
+            data = ext_docs.artifacts_profile(state, scenario.on_hold)
+            return Artifact("artifacts-profile", name, None, data, "application/json")
+        return None
+
+    def _manifest(self, scenario: Scenario, handler: str) -> Artifact | None:
+        if handler == f"waagent.{GA_FAMILY}":
+            return Artifact("manifest", handler, None, ext_docs.empty_manifest(), "text/xml")
+        extension = scenario.extension(handler)
+        if extension is None:
+            return None
+        data = ext_docs.manifest(extension, self.urls)
+        return Artifact("manifest", extension.name, None, data, "text/xml")
+
+    def _package(self, scenario: Scenario, handler: str, version: str) -> Artifact | None:
+        extension = scenario.extension(handler)
+        published = extension.handler_version(version) if extension else None
+        if extension is None or published is None:
+            return None
+        data = packages.build(extension.name, published)
+        return Artifact("package", extension.name, version, data, "application/octet-stream")
+
+    def vm_settings(self) -> bytes | None:
+        with self._lock:
+            scenario, state = self._scenario, self._state
+            if not scenario.fast_track:
+                return None
+            identity = scenario.identity
+            inventory = {
+                "subscriptionId": identity.subscription_id,
+                "resourceGroupName": identity.resource_group,
+                "vmName": identity.hostname,
+                "location": identity.location,
+                "vmId": identity.vm_id,
+                "vmSize": identity.vm_size,
+                "osType": "Linux",
+            }
+            return self._cached(
+                "vmsettings",
+                lambda: ext_docs.vm_settings(
+                    state,
+                    self.urls,
+                    hgap_version=scenario.hgap_version,
+                    on_hold=scenario.on_hold,
+                    inventory=inventory,
+                    protect=self._protect,
+                ),
+            )
+
+    def imds(self) -> bytes:
+        scenario = self._scenario
+        document = imds.instance(scenario.identity, scenario.provisioning)
+        return json.dumps(document).encode()
+
+    def ovf_env(self) -> bytes:
+        scenario = self._scenario
+        return ovf.ovf_env(
+            scenario.identity,
+            scenario.provisioning,
+            lambda name: self.tenant.get(name).thumbprint,
+        )
+
+    def tenant_certificates(self) -> dict[str, dict[str, str]]:
+        return self.tenant.export()
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "mode": "generated",
+                "incarnation": self._incarnation,
+                "extensions": [
+                    {"name": e.name, "version": e.version, "state": e.state, "seq_no": e.seq_no}
+                    for e in self._scenario.extensions
+                ],
+            }
+
+    # -- control: every change is a new incarnation ----------------------------------------
+
+    def bump_incarnation(self) -> int:
+        with self._lock:
+            self._incarnation += 1
+            self._state = self._new_state()
+            self._cache.clear()
+            self._protected = {
+                k: v for k, v in self._protected.items() if k[0] >= self._incarnation - 1
+            }
+            return self._incarnation
+
+    def _replace_extensions(self, extensions: list[Extension]) -> int:
+        data = self._scenario.model_dump()
+        data["extensions"] = [e.model_dump() for e in extensions]
+        try:
+            scenario = Scenario.model_validate(data)
+        except ValidationError as exc:
+            raise ScenarioError(exc.errors()[0]["msg"]) from None
+        with self._lock:
+            self._scenario = scenario
+            return self.bump_incarnation()
+
+    def _extension(self, name: str) -> Extension:
+        extension = self._scenario.extension(name)
+        if extension is None:
+            known = ", ".join(e.name for e in self._scenario.extensions) or "none"
+            raise ControlError(f"no extension {name!r} (have: {known})")
+        return extension
+
+    def _change(self, name: str, change: Callable[[Extension], Extension]) -> int:
+        with self._lock:
+            updated = [
+                change(e) if e.name.lower() == name.lower() else e
+                for e in self._scenario.extensions
+            ]
+            self._extension(name)
+            return self._replace_extensions(updated)
+
+    def add_extension(self, name: str, **fields: Any) -> int:
+        try:
+            extension = Extension.model_validate({"name": name, **fields})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ScenarioError(f"extension {name}: {where}: {first['msg']}") from None
+        with self._lock:
+            if self._scenario.extension(name) is not None:
+                raise ControlError(f"extension {name!r} already exists")
+            return self._replace_extensions([*self._scenario.extensions, extension])
+
+    def update_extension(self, name: str, version: str, handler_dir: str | None = None) -> int:
+        def change(extension: Extension) -> Extension:
+            published = [v for v in extension.versions if v.version != version]
+            existing = extension.handler_version(version)
+            directory = (
+                Path(handler_dir) if handler_dir else (existing.handler_dir if existing else None)
+            )
+            published.append(HandlerVersion(version=version, handler_dir=directory))
+            return extension.model_copy(update={"version": version, "versions": published})
+
+        return self._change(name, change)
+
+    def set_extension_state(self, name: str, state: str, extension_name: str | None = None) -> int:
+        def change(extension: Extension) -> Extension:
+            if extension_name is None:
+                return extension.model_copy(update={"state": state})
+            return extension.model_copy(
+                update={"multi_config": self._named(extension, extension_name, {"state": state})}
+            )
+
+        return self._change(name, change)
+
+    def set_extension_settings(
+        self,
+        name: str,
+        *,
+        public: Any = KEEP,
+        protected: Any = KEEP,
+        seq_no: int | None = None,
+        extension_name: str | None = None,
+    ) -> int:
+        def update_for(settings: Settings) -> dict[str, Any]:
+            update: dict[str, Any] = {"seq_no": settings.seq_no + 1 if seq_no is None else seq_no}
+            if public is not KEEP:
+                update["public_settings"] = public
+            if protected is not KEEP:
+                update["protected_settings"] = protected
+            return update
+
+        def change(extension: Extension) -> Extension:
+            if extension_name is None:
+                return extension.model_copy(update=update_for(extension))
+            named = next((n for n in extension.multi_config if n.name == extension_name), None)
+            if named is None:
+                raise ControlError(f"{extension.name} has no extension named {extension_name!r}")
+            return extension.model_copy(
+                update={"multi_config": self._named(extension, extension_name, update_for(named))}
+            )
+
+        return self._change(name, change)
+
+    @staticmethod
+    def _named(extension: Extension, extension_name: str, update: dict[str, Any]) -> list[Any]:
+        if not any(n.name == extension_name for n in extension.multi_config):
+            raise ControlError(f"{extension.name} has no extension named {extension_name!r}")
+        return [
+            n.model_copy(update=update) if n.name == extension_name else n
+            for n in extension.multi_config
+        ]
+
+    def remove_extension(self, name: str) -> int:
+        with self._lock:
+            self._extension(name)
+            remaining = [e for e in self._scenario.extensions if e.name.lower() != name.lower()]
+            return self._replace_extensions(remaining)

@@ -1,0 +1,1 @@
+"""Tests of the Azure fabric simulator (waagent.fabric), over real HTTP."""
