@@ -282,9 +282,8 @@ class WireClient:
 
     async def download(self, uris: Sequence[str], kind: DownloadKind) -> int:
         reply = await call(
-            self.bus, WIRE, "Download", "as", [list(uris), kind], timeout=DOWNLOAD_TIMEOUT
+            self.bus, WIRE, "Download", "ass", [list(uris), kind], timeout=DOWNLOAD_TIMEOUT
         )
-        # dbus-fast names the argument types "ass": the signature of both arguments.
         fds = list(reply.unix_fds)
         index = int(reply.body[0])
         if not 0 <= index < len(fds):
