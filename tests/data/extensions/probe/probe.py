@@ -10,8 +10,12 @@ steered by its public settings:
     fail: [operations]      exit with `exit_code` (default 1)
     hang: [operations]      start a child that sleeps, then sleep (its pids go to hang.pids)
     flood: [operations]     print 100 MB to stdout
+    sleep: {operation: s}   sleep that long before finishing the operation
     status: success | error | transitioning | invalid | half | huge | none
     status_delay: seconds   write the status from a background child after this long
+
+Like real handlers it keeps the sequence number it last enabled in `mrseq`, and on update it
+records the `mrseq` it found (the agent carries it over from the previous version).
 """
 
 import base64
@@ -23,8 +27,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OPERATION = sys.argv[1] if len(sys.argv) > 1 else ""
-SEQ = os.environ.get("ConfigSequenceNumber", "0")
-EXTENSION = os.environ.get("ConfigExtensionName", "")
+# The classic variable names are mixed case: a contract with the agent.
+SEQ = os.environ.get("ConfigSequenceNumber", "0")  # noqa: SIM112
+EXTENSION = os.environ.get("ConfigExtensionName", "")  # noqa: SIM112
 PREFIX = f"{EXTENSION}." if EXTENSION else ""
 AGENT_VARIABLES = (
     "AZURE_GUEST_AGENT_EXTENSION_PATH",
@@ -67,9 +72,15 @@ def decrypt(handler_settings):
     lib_dir = os.path.dirname(HERE)
     result = subprocess.run(
         [
-            "openssl", "smime", "-inform", "DER", "-decrypt",
-            "-recip", os.path.join(lib_dir, f"{thumbprint}.crt"),
-            "-inkey", os.path.join(lib_dir, f"{thumbprint}.prv"),
+            "openssl",
+            "smime",
+            "-inform",
+            "DER",
+            "-decrypt",
+            "-recip",
+            os.path.join(lib_dir, f"{thumbprint}.crt"),
+            "-inkey",
+            os.path.join(lib_dir, f"{thumbprint}.prv"),
         ],
         input=base64.b64decode(protected),
         capture_output=True,
@@ -109,8 +120,12 @@ def status_document(state, message):
                 "code": 0 if state != "error" else 42,
                 "formattedMessage": {"lang": "en-US", "message": message},
                 "substatus": [
-                    {"name": "probe", "status": "success", "code": 0,
-                     "formattedMessage": {"lang": "en-US", "message": "substatus of the probe"}}
+                    {
+                        "name": "probe",
+                        "status": "success",
+                        "code": 0,
+                        "formattedMessage": {"lang": "en-US", "message": "substatus of the probe"},
+                    }
                 ],
             },
         }
@@ -146,7 +161,13 @@ def main():
         record(env, error=str(exc))
         write_status(env, "error", str(exc))
         return 3
-    record(env, public=public, decrypted=secret is not None)
+    mrseq_path = os.path.join(HERE, "mrseq")
+    mrseq = None
+    if os.path.exists(mrseq_path):
+        with open(mrseq_path) as f:
+            mrseq = f.read().strip()
+    record(env, public=public, decrypted=secret is not None, mrseq=mrseq)
+    time.sleep(float(public.get("sleep", {}).get(OPERATION, 0)))
     if OPERATION in public.get("hang", []):
         child = subprocess.Popen(["sleep", "1000"])
         with open(os.path.join(env["logFolder"], "hang.pids"), "w") as f:
@@ -161,6 +182,8 @@ def main():
         print(f"{OPERATION} fails on purpose", file=sys.stderr)
         return int(public.get("exit_code", 1))
     if OPERATION == "enable":
+        with open(mrseq_path, "w") as f:
+            f.write(SEQ)
         message = json.dumps({"public": public, "protected": secret}, sort_keys=True)
         kind = public.get("status", "success")
         delay = float(public.get("status_delay", 0))
@@ -168,6 +191,7 @@ def main():
             os.setsid()
             time.sleep(delay)
             write_status(env, kind, message)
+            record(env, written=kind)
             os._exit(0)
         if not delay:
             write_status(env, kind, message)
