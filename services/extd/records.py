@@ -99,6 +99,7 @@ class Records:
         record = record.model_copy(update=changes)
         self.state.handlers[record.key] = record
         self._mirror(record)
+        self.save()
         self._changed()
         return record
 
@@ -120,6 +121,7 @@ class Records:
 
     def remove(self, name: str) -> None:
         if self.state.handlers.pop(name.lower(), None) is not None:
+            self.save()
             self._changed()
 
     def save(self) -> None:

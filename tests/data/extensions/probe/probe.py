@@ -11,6 +11,7 @@ steered by its public settings:
     hang: [operations]      start a child that sleeps, then sleep (its pids go to hang.pids)
     flood: [operations]     print 100 MB to stdout
     sleep: {operation: s}   sleep that long before finishing the operation
+    sleep_once: {op: s}     the same, only the first time (a marker stays in the log folder)
     status: success | error | transitioning | invalid | half | huge | none
     status_delay: seconds   write the status from a background child after this long
 
@@ -168,6 +169,10 @@ def main():
             mrseq = f.read().strip()
     record(env, public=public, decrypted=secret is not None, mrseq=mrseq)
     time.sleep(float(public.get("sleep", {}).get(OPERATION, 0)))
+    once = os.path.join(env["logFolder"], f"slept.{OPERATION}")
+    if OPERATION in public.get("sleep_once", {}) and not os.path.exists(once):
+        open(once, "w").close()
+        time.sleep(float(public["sleep_once"][OPERATION]))
     if OPERATION in public.get("hang", []):
         child = subprocess.Popen(["sleep", "1000"])
         with open(os.path.join(env["logFolder"], "hang.pids"), "w") as f:
