@@ -116,6 +116,9 @@ class Processor:
         for item in plan.items:
             if not self.settings.extensions_enabled:
                 self._refuse(item)
+            elif item.handler.error is not None:
+                await self.lifecycle.run(item)  # reports the configuration error
+                failed.add(item.key)
             elif (problem := await self._dependencies(item, failed, deadline)) is not None:
                 self.lifecycle.report_failure(
                     item,
