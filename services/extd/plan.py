@@ -352,6 +352,10 @@ def _items(handlers: Iterable[HandlerPlan]) -> list[PlanItem]:
     return items
 
 
+def _named(item: PlanItem) -> tuple[Dependency, ...]:
+    return item.extension.depends_on if item.extension else item.handler.depends_on
+
+
 def _resolve(items: list[PlanItem]) -> list[PlanItem]:
     """Each enabled item with the keys of the enabled items it depends on."""
     enabled = [i for i in items if not i.is_removal]
@@ -360,14 +364,21 @@ def _resolve(items: list[PlanItem]) -> list[PlanItem]:
         if item.is_removal:
             resolved.append(item)
             continue
-        named = item.extension.depends_on if item.extension else item.handler.depends_on
+        named = _named(item)
         if named:
             keys = [o.key for o in enabled if any(d.matches(o.key) for d in named)]
             missing = [d.handler for d in named if not any(d.matches(o.key) for o in enabled)]
             if missing:
                 log.warning("%s depends on %s, which is not enabled here", item.label, missing)
         else:
-            keys = [o.key for o in enabled if 0 <= o.order_key < item.order_key]
+            # Classic: everything of a lower level, except what names this item as its own
+            # dependency (levels that disagree with the names give way to the names).
+            keys = [
+                o.key
+                for o in enabled
+                if 0 <= o.order_key < item.order_key
+                and not any(d.matches(item.key) for d in _named(o))
+            ]
         keys = [k for k in keys if k != item.key]
         resolved.append(replace(item, depends_on=tuple(dict.fromkeys(keys))))
     return resolved
