@@ -15,16 +15,17 @@ from waagent.extd.package import Limits, unpack
 from .hostile import make_zip, probe_files
 
 FILE = stat.S_IFREG | 0o644
+DEFAULT_LIMITS = Limits()
 
 
-def unpacked(tmp_path: Path, data: bytes, limits: Limits = Limits()) -> Path:
+def unpacked(tmp_path: Path, data: bytes, limits: Limits = DEFAULT_LIMITS) -> Path:
     target = tmp_path / "lib" / "P.A-1.0"
     target.parent.mkdir(exist_ok=True)
     unpack(io.BytesIO(data), target, limits)
     return target
 
 
-def refused(tmp_path: Path, data: bytes, limits: Limits = Limits()) -> ExtensionError:
+def refused(tmp_path: Path, data: bytes, limits: Limits = DEFAULT_LIMITS) -> ExtensionError:
     with pytest.raises(ExtensionError) as error:
         unpacked(tmp_path, data, limits)
     assert not (tmp_path / "lib" / "P.A-1.0").exists()
