@@ -14,6 +14,7 @@ steered by its public settings:
     sleep_once: {op: s}     the same, only the first time (a marker stays in the log folder)
     status: success | error | transitioning | invalid | half | huge | none
     status_delay: seconds   write the status from a background child after this long
+    event: text             on enable, drop a telemetry event with this message in eventsFolder
 
 Like real handlers it keeps the sequence number it last enabled in `mrseq`, and on update it
 records the `mrseq` it found (the agent carries it over from the previous version).
@@ -151,6 +152,23 @@ def write_status(env, kind, message):
     os.replace(path + ".tmp", path)
 
 
+def write_event(env, text):
+    event = {
+        "Version": "1.0",
+        "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "TaskName": "probe",
+        "EventLevel": "Informational",
+        "Message": text,
+        "EventPid": str(os.getpid()),
+        "EventTid": "1",
+        "OperationId": "op-1",
+    }
+    name = os.path.join(env["eventsFolder"], f"{time.time_ns()}.json")
+    with open(name + ".tmp", "w") as f:
+        json.dump(event, f)
+    os.replace(name + ".tmp", name)
+
+
 def main():
     env = environment()
     handler = settings(env)
@@ -186,6 +204,8 @@ def main():
     if OPERATION in public.get("fail", []):
         print(f"{OPERATION} fails on purpose", file=sys.stderr)
         return int(public.get("exit_code", 1))
+    if OPERATION == "enable" and public.get("event"):
+        write_event(env, str(public["event"]))
     if OPERATION == "enable":
         with open(mrseq_path, "w") as f:
             f.write(SEQ)
