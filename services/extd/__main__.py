@@ -33,6 +33,7 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.export(EXTENSIONS.path, root)
     service.listeners.append(Objects(ctx, service, root))
     ctx.activity.add_busy_check(service.busy)
+    ctx.on_exit(service.shutdown)
     await service.start()
 
 

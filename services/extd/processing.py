@@ -70,6 +70,9 @@ class Processor:
         self._labels: dict[ItemKey, str] = {}
 
     async def process(self, plan: Plan) -> None:
+        if plan.on_hold and self.settings.honour_on_hold:
+            log.info("Extension handling is on hold (goal state %s)", plan.goal_state_id)
+            return
         self.records.begin(plan)
         self.lifecycle.new_goal_state()
         try:
@@ -107,9 +110,6 @@ class Processor:
                 Code.UNSUPPORTED_REQUIRED_FEATURES,
                 f"Failing GS {plan.goal_state_id} as Unsupported features found: {features}",
             )
-        if plan.on_hold and self.settings.honour_on_hold:
-            log.info("Extension handling is on hold")
-            return self._outcome(plan, "Success", Code.SUCCESS, SUCCESS_MESSAGE)
         deadline = self.clock() + self.settings.dependency_timeout
         self._labels = {i.key: i.label for i in plan.items}
         failed: set[ItemKey] = set()

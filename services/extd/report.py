@@ -38,7 +38,8 @@ class Reporter:
         self.clock = clock
         self._manifests: dict[Path, tuple[int, HandlerManifest | None]] = {}
 
-    def _manifest(self, layout: HandlerLayout) -> HandlerManifest | None:
+    def manifest(self, layout: HandlerLayout) -> HandlerManifest | None:
+        """The handler's manifest, read again only when it changed."""
         path = layout.dir / "HandlerManifest.json"
         try:
             stamp = path.stat().st_mtime_ns
@@ -73,7 +74,7 @@ class Reporter:
         installed = layout.exists()
         state = layout.read_state() if installed else NOT_INSTALLED
         heartbeat = None
-        manifest = self._manifest(layout) if installed and state != NOT_INSTALLED else None
+        manifest = self.manifest(layout) if installed and state != NOT_INSTALLED else None
         if manifest is not None and manifest.report_heartbeat:
             heartbeat = read_heartbeat(layout.heartbeat_file, self.clock())
         status = handler_status(record, heartbeat)

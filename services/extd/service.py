@@ -21,8 +21,6 @@ from pathlib import Path
 from ..common.classic_files import ClassicFiles
 from ..common.errors import InvalidArgs, NotFound, NotSupported, WaagentError
 from ..common.models.status import ExtensionsStatus
-from .errors import ExtensionError
-from .handler_manifest import load_handler_manifest
 from .layout import Layouts
 from .lifecycle import Lifecycle
 from .plan import build_plan
@@ -102,12 +100,11 @@ class ExtensionsService:
         """An enabled handler that reports a heartbeat must be watched to report it."""
         for record in self.records.handlers.values():
             layout = self.layouts.of(record.name, record.version)
-            if record.requested_state == "enabled" and layout.read_state() == "Enabled":
-                try:
-                    if load_handler_manifest(layout.dir).report_heartbeat:
-                        return True
-                except ExtensionError:
-                    continue
+            if record.requested_state != "enabled" or layout.read_state() != "Enabled":
+                continue
+            manifest = self.reporter.manifest(layout)
+            if manifest is not None and manifest.report_heartbeat:
+                return True
         return False
 
     # ---- start ----------------------------------------------------------------------------
@@ -126,6 +123,11 @@ class ExtensionsService:
             self.process_goal_state()
         elif self.transitioning():
             self._ensure_watcher()
+
+    async def shutdown(self) -> None:
+        """Before extd exits: hand over the extensions' telemetry written since the last run."""
+        self.telemetry.collect(self._event_folders())
+        await self.telemetry.flush(self.wire)
 
     # ---- goal states ------------------------------------------------------------------------
 

@@ -78,6 +78,9 @@ class System:
             EXTENSIONS.name, object_path(handler, extension), EXTENSION_INTERFACE, prop
         )
 
+    def service_log(self) -> str:
+        return self.env.sandbox.path("/var/log/waagent.log").read_text(errors="replace")
+
     def extd_running(self) -> bool:
         return name_has_owner(self.env.bus, EXTENSIONS.name)
 

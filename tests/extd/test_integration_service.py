@@ -191,3 +191,18 @@ class TestExtensionsDisabled:
         assert system.operations(PROBE) == []
         assert not system.handler_dir(PROBE, "1.0.0").exists()
         assert name_has_owner(system.env.bus, EXTENSIONS.name) or True
+
+
+class TestOnHold:
+    @pytest.fixture
+    def scenario(self, scenario: Scenario) -> Scenario:
+        return scenario.model_copy(update={"on_hold": True})
+
+    def test_a_goal_state_on_hold_runs_nothing(self, system: System) -> None:
+        system.start()
+        wait_for(
+            lambda: "Extension handling is on hold" in system.service_log(),
+            what="extd to see the goal state on hold",
+        )
+        assert system.operations(PROBE) == []
+        assert system.goal_state_status() is None
