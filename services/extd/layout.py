@@ -20,10 +20,10 @@ import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
-from ..common.root import Root
+from ..common.root import Root, write_file_atomic
 from .plan import ExtensionSettings
 from .versions import Version
 
@@ -80,20 +80,16 @@ def split_dir_name(name: str) -> tuple[str, Version] | None:
 
 
 class HandlerLayout:
-    """The files of one handler version, inside a root."""
+    """The files of one handler version. `lib_dir` and `log_dir` are host paths, already
+    resolved inside the root (Layouts does it once); names were checked by the plan."""
 
-    def __init__(self, root: Root, lib_dir: str, log_dir: str, name: str, version: str) -> None:
-        self.root = root
+    def __init__(self, lib_dir: Path, log_dir: Path, name: str, version: str) -> None:
         self.name = name
         self.version = version
-        self.inner = PurePosixPath(lib_dir) / f"{name}-{version}"
-        self.log_inner = PurePosixPath(log_dir) / name
+        self.dir = lib_dir / f"{name}-{version}"
+        self.log_dir = log_dir / name
 
     # ---- paths (host paths: what this process and the extension open) ----
-
-    @property
-    def dir(self) -> Path:
-        return self.root.resolve(self.inner)
 
     @property
     def config_dir(self) -> Path:
@@ -106,10 +102,6 @@ class HandlerLayout:
     @property
     def heartbeat_file(self) -> Path:
         return self.dir / "heartbeat.log"
-
-    @property
-    def log_dir(self) -> Path:
-        return self.root.resolve(self.log_inner)
 
     @property
     def events_dir(self) -> Path:
@@ -132,8 +124,9 @@ class HandlerLayout:
 
     # ---- state files ----
 
-    def _write(self, path: Path, content: str, mode: int = 0o644) -> None:
-        self.root.write_atomic(self.root.inner(path), content, mode=mode)
+    @staticmethod
+    def _write(path: Path, content: str, mode: int = 0o644) -> None:
+        write_file_atomic(path, content, mode=mode)
 
     def read_state(self) -> HandlerStateName:
         try:
@@ -186,8 +179,8 @@ class HandlerLayout:
         """status/ and config/ (0700), the log and events folders, HandlerEnvironment.json."""
         for directory in (self.config_dir, self.status_dir):
             directory.mkdir(mode=0o700, exist_ok=True)
-        self.root.makedirs(self.log_inner, 0o755)
-        self.root.makedirs(self.log_inner / "events", 0o700)
+        self.log_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.events_dir.mkdir(mode=0o700, exist_ok=True)
         self.write_environment()
 
     def write_environment(self) -> None:
@@ -231,32 +224,32 @@ class HandlerLayout:
                     shutil.copy2(status, self.status_dir / status.name)
 
 
-def installed_versions(root: Root, lib_dir: str, name: str) -> list[Version]:
-    """Versions of `name` with a directory in Lib.Dir, ascending."""
-    found = []
-    directory = root.resolve(lib_dir)
-    if not directory.is_dir():
-        return []
-    for entry in os.scandir(directory):
-        parsed = split_dir_name(entry.name)
-        if parsed and parsed[0] == name and entry.is_dir(follow_symlinks=False):
-            found.append(parsed[1])
-    return sorted(found)
-
-
 class Layouts:
-    """Where handlers live: Lib.Dir and Extension.LogDir inside a root."""
+    """Where handlers live: Lib.Dir and Extension.LogDir inside a root (resolved once)."""
 
     def __init__(self, root: Root, lib_dir: str, log_dir: str) -> None:
         self.root = root
         self.lib_dir = lib_dir
-        self.log_dir = log_dir
+        self.lib_path = root.resolve(lib_dir)
+        self.log_path = root.resolve(log_dir)
+        self._known: dict[tuple[str, str], HandlerLayout] = {}
 
     def of(self, name: str, version: str) -> HandlerLayout:
-        return HandlerLayout(self.root, self.lib_dir, self.log_dir, name, version)
+        key = (name, version)
+        if key not in self._known:
+            self._known[key] = HandlerLayout(self.lib_path, self.log_path, name, version)
+        return self._known[key]
 
     def versions(self, name: str) -> list[Version]:
-        return installed_versions(self.root, self.lib_dir, name)
+        """Versions of `name` with a directory in Lib.Dir, ascending."""
+        if not self.lib_path.is_dir():
+            return []
+        found = []
+        for entry in os.scandir(self.lib_path):
+            parsed = split_dir_name(entry.name)
+            if parsed and parsed[0] == name and entry.is_dir(follow_symlinks=False):
+                found.append(parsed[1])
+        return sorted(found)
 
     def installed(self, name: str) -> HandlerLayout | None:
         """The highest version whose HandlerState says it is installed (classic rule, §9.3)."""

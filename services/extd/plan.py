@@ -16,11 +16,13 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..common.models.extensions import ExtensionsGoalState, Plugin, PluginSettings, RuntimeSettings
+from .versions import is_version
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ HANDLER_STATES = ("enabled", "disabled", "uninstall")
 
 HandlerState = Literal["enabled", "disabled", "uninstall"]
 ExtensionState = Literal["enabled", "disabled"]
+# Names become file and directory names: one path component, no leading dot.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # (handler name in lower case, extension name or None): what an item is and what it depends on.
 ItemKey = tuple[str, str | None]
 
@@ -322,6 +326,8 @@ def _multi_config(
     for runtime in settings.extension_runtime_settings:
         if not runtime.name:
             raise ConfigProblem("an ExtensionRuntimeSettings has no name")
+        if not SAFE_NAME.match(runtime.name):
+            raise ConfigProblem(f"extension name {runtime.name!r} is not a valid name")
         level, depends = deps.get(runtime.name, (0, ()))
         extension, problem = _settings(runtime, runtime.name, level, depends, certificates)
         extensions.append(extension)
@@ -446,8 +452,13 @@ def build_plan(
     handlers: list[HandlerPlan] = []
     skipped: list[str] = []
     for plugin in goal_state.plugins:
-        if not plugin.name or not plugin.version:
-            log.warning("InvalidExtensionConfig: a plugin without name or version is ignored")
+        if not SAFE_NAME.match(plugin.name) or not is_version(plugin.version):
+            log.warning(
+                "InvalidExtensionConfig: plugin %r version %r is ignored (not a usable name "
+                "and version)",
+                plugin.name[:100],
+                plugin.version[:40],
+            )
             skipped.append(plugin.name or "(no name)")
             continue
         if any(h.key == plugin.name.lower() for h in handlers):

@@ -188,7 +188,7 @@ class Processor:
     def cleanup(self, plan: Plan) -> None:
         """Remove the directories (and classic zips) of handlers not in the goal state."""
         wanted = {h.name for h in plan.handlers}
-        lib_dir = self.layouts.root.resolve(self.layouts.lib_dir)
+        lib_dir = self.layouts.lib_path
         if not lib_dir.is_dir():
             return
         for entry in os.scandir(lib_dir):

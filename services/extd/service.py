@@ -81,6 +81,9 @@ class ExtensionsService:
         self._uploaded = ""
         self._changed_at = clock()
         self._report = ExtensionsStatus()
+        self._queued = ""
+        self._next_upload: ExtensionsStatus | None = None
+        self._uploader: asyncio.Future[None] | None = None
         processor.step_done = self.publish
         lifecycle.endpoint = lambda: self.endpoint
 
@@ -88,7 +91,8 @@ class ExtensionsService:
 
     def busy(self) -> bool:
         working = self._worker is not None and not self._worker.done()
-        return working or self._lock.locked() or self._watching()
+        uploading = self._uploader is not None and not self._uploader.done()
+        return working or uploading or self._lock.locked() or self._watching()
 
     def _watching(self) -> bool:
         return self._watcher is not None and not self._watcher.done()
@@ -138,21 +142,26 @@ class ExtensionsService:
             self._worker = asyncio.ensure_future(self._work())
 
     async def _work(self) -> None:
+        done: str | None = None  # a request that came during processing of the same goal state
         while self._pending:
             self._pending = False
             try:
-                await self._process_once()
+                done = await self._process_once(skip=done)
             except WaagentError as exc:
                 log.error("cannot process the extensions goal state: %s", exc)
             except Exception:
                 log.exception("processing the extensions goal state failed unexpectedly")
         self._ensure_watcher()
 
-    async def _process_once(self) -> None:
+    async def _process_once(self, skip: str | None = None) -> str | None:
+        """Process the current goal state (unless it is `skip`); return its id."""
         goal_state = await self.wire.extensions_goal_state()
         if goal_state is None:
             log.info("wire has no extensions goal state yet")
-            return
+            return None
+        if goal_state.id == skip:
+            log.debug("goal state %s was just processed", skip)
+            return skip
         thumbprints = await self._classic_files()
         plan = build_plan(goal_state, versioning=self.versioning, certificates=thumbprints)
         log.info("processing goal state %s: %d handler(s)", plan.goal_state_id, len(plan.handlers))
@@ -163,6 +172,7 @@ class ExtensionsService:
         await self.publish(force=True)
         self.telemetry.collect(self._event_folders())
         await self.telemetry.flush(self.wire)
+        return plan.goal_state_id
 
     async def _classic_files(self) -> frozenset[str]:
         """The Lib.Dir files extensions read; the thumbprints of the certificates with a key."""
@@ -196,19 +206,33 @@ class ExtensionsService:
             listener(entries)
 
     async def publish(self, *, force: bool = False) -> None:
-        """Recompute the status; hand it to wire when it changed (or when `force`)."""
+        """Recompute the status; hand it to wire when it changed (or when `force`).
+
+        Uploads run in one background task that always sends the newest report, so a slow
+        upload never holds up the next operation and a burst of changes costs one upload.
+        """
         self._compute()
         key = comparable(self._report)
-        if key == self._uploaded and not force:
+        if key in (self._uploaded, self._queued) and not force:
             return
         if key != self._uploaded:
             self._changed_at = self.clock()
-        try:
-            await self.wire.upload_status(self._report)
-        except WaagentError as exc:
-            log.warning("status not handed to wire: %s", exc)
-            return
-        self._uploaded = key
+        self._queued = key
+        self._next_upload = self._report
+        if self._uploader is None or self._uploader.done():
+            self._uploader = asyncio.ensure_future(self._upload())
+
+    async def _upload(self) -> None:
+        while self._next_upload is not None:
+            report, key = self._next_upload, self._queued
+            self._next_upload = None
+            try:
+                await self.wire.upload_status(report)
+            except WaagentError as exc:
+                log.warning("status not handed to wire: %s", exc)
+                self._queued = ""
+                return
+            self._uploaded = key
 
     def _ensure_watcher(self) -> None:
         if self.transitioning() and not self._watching():
