@@ -4,26 +4,23 @@ One `HandlerRecord` per handler of the goal state: its handler status (classic H
 the settings objects whose status is reported, and the failures the agent reports for
 extensions that wrote no status. Every change is mirrored into the handler's
 `config/HandlerStatus` (the classic file) when the handler has a directory, and the whole lot is
-saved in `extd.json` after each step, so a restart finds what was reported.
+saved in `extd.json` after each step (the caller saves), so a restart finds what was reported;
+what was done is in the classic state files, written at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from .layout import HandlerStatusFile, Layouts
 from .plan import HandlerPlan, Plan
 from .state import (
-    ExtdState,
     ExtensionFailure,
     ExtensionRef,
     GoalStateOutcome,
     HandlerRecord,
     StateStore,
 )
-
-Listener = Callable[[], None]
 
 
 def refs(handler: HandlerPlan) -> tuple[ExtensionRef, ...]:
@@ -37,7 +34,6 @@ class Records:
         self.store = store
         self.layouts = layouts
         self.state = store.load()
-        self.listeners: list[Listener] = []
 
     # ---- reading ----
 
@@ -99,8 +95,6 @@ class Records:
         record = record.model_copy(update=changes)
         self.state.handlers[record.key] = record
         self._mirror(record)
-        self.save()
-        self._changed()
         return record
 
     def set_status(
@@ -122,13 +116,9 @@ class Records:
     def remove(self, name: str) -> None:
         if self.state.handlers.pop(name.lower(), None) is not None:
             self.save()
-            self._changed()
 
     def save(self) -> None:
         self.store.save(self.state)
-
-    def replace_state(self, state: ExtdState) -> None:
-        self.state = state
 
     def _mirror(self, record: HandlerRecord) -> None:
         layout = self.layouts.of(record.name, record.version)
@@ -143,7 +133,3 @@ class Records:
                     supports_multi_config=record.multi_config,
                 )
             )
-
-    def _changed(self) -> None:
-        for listener in self.listeners:
-            listener()
