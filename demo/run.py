@@ -13,12 +13,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demo.steps import diskd, fabric, foundation
+from demo.steps import diskd, extensions, fabric, foundation
 from demo.steps.common import heading, show
 from tests.harness.environment import Environment
 
 # Each capability adds its step here, in the order a VM meets them.
-STEPS = [foundation, diskd, fabric]
+STEPS = [foundation, diskd, fabric, extensions]
 
 CONFIG = {"Services.IdleTimeout": "5"}
 
