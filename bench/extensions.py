@@ -27,7 +27,6 @@ from tests.extd.system import System
 from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 from tests.harness.wait import wait_for
-from waagent.common.names import EXTENSIONS
 from waagent.fabric.scenario import CertificateSpec, Scenario
 
 RUNS = 3
@@ -104,16 +103,7 @@ def all_done(
 
 
 def extd_rss_mib(system: System) -> float:
-    reply = system.env.busctl.call(
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        "GetConnectionUnixProcessID",
-        "s",
-        EXTENSIONS.name,
-    )
-    pid = int(reply.data[0])
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    for line in Path(f"/proc/{system.extd_pid()}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")

@@ -14,7 +14,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.extd.system import PROBE, System, detail, handler_copy, probe_extension
+from tests.extd.system import (
+    PROBE,
+    System,
+    detail,
+    handler_copy,
+    probe_extension,
+    service_pid,
+)
 from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 from tests.harness.polkitd import name_has_owner
@@ -29,15 +36,7 @@ def _stop_wire(env: Environment) -> None:
     """Wire reads the DHCP lease when it starts: stop it, the next call starts it again."""
     if not name_has_owner(env.bus, WIRE.name):
         return
-    reply = env.busctl.call(
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        "GetConnectionUnixProcessID",
-        "s",
-        WIRE.name,
-    )
-    os.kill(int(reply.data[0]), signal.SIGTERM)
+    os.kill(service_pid(env, WIRE.name), signal.SIGTERM)
     wait_for(lambda: not name_has_owner(env.bus, WIRE.name), timeout=15, what="wire to stop")
 
 

@@ -200,7 +200,8 @@ class Lifecycle:
             target.write_state("NotInstalled")
             self._write_settings(target, handler)
             if old is None:
-                await self._install(target, manifest, handler, item.extension, NOT_RUN)
+                unit = self._unit(handler, item.extension)
+                await self._install(target, manifest, handler.name, unit, NOT_RUN)
             else:
                 uninstall_code = await self._update(old, target, manifest, handler, item.extension)
         else:
@@ -209,7 +210,8 @@ class Lifecycle:
             self._write_settings(target, handler)
         extension = item.extension
         if extension is None or extension.state == "enabled":
-            await self._enable(target, manifest, handler, extension, uninstall_code)
+            unit = self._unit(handler, extension)
+            await self._enable(target, manifest, handler.name, unit, uninstall_code)
         else:
             await self._disable_for_good(target, manifest, handler, extension)
 
@@ -360,39 +362,34 @@ class Lifecycle:
         self,
         target: HandlerLayout,
         manifest: HandlerManifest,
-        handler: HandlerPlan,
-        extension: ExtensionSettings | None,
+        name: str,
+        unit: _Unit,
         uninstall_code: str,
     ) -> None:
-        unit = self._unit(handler, extension)
         extra = {"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE": uninstall_code}
         await self._command(target, manifest, "install", unit, extra)
         target.write_state("Installed")
         self.records.set_status(
-            handler.name,
-            "NotReady",
-            0,
-            "Plugin installed but not enabled",
-            last_operation="Install",
+            name, "NotReady", 0, "Plugin installed but not enabled", last_operation="Install"
         )
 
     async def _enable(
         self,
         target: HandlerLayout,
         manifest: HandlerManifest,
-        handler: HandlerPlan,
-        extension: ExtensionSettings | None,
+        name: str,
+        unit: _Unit,
         uninstall_code: str,
     ) -> None:
-        unit = self._unit(handler, extension)
+        """Enable with `AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE` (an update's, or NOT_RUN)."""
         extra = {"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE": uninstall_code}
         await self._command(target, manifest, "enable", unit, extra)
         if unit.extension is not None:
             target.write_extension_state(unit.extension, "enabled")
         target.write_state("Enabled")
-        self.records.set_status(handler.name, "Ready", 0, "Plugin enabled", last_operation="Enable")
-        if extension is not None:
-            self.records.clear_failure(handler.name, extension.name)
+        self.records.set_status(name, "Ready", 0, "Plugin enabled", last_operation="Enable")
+        # A single-config handler's settings carry its own name.
+        self.records.clear_failure(name, unit.extension or name)
 
     async def _disable_for_good(
         self,
@@ -521,13 +518,7 @@ class Lifecycle:
         """Run enable again with the settings of the last goal state."""
         layout, manifest = self._installed_for_hand(name)
         unit = self._unit_for_hand(name, extension)
-        extra = {"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE": NOT_RUN}
-        await self._by_hand(name, "Enable", self._command(layout, manifest, "enable", unit, extra))
-        if extension is not None:
-            layout.write_extension_state(extension, "enabled")
-            self.records.clear_failure(name, extension)
-        layout.write_state("Enabled")
-        self.records.set_status(name, "Ready", 0, "Plugin enabled", last_operation="Enable")
+        await self._by_hand(name, "Enable", self._enable(layout, manifest, name, unit, NOT_RUN))
 
     async def disable_installed(self, name: str, extension: str | None) -> None:
         """Disable the handler (or one extension of a multi-config handler)."""
@@ -597,7 +588,8 @@ class Lifecycle:
             uninstall_code = _exit_code(exc)
         remove_tree(old.dir)
         if manifest.update_with_install:
-            await self._install(new, manifest, handler, extension, uninstall_code)
+            unit = self._unit(handler, extension)
+            await self._install(new, manifest, handler.name, unit, uninstall_code)
         else:
             new.write_state("Installed")
         log.info("%s: updated from %s to %s", handler.name, old.version, new.version)

@@ -19,6 +19,8 @@ from waagent.extd.commands import (
 )
 from waagent.extd.errors import ExtensionError
 
+from .system import alive
+
 
 def spec(directory: Path, script: str, timeout: float = 10, **env: str) -> CommandSpec:
     (directory / "run.sh").write_text("#!/bin/sh\n" + script)
@@ -100,20 +102,12 @@ def test_commands_left_running_by_an_earlier_extd_are_killed(tmp_path: Path) -> 
     process = asyncio.run(_start_sleeper())
     running.add(process)
     assert RunningCommands(registry).kill_leftovers() == [process]
-    wait_for(lambda: not _alive(process), timeout=5, what="the leftover to die")
+    wait_for(lambda: not alive(process), timeout=5, what="the leftover to die")
 
 
 async def _start_sleeper() -> int:
     proc = await asyncio.create_subprocess_exec("sleep", "300", start_new_session=True)
     return proc.pid
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_output_is_combined_within_3200_characters_keeping_tails() -> None:

@@ -16,7 +16,7 @@ from waagent.common.names import EXTENSIONS
 from waagent.extd.bus import object_path
 from waagent.fabric.scenario import Scenario
 
-from .system import PROBE, System, detail, message, probe_extension
+from .system import PROBE, System, alive, detail, message, probe_extension
 
 pytestmark = pytest.mark.integration
 
@@ -24,27 +24,6 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def scenario(scenario: Scenario) -> Scenario:
     return scenario.model_copy(update={"extensions": [probe_extension(seq_no=1)]})
-
-
-def owner_pid(system: System) -> int:
-    reply = system.env.busctl.call(
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        "GetConnectionUnixProcessID",
-        "s",
-        EXTENSIONS.name,
-    )
-    assert reply.ok, reply.error
-    return int(reply.data[0])
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def managed_objects(system: System) -> dict[str, Any]:
@@ -162,7 +141,7 @@ class TestRestart:
             lambda: next((o for o in system.operations(PROBE) if o["operation"] == "enable"), None),
             what="the enable to start",
         )
-        os.kill(owner_pid(system), signal.SIGKILL)
+        os.kill(system.extd_pid(), signal.SIGKILL)
         wait_for(lambda: not system.extd_running(), what="extd to be gone")
         # Any call activates extd again; it finds the goal state unfinished and resumes it.
         assert managed_objects(system) is not None
