@@ -20,7 +20,6 @@ from tests.extd.system import (
     detail,
     handler_copy,
     probe_extension,
-    service_pid,
 )
 from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
@@ -36,7 +35,7 @@ def _stop_wire(env: Environment) -> None:
     """Wire reads the DHCP lease when it starts: stop it, the next call starts it again."""
     if not name_has_owner(env.bus, WIRE.name):
         return
-    os.kill(service_pid(env, WIRE.name), signal.SIGTERM)
+    os.kill(env.busctl.owner_pid(WIRE.name), signal.SIGTERM)
     wait_for(lambda: not name_has_owner(env.bus, WIRE.name), timeout=15, what="wire to stop")
 
 

@@ -82,7 +82,7 @@ class System:
         return self.env.sandbox.path("/var/log/waagent.log").read_text(errors="replace")
 
     def extd_pid(self) -> int:
-        return service_pid(self.env, EXTENSIONS.name)
+        return self.env.busctl.owner_pid(EXTENSIONS.name)
 
     def extd_running(self) -> bool:
         return name_has_owner(self.env.bus, EXTENSIONS.name)
@@ -175,29 +175,6 @@ class System:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def service_pid(env: Environment, name: str) -> int:
-    """The PID of the process owning a bus name."""
-    reply = env.busctl.call(
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        "GetConnectionUnixProcessID",
-        "s",
-        name,
-    )
-    assert reply.ok, reply.error
-    return int(reply.data[0])
-
-
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def detail(item: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.procs import alive
 from tests.harness.wait import wait_for
 from waagent.extd.commands import (
     CommandResult,
@@ -18,8 +19,6 @@ from waagent.extd.commands import (
     slice_name,
 )
 from waagent.extd.errors import ExtensionError
-
-from .system import alive
 
 
 def spec(directory: Path, script: str, timeout: float = 10, **env: str) -> CommandSpec:

@@ -11,12 +11,13 @@ import pytest
 
 from tests.harness.callers import UNPRIVILEGED
 from tests.harness.polkitd import name_has_owner
+from tests.harness.procs import alive
 from tests.harness.wait import WaitTimeout, wait_for
 from waagent.common.names import EXTENSIONS
 from waagent.extd.bus import object_path
 from waagent.fabric.scenario import Scenario
 
-from .system import PROBE, System, alive, detail, message, probe_extension
+from .system import PROBE, System, detail, message, probe_extension
 
 pytestmark = pytest.mark.integration
 
