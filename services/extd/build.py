@@ -9,7 +9,8 @@ from ..common.config import AgentConfig
 from ..common.root import Root
 from .commands import HandlerCommands, RunningCommands, ScopePlacer, SliceLimits
 from .layout import Layouts
-from .lifecycle import Lifecycle, LifecycleSettings, Timeouts
+from .lifecycle import Lifecycle, LifecycleSettings
+from .operations import Timeouts
 from .processing import ProcessingSettings, Processor
 from .records import Records
 from .report import Reporter

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from ..common.errors import NotSupported
-from .commands import CommandResult, CommandSpec, HandlerCommands, SliceLimits, slice_name
+from .commands import HandlerCommands, SliceLimits
 from .errors import Code, ExtensionError
-from .handler_manifest import HandlerManifest, Operation, load_handler_manifest
+from .handler_manifest import HandlerManifest, load_handler_manifest
 from .layout import HandlerLayout, Layouts
 from .manifest import Package, parse_manifest, select_package
+from .operations import NOT_RUN, Operations, Timeouts, Unit, latest_seq
 from .package import Limits, remove_tree, unpack
 from .plan import ExtensionSettings, HandlerPlan, PlanItem
 from .records import Records
@@ -34,37 +35,9 @@ from .wire_api import WireApi
 
 log = logging.getLogger(__name__)
 
-NOT_RUN = "NOT_RUN"
-SUPPORTED_FEATURES = json.dumps([{"Key": "ExtensionTelemetryPipeline", "Value": "1.0"}])
 CONFIG_ERROR = (
     "Ran into config errors: {}. \nPlease retry again as another operation with updated settings"
 )
-OPERATION_NAMES: dict[Operation, str] = {
-    "install": "Install",
-    "enable": "Enable",
-    "disable": "Disable",
-    "uninstall": "UnInstall",
-    "update": "Update",
-}
-ERROR_CODES: dict[Operation, int] = {
-    "install": Code.INSTALL_FAILED,
-    "enable": Code.ENABLE_FAILED,
-    "disable": Code.DISABLE_FAILED,
-    "uninstall": Code.PROCESSING_ERROR,
-    "update": Code.UPDATE_FAILED,
-}
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    install: float = 900
-    enable: float = 300
-    disable: float = 900
-    uninstall: float = 300
-    update: float = 900
-
-    def of(self, operation: Operation) -> float:
-        return float(getattr(self, operation))
 
 
 @dataclass(frozen=True)
@@ -75,31 +48,8 @@ class LifecycleSettings:
 
 
 @dataclass
-class _Unit:
-    """Who a command is run for: the handler (no settings) or one settings object."""
-
-    seq_no: int = 0
-    extension: str | None = None  # multi-config extension name
-
-
-@dataclass
 class _GoalStateCache:
     manifests: dict[str, list[Package]] = field(default_factory=dict)
-
-
-def latest_seq(layout: HandlerLayout, extension: str | None = None) -> int:
-    """The seqNo of the most recently written settings file (classic: not the largest)."""
-    pattern = f"{extension}.*.settings" if extension else "*.settings"
-    best: tuple[float, int] | None = None
-    for path in layout.config_dir.glob(pattern):
-        parts = path.name.split(".")
-        number = parts[-2] if len(parts) >= 2 else ""
-        if not number.isdigit() or (extension is None and len(parts) != 2):
-            continue
-        stamp = path.stat().st_mtime
-        if best is None or stamp > best[0]:
-            best = (stamp, int(number))
-    return best[1] if best else 0
 
 
 class Lifecycle:
@@ -120,7 +70,9 @@ class Lifecycle:
         self.commands = commands
         self.telemetry = telemetry
         self.settings = settings
-        self.endpoint = endpoint
+        self.operations = Operations(
+            commands, telemetry, settings.timeouts, settings.limits, endpoint=endpoint
+        )
         self._cache = _GoalStateCache()
 
     def new_goal_state(self) -> None:
@@ -297,77 +249,21 @@ class Lifecycle:
 
     # ---- the operations ---------------------------------------------------------------------
 
-    def _env(self, layout: HandlerLayout, unit: _Unit, extra: dict[str, str]) -> dict[str, str]:
-        env = {
-            "AZURE_GUEST_AGENT_EXTENSION_PATH": str(layout.dir),
-            "AZURE_GUEST_AGENT_EXTENSION_VERSION": layout.version,
-            "AZURE_GUEST_AGENT_WIRE_PROTOCOL_ADDRESS": self.endpoint(),
-            "ConfigSequenceNumber": str(unit.seq_no),
-            "AZURE_GUEST_AGENT_EXTENSION_SUPPORTED_FEATURES": SUPPORTED_FEATURES,
-        }
-        if unit.extension is not None:
-            env["ConfigExtensionName"] = unit.extension
-        return {**env, **extra}
-
-    def _limits(self, manifest: HandlerManifest) -> SliceLimits:
-        cpu = manifest.limits.cpu_quota_percentage or self.settings.limits.cpu_quota_percent
-        return SliceLimits(cpu, self.settings.limits.memory_max_mb)
-
-    async def _command(
-        self,
-        layout: HandlerLayout,
-        manifest: HandlerManifest,
-        operation: Operation,
-        unit: _Unit,
-        extra: dict[str, str] | None = None,
-    ) -> CommandResult:
-        name = OPERATION_NAMES[operation]
-        command = manifest.command(operation)
-        if command is None:
-            raise ExtensionError(
-                ERROR_CODES[operation],
-                f"HandlerManifest.json of {layout.name} has no {operation}Command",
-                operation=name,
-            )
-        spec = CommandSpec(
-            operation=name,
-            command=command,
-            cwd=layout.dir,
-            env=self._env(layout, unit, extra or {}),
-            timeout=self.settings.timeouts.of(operation),
-            error_code=ERROR_CODES[operation],
-            log_file=layout.command_log(unit.extension),
-            slice_name=slice_name(layout.name, unit.extension),
-            limits=self._limits(manifest),
-        )
-        started = time.monotonic()
-        try:
-            result = await self.commands.run(spec)
-        except ExtensionError as exc:
-            self.telemetry.operation(
-                layout.name, layout.version, name, False, exc.text, time.monotonic() - started
-            )
-            raise
-        self.telemetry.operation(
-            layout.name, layout.version, name, True, result.output, result.duration
-        )
-        return result
-
-    def _unit(self, handler: HandlerPlan, extension: ExtensionSettings | None) -> _Unit:
+    def _unit(self, handler: HandlerPlan, extension: ExtensionSettings | None) -> Unit:
         if extension is None:
-            return _Unit()
-        return _Unit(extension.seq_no, extension.name if handler.multi_config else None)
+            return Unit()
+        return Unit(extension.seq_no, extension.name if handler.multi_config else None)
 
     async def _install(
         self,
         target: HandlerLayout,
         manifest: HandlerManifest,
         name: str,
-        unit: _Unit,
+        unit: Unit,
         uninstall_code: str,
     ) -> None:
         extra = {"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE": uninstall_code}
-        await self._command(target, manifest, "install", unit, extra)
+        await self.operations.run(target, manifest, "install", unit, extra)
         target.write_state("Installed")
         self.records.set_status(
             name, "NotReady", 0, "Plugin installed but not enabled", last_operation="Install"
@@ -378,12 +274,12 @@ class Lifecycle:
         target: HandlerLayout,
         manifest: HandlerManifest,
         name: str,
-        unit: _Unit,
+        unit: Unit,
         uninstall_code: str,
     ) -> None:
         """Enable with `AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE` (an update's, or NOT_RUN)."""
         extra = {"AZURE_GUEST_AGENT_UNINSTALL_CMD_EXIT_CODE": uninstall_code}
-        await self._command(target, manifest, "enable", unit, extra)
+        await self.operations.run(target, manifest, "enable", unit, extra)
         if unit.extension is not None:
             target.write_extension_state(unit.extension, "enabled")
         target.write_state("Enabled")
@@ -402,7 +298,9 @@ class Lifecycle:
         remove its files; the handler is disabled once none of its extensions is enabled."""
         if target.read_extension_state(extension.name) == "enabled":
             try:
-                await self._command(target, manifest, "disable", self._unit(handler, extension))
+                await self.operations.run(
+                    target, manifest, "disable", self._unit(handler, extension)
+                )
             except ExtensionError as exc:
                 log.warning(
                     "%s/%s: disable failed (ignored): %s", handler.name, extension.name, exc
@@ -434,13 +332,13 @@ class Lifecycle:
         A failure raises, unless `tolerate`, which records its exit code and goes on."""
         codes: dict[str | None, str] = {}
         units = (
-            [_Unit(latest_seq(layout, e), e) for e in self._enabled_extensions(layout)]
+            [Unit(latest_seq(layout, e), e) for e in self._enabled_extensions(layout)]
             if multi_config
-            else [_Unit(latest_seq(layout))]
+            else [Unit(latest_seq(layout))]
         )
         for unit in units:
             try:
-                await self._command(layout, manifest, "disable", unit)
+                await self.operations.run(layout, manifest, "disable", unit)
                 codes[unit.extension] = "0"
             except ExtensionError as exc:
                 if not tolerate:
@@ -482,7 +380,7 @@ class Lifecycle:
                 manifest = load_handler_manifest(layout.dir)
                 if layout.read_state() == "Enabled":
                     await self.disable_all(layout, manifest, multi_config)
-                await self._command(layout, manifest, "uninstall", _Unit(latest_seq(layout)))
+                await self.operations.run(layout, manifest, "uninstall", Unit(latest_seq(layout)))
             except ExtensionError as exc:
                 log.warning("%s: uninstall failed (the handler is removed anyway): %s", name, exc)
         for each in on_disk:
@@ -499,13 +397,13 @@ class Lifecycle:
             raise NotSupported(f"{name} is not installed")
         return layout, load_handler_manifest(layout.dir)
 
-    def _unit_for_hand(self, name: str, extension: str | None) -> _Unit:
+    def _unit_for_hand(self, name: str, extension: str | None) -> Unit:
         record = self.records.get(name)
         refs = record.extensions if record else ()
         ref = next((r for r in refs if r.name == extension), None) if extension else None
         if ref is None and extension is None and refs:
             ref = refs[0]
-        return _Unit(ref.seq_no if ref else 0, extension)
+        return Unit(ref.seq_no if ref else 0, extension)
 
     async def _by_hand(self, name: str, operation: str, work: Awaitable[object]) -> None:
         try:
@@ -525,7 +423,9 @@ class Lifecycle:
         layout, manifest = self._installed_for_hand(name)
         if extension is not None:
             unit = self._unit_for_hand(name, extension)
-            await self._by_hand(name, "Disable", self._command(layout, manifest, "disable", unit))
+            await self._by_hand(
+                name, "Disable", self.operations.run(layout, manifest, "disable", unit)
+            )
             layout.write_extension_state(extension, "disabled")
             if self._enabled_extensions(layout):
                 return
@@ -573,7 +473,7 @@ class Lifecycle:
         upgrade = _newer(new.version, old.version)
         runner, runner_manifest = (new, manifest) if upgrade else (old, old_manifest)
         try:
-            await self._command(
+            await self.operations.run(
                 runner, runner_manifest, "update", self._unit(handler, extension), env
             )
         except ExtensionError:
@@ -581,7 +481,7 @@ class Lifecycle:
             raise
         uninstall_code = "0"
         try:
-            await self._command(old, old_manifest, "uninstall", _Unit(latest_seq(old)))
+            await self.operations.run(old, old_manifest, "uninstall", Unit(latest_seq(old)))
         except ExtensionError as exc:
             if not keep_going:
                 raise _update_error(f"uninstalling {old.version}", exc) from None

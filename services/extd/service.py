@@ -85,7 +85,7 @@ class ExtensionsService:
         self._next_upload: ExtensionsStatus | None = None
         self._uploader: asyncio.Future[None] | None = None
         processor.step_done = self.publish
-        lifecycle.endpoint = lambda: self.endpoint
+        lifecycle.operations.endpoint = lambda: self.endpoint
 
     # ---- state ----------------------------------------------------------------------------
 
