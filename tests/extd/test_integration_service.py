@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from waagent.common.names import EXTENSIONS
 from waagent.extd.bus import object_path
 from waagent.fabric.scenario import Scenario
 
-from .system import PROBE, System, detail, message, probe_extension
+from .system import PROBE, System, detail, handler_copy, message, probe_extension
 
 pytestmark = pytest.mark.integration
 
@@ -186,3 +187,29 @@ class TestOnHold:
         )
         assert system.operations(PROBE) == []
         assert system.goal_state_status() is None
+
+
+class TestHeartbeat:
+    @pytest.fixture
+    def scenario(self, scenario: Scenario, tmp_path: Path) -> Scenario:
+        def heartbeat(directory: Path) -> None:
+            manifest = json.loads((directory / "HandlerManifest.json").read_text())
+            manifest[0]["handlerManifest"]["reportHeartbeat"] = True
+            (directory / "HandlerManifest.json").write_text(json.dumps(manifest))
+
+        probe = probe_extension(public_settings={"heartbeat": "beating"})
+        published = handler_copy(tmp_path, "heartbeat", heartbeat)
+        probe = probe.model_copy(
+            update={"versions": [probe.versions[0].model_copy(update={"handler_dir": published})]}
+        )
+        return scenario.model_copy(update={"extensions": [probe]})
+
+    def test_a_heartbeat_handler_reports_its_heartbeat_and_keeps_extd_watching(
+        self, system: System
+    ) -> None:
+        system.start()
+        item = system.wait_entry(PROBE, lambda i: i["status"] == "ready")
+        assert message(item) == "beating"
+        assert detail(item)["status"] == "success"
+        with pytest.raises(WaitTimeout):
+            wait_for(lambda: not system.extd_running(), timeout=6, what="extd to leave")

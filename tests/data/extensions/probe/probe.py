@@ -15,6 +15,7 @@ steered by its public settings:
     status: success | error | transitioning | invalid | half | huge | none
     status_delay: seconds   write the status from a background child after this long
     event: text             on enable, drop a telemetry event with this message in eventsFolder
+    heartbeat: text         on enable, write heartbeat.log (status ready) with this message
 
 Like real handlers it keeps the sequence number it last enabled in `mrseq`, and on update it
 records the `mrseq` it found (the agent carries it over from the previous version).
@@ -206,6 +207,14 @@ def main():
         return int(public.get("exit_code", 1))
     if OPERATION == "enable" and public.get("event"):
         write_event(env, str(public["event"]))
+    if OPERATION == "enable" and public.get("heartbeat"):
+        beat = {
+            "status": "ready",
+            "code": 0,
+            "formattedMessage": {"lang": "en-US", "message": public["heartbeat"]},
+        }
+        with open(env["heartbeatFile"], "w") as f:
+            json.dump([{"version": 1.0, "heartbeat": beat}], f)
     if OPERATION == "enable":
         with open(mrseq_path, "w") as f:
             f.write(SEQ)
