@@ -197,6 +197,26 @@ class AgentConfig(BaseModel):
     debug_firewall_rules_log_period: Seconds = _opt("Debug.FirewallRulesLogPeriod", 86400)
     debug_log_collector_initial_delay: Seconds = _opt("Debug.LogCollectorInitialDelay", 300)
 
+    # ---- extension commands (new in waagent; docs/extensions.md) ----
+    # Classic timeouts of the handler commands, in seconds (tests shorten them).
+    extensions_install_timeout: Annotated[int, Field(ge=1)] = _opt("Extensions.InstallTimeout", 900)
+    extensions_enable_timeout: Annotated[int, Field(ge=1)] = _opt("Extensions.EnableTimeout", 300)
+    extensions_disable_timeout: Annotated[int, Field(ge=1)] = _opt("Extensions.DisableTimeout", 900)
+    extensions_uninstall_timeout: Annotated[int, Field(ge=1)] = _opt(
+        "Extensions.UninstallTimeout", 300
+    )
+    extensions_update_timeout: Annotated[int, Field(ge=1)] = _opt("Extensions.UpdateTimeout", 900)
+    # How long an extension waits for the extensions it depends on (classic: 90 minutes).
+    extensions_dependency_timeout: Annotated[int, Field(ge=1)] = _opt(
+        "Extensions.DependencyTimeout", 5400
+    )
+    # Limits of each extension's slice when systemd runs the commands (None: no limit); a
+    # handler's own resourceLimits.cpuQuotaPercentage takes precedence for the CPU.
+    extensions_cpu_quota: Annotated[int, Field(ge=1)] | None = _opt("Extensions.CPUQuota", None)
+    extensions_memory_limit_mb: Annotated[int, Field(ge=1)] | None = _opt(
+        "Extensions.MemoryLimitMB", None
+    )
+
     # ---- new in waagent (documented in docs/configuration.md) ----
     # Seconds without calls and work after which a bus-activated service exits (0 = never).
     services_idle_timeout: Seconds = _opt("Services.IdleTimeout", 30)

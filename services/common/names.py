@@ -43,3 +43,7 @@ ACTION_COLLECT_LOGS = "org.waagent.collect-logs"
 POLKIT = BusName("org.freedesktop.PolicyKit1")
 POLKIT_PATH = "/org/freedesktop/PolicyKit1/Authority"
 POLKIT_INTERFACE = "org.freedesktop.PolicyKit1.Authority"
+
+SYSTEMD = BusName("org.freedesktop.systemd1")
+SYSTEMD_PATH = "/org/freedesktop/systemd1"
+SYSTEMD_MANAGER = "org.freedesktop.systemd1.Manager"

@@ -70,6 +70,20 @@ class Busctl:
             call += [signature, *args]
         return self.run(*flags, *call, user=user, timeout=timeout + 5)
 
+    def owner_pid(self, name: str) -> int:
+        """The PID of the process that owns a bus name."""
+        reply = self.call(
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "GetConnectionUnixProcessID",
+            "s",
+            name,
+        )
+        if not reply.ok:
+            raise AssertionError(f"no owner of {name}: {reply.error}")
+        return int(reply.data[0])
+
     def get_property(
         self, service: str, path: str, interface: str, prop: str, *, user: str | None = None
     ) -> Any:

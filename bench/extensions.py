@@ -1,0 +1,173 @@
+"""extd: incarnation bump at the fabric -> status success uploaded; extd's idle memory.
+
+For 1, 10 and 50 trivial extensions (the fabric's built-in sample handler: a POSIX shell script
+that succeeds and writes its status on enable), on the private system the integration tests use
+(fabric simulator, dbus-daemon, polkitd, wire and extd bus-activated, a sandbox root): the
+extensions are published, the clock starts, wire is asked to fetch the goal state at once (so the
+figure does not include up to one polling period), and it stops when the fabric receives a status
+blob in which every extension reports success. extd is not running before: its bus activation is
+part of the figure. Then, for one extension, a settings change and a version update (the classic
+agent's other two figures), and extd's resident memory while idle with 10 extensions installed.
+Prints figures; asserts nothing. Needs root. Run: .venv/bin/python bench/extensions.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.extd.system import System
+from tests.harness.environment import Environment
+from tests.harness.fabric import fabric_for
+from tests.harness.wait import wait_for
+from waagent.fabric.scenario import CertificateSpec, Scenario
+
+RUNS = 3
+CONFIG = {"Extensions.GoalStatePeriod": "60", "Services.IdleTimeout": "3"}
+# The classic agent on this kind of machine (DESIGN.md): fetch -> success uploaded.
+CLASSIC = {"add": 4.0, "settings": 2.0, "update": 10.1, "rss_mib": 56.2}
+
+
+def names(count: int) -> list[str]:
+    return [f"Bench.Trivial.Ext{i:02d}" for i in range(count)]
+
+
+def all_succeeded(
+    system: System, handlers: list[str], check: Callable[[dict[str, Any]], bool]
+) -> bool:
+    found = {item["handlerName"]: item for item in system.handlers()}
+    return all(name in found and check(found[name]) for name in handlers)
+
+
+def success(seq: int, version: str = "1.0.0") -> Callable[[dict[str, Any]], bool]:
+    def check(item: dict[str, Any]) -> bool:
+        runtime = item.get("runtimeSettingsStatus")
+        return (
+            runtime is not None
+            and runtime["sequenceNumber"] == seq
+            and item["handlerVersion"] == version
+            and runtime["settingsStatus"]["status"]["status"] == "success"
+        )
+
+    return check
+
+
+def extd_gone(system: System) -> None:
+    """Wait until extd processed what it was given and exited: the next figure includes its
+    bus activation, as on a VM where it is idle between goal states."""
+    wait_for(lambda: "processed in" in system.service_log(), timeout=60, what="a goal state")
+    wait_for(lambda: not system.extd_running(), timeout=60, what="extd to exit")
+
+
+def timed(
+    system: System,
+    change: Callable[[], None],
+    handlers: list[str],
+    check: Callable[[dict[str, Any]], bool],
+) -> tuple[float, float]:
+    """Seconds from the bump to success at the fabric, and from wire having fetched the whole
+    goal state (its log line) to success at the fabric: the part extd is responsible for."""
+    extd_gone(system)
+    change()
+    started = time.monotonic()
+    system.refresh()
+    wait_for(
+        lambda: all_succeeded(system, handlers, check), timeout=600, interval=0.005, what="success"
+    )
+    total = time.monotonic() - started
+    fetched = [
+        line for line in system.service_log().splitlines() if "INFO wire goal state:" in line
+    ]
+    fetched_at = datetime.fromisoformat(fetched[-1].split()[0].replace("Z", "+00:00"))
+    first = next(
+        r
+        for r in system.fabric.records("status")
+        if r.timestamp > fetched_at and all_done(r["document"], handlers, check)
+    )
+    return total, (first.timestamp - fetched_at).total_seconds()
+
+
+def all_done(
+    document: dict[str, Any], handlers: list[str], check: Callable[[dict[str, Any]], bool]
+) -> bool:
+    items = document["aggregateStatus"].get("handlerAggregateStatus", [])
+    found = {item["handlerName"]: item for item in items}
+    return all(name in found and check(found[name]) for name in handlers)
+
+
+def extd_rss_mib(system: System) -> float:
+    for line in Path(f"/proc/{system.extd_pid()}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def one_run(count: int, extras: bool) -> dict[str, float]:
+    scenario = Scenario(certificates=[CertificateSpec(name="tenant")])
+    figures: dict[str, float] = {}
+    with (
+        fabric_for(None, scenario) as fabric,
+        Environment(config=CONFIG, endpoint=fabric.address) as env,
+    ):
+        system = System(env, fabric)
+        system.start()
+        wait_for(lambda: fabric.records("status"), timeout=30, what="wire's first status")
+        handlers = names(count)
+
+        def publish() -> None:
+            for name in handlers:
+                fabric.add_extension(name, version="1.0.0")
+
+        figures["add"], figures["add_extd"] = timed(system, publish, handlers, success(0))
+        if extras:
+            first = handlers[:1]
+            figures["settings"], figures["settings_extd"] = timed(
+                system,
+                lambda: fabric.set_extension_settings(first[0], public={"n": 1}),
+                first,
+                success(1),
+            )
+            figures["update"], figures["update_extd"] = timed(
+                system,
+                lambda: fabric.update_extension(first[0], "1.1.0"),
+                first,
+                success(1, "1.1.0"),
+            )
+        if count == 10:
+            time.sleep(1)  # every extension is terminal: extd is idle until its idle timeout
+            figures["rss_mib"] = extd_rss_mib(system)
+    return figures
+
+
+def main() -> None:
+    print(f"extd: incarnation bump -> status success at the fabric (median of {RUNS} runs)")
+    print("  bump: from the change at the fabric; fetched: from wire having the whole goal state")
+    print(f"{'case':<30}{'bump':>9}{'fetched':>10}{'classic':>10}")
+
+    def row(label: str, runs: list[dict[str, float]], key: str, classic: str) -> None:
+        bump = statistics.median(r[key] for r in runs)
+        fetched = statistics.median(r[f"{key}_extd"] for r in runs)
+        print(f"{label:<30}{bump:>7.2f} s{fetched:>8.2f} s{classic:>10}")
+
+    for count in (1, 10, 50):
+        runs = [one_run(count, extras=count == 1) for _ in range(RUNS)]
+        classic = f"{CLASSIC['add']:.1f} s" if count == 1 else "-"
+        row(f"add {count} extension(s)", runs, "add", classic)
+        if count == 1:
+            row("settings change (1)", runs, "settings", f"{CLASSIC['settings']:.1f} s")
+            row("version update (1)", runs, "update", f"{CLASSIC['update']:.1f} s")
+        if count == 10:
+            rss = statistics.median(r["rss_mib"] for r in runs)
+            label = "extd RSS idle, 10 installed"
+            print(f"{label:<30}{rss:>5.1f} MiB   (classic: 56.2 MiB, whole agent)")
+
+
+if __name__ == "__main__":
+    main()

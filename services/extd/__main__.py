@@ -1,0 +1,45 @@
+"""waagent-extd: VM extension handlers (org.waagent.Extensions1)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from ..common.bus import ServiceContext, service_main
+from ..common.names import EXTENSIONS
+from .build import build_service
+from .bus import (
+    ExtensionObject,
+    ExtensionsInterface,
+    Objects,
+    SystemdScopes,
+    WireClient,
+    systemd_booted,
+    systemd_is_running,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def setup(ctx: ServiceContext) -> None:
+    running = await systemd_is_running(ctx.bus, systemd_booted())
+    placer = SystemdScopes(ctx.bus) if running else None
+    log.info("extension commands run %s", "in systemd scopes" if placer else "as child processes")
+    service = build_service(
+        ctx.config, ctx.root, WireClient(ctx.bus), placer=placer, config_path=ctx.loaded.path
+    )
+    root = ExtensionsInterface(service)
+    ctx.export(EXTENSIONS.path, root)
+    service.listeners.append(Objects(ctx, service, root))
+    ctx.activity.add_busy_check(service.busy)
+    ctx.on_exit(service.shutdown)
+    await service.start()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return service_main(EXTENSIONS, [ExtensionsInterface, ExtensionObject], setup, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

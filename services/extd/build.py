@@ -1,0 +1,85 @@
+"""Building the extd daemon from the configuration: every collaborator in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..common.classic_files import ClassicFiles
+from ..common.config import AgentConfig
+from ..common.root import Root
+from .commands import HandlerCommands, RunningCommands, ScopePlacer, SliceLimits
+from .layout import Layouts
+from .lifecycle import Lifecycle, LifecycleSettings
+from .operations import Timeouts
+from .processing import ProcessingSettings, Processor
+from .records import Records
+from .report import Reporter
+from .service import ExtensionsService, WatchSettings
+from .state import StateStore
+from .telemetry import Telemetry
+from .wire_api import WireApi
+
+RUNNING_FILE = "extd.running"
+
+
+def lifecycle_settings(config: AgentConfig) -> LifecycleSettings:
+    return LifecycleSettings(
+        timeouts=Timeouts(
+            install=config.extensions_install_timeout,
+            enable=config.extensions_enable_timeout,
+            disable=config.extensions_disable_timeout,
+            uninstall=config.extensions_uninstall_timeout,
+            update=config.extensions_update_timeout,
+        ),
+        limits=SliceLimits(config.extensions_cpu_quota, config.extensions_memory_limit_mb),
+    )
+
+
+def build_service(
+    config: AgentConfig,
+    root: Root,
+    wire: WireApi,
+    *,
+    placer: ScopePlacer | None = None,
+    config_path: str = "/etc/waagent.conf",
+    watch: WatchSettings | None = None,
+) -> ExtensionsService:
+    layouts = Layouts(root, config.lib_dir, config.extension_log_dir)
+    root.makedirs(config.lib_dir, 0o700)
+    records = Records(StateStore(root, config.lib_dir), layouts)
+    reporter = Reporter(layouts)
+    telemetry = Telemetry()
+    running = RunningCommands(Path(root.resolve(config.lib_dir)) / RUNNING_FILE)
+    lifecycle = Lifecycle(
+        layouts,
+        records,
+        wire,
+        HandlerCommands(placer, running),
+        telemetry,
+        settings=lifecycle_settings(config),
+    )
+    processor = Processor(
+        lifecycle,
+        records,
+        reporter,
+        layouts,
+        ProcessingSettings(
+            extensions_enabled=config.extensions_enabled,
+            honour_on_hold=config.enable_over_provisioning,
+            config_path=config_path,
+            dependency_timeout=config.extensions_dependency_timeout,
+        ),
+    )
+    service = ExtensionsService(
+        wire=wire,
+        layouts=layouts,
+        records=records,
+        reporter=reporter,
+        lifecycle=lifecycle,
+        processor=processor,
+        telemetry=telemetry,
+        classic_files=ClassicFiles(root, config.lib_dir),
+        versioning=config.update_to_latest_version and config.debug_enable_ga_versioning,
+        watch=watch or WatchSettings(),
+    )
+    return service

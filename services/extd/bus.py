@@ -1,0 +1,390 @@
+"""org.waagent.Extensions1: the D-Bus adapter of extd (its only module using dbus_fast).
+
+The root object takes ProcessGoalState from wire and serves the ObjectManager (dbus-fast
+answers GetManagedObjects and emits InterfacesAdded/Removed for what is exported under it). Each
+handler, and each extension of a multi-config handler, is an object under it with read-only
+properties and Enable/Disable/Uninstall behind polkit. The clients extd needs (wire, systemd)
+are here too, so no other module speaks D-Bus.
+"""
+
+# No `from __future__ import annotations` here: dbus-fast reads the signatures from the
+# annotations at import time, and `-> None` must stay the None object.
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from dbus_fast import Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import DBusInt32, DBusSignature, DBusStr
+from dbus_fast.constants import PropertyAccess
+from dbus_fast.service import dbus_property
+from pydantic import TypeAdapter
+
+from ..common.bus import PUBLIC, Auth, Interface, ServiceContext, bus_method, polkit_action
+from ..common.bus.client import call
+from ..common.errors import InvalidArgs, NotSupported
+from ..common.models.events import TelemetryBatch
+from ..common.models.extensions import ExtensionsGoalState
+from ..common.models.goal_state import Certificate, GoalStateSummary
+from ..common.models.status import ExtensionsStatus
+from ..common.names import (
+    ACTION_MANAGE_EXTENSIONS,
+    EXTENSIONS,
+    SYSTEMD,
+    SYSTEMD_MANAGER,
+    SYSTEMD_PATH,
+    WIRE,
+    WIRE_USER,
+)
+from .commands import SliceLimits
+from .service import ExtensionsService
+from .status import Entry
+from .wire_api import DownloadKind
+
+log = logging.getLogger(__name__)
+
+NoValue = Annotated[None, DBusSignature("")]
+EXTENSION_INTERFACE = f"{EXTENSIONS.interface}.Extension"
+WIRE_ONLY = Auth(users=(WIRE_USER,))
+MANAGE = polkit_action(ACTION_MANAGE_EXTENSIONS)
+DOWNLOAD_TIMEOUT = 330.0  # wire's 5-minute download budget, and some
+_CERTIFICATES = TypeAdapter(list[Certificate])
+
+
+def encode_path_element(name: str) -> str:
+    """A handler or extension name as an object path element (systemd's `_xx` escaping)."""
+    return "".join(c if c.isascii() and c.isalnum() else f"_{ord(c):02x}" for c in name) or "_"
+
+
+def object_path(handler: str, extension: str | None = None) -> str:
+    path = f"{EXTENSIONS.path}/{encode_path_element(handler)}"
+    return f"{path}/{encode_path_element(extension)}" if extension else path
+
+
+# ---- the objects ------------------------------------------------------------------------------
+
+
+class ObjectValues:
+    """The property values of one object, from the report's entries."""
+
+    def __init__(self, entry: Entry, extension_object: bool) -> None:
+        record = entry.record
+        detail = entry.detail
+        shown = (
+            detail if detail is not None and (extension_object or not record.multi_config) else None
+        )
+        handler = entry.handler_status
+        self.values: dict[str, Any] = {
+            "Name": entry.extension.name if extension_object and entry.extension else record.name,
+            "Handler": record.name,
+            "Version": record.version,
+            "State": (entry.extension_state or "disabled")
+            if extension_object
+            else entry.handler_state,
+            "Status": shown.status if shown else handler.status,
+            "Code": shown.code if shown else handler.code,
+            "Message": (
+                (shown.formatted_message.message if shown else None)
+                or (handler.formatted_message.message if handler.formatted_message else None)
+                or ""
+            ),
+            "SequenceNumber": entry.extension.seq_no if entry.extension and shown else -1,
+            "LastOperation": record.last_operation,
+        }
+
+
+def _check_uninstall(obj: "ExtensionObject") -> None:
+    """Checked before polkit: only a handler can be uninstalled, not one of its extensions."""
+    if obj._extension is not None:
+        raise InvalidArgs(
+            f"{obj._extension} is one extension of {obj._handler}: uninstall the handler"
+        )
+
+
+class ExtensionObject(Interface):
+    NAME = EXTENSION_INTERFACE
+
+    def __init__(self, service: ExtensionsService, handler: str, extension: str | None) -> None:
+        super().__init__()
+        self._service = service
+        self._handler = handler
+        self._extension = extension
+        self.values: dict[str, Any] = {}
+
+    def update(self, values: dict[str, Any]) -> None:
+        changed = {k: v for k, v in values.items() if self.values.get(k) != v}
+        self.values = dict(values)
+        if changed:
+            self.emit_properties_changed(changed)
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Name(self) -> DBusStr:
+        return str(self.values.get("Name", ""))
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Handler(self) -> DBusStr:
+        return str(self.values.get("Handler", ""))
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Version(self) -> DBusStr:
+        return str(self.values.get("Version", ""))
+
+    @dbus_property(access=PropertyAccess.READ)
+    def State(self) -> DBusStr:
+        return str(self.values.get("State", ""))
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Status(self) -> DBusStr:
+        return str(self.values.get("Status", ""))
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Code(self) -> DBusInt32:
+        return int(self.values.get("Code", 0))
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Message(self) -> DBusStr:
+        return str(self.values.get("Message", ""))
+
+    @dbus_property(access=PropertyAccess.READ)
+    def SequenceNumber(self) -> DBusInt32:
+        return int(self.values.get("SequenceNumber", -1))
+
+    @dbus_property(access=PropertyAccess.READ)
+    def LastOperation(self) -> DBusStr:
+        return str(self.values.get("LastOperation", ""))
+
+    @bus_method(auth=MANAGE)
+    async def Enable(self) -> NoValue:
+        await self._service.enable(self._handler, self._extension)
+
+    @bus_method(auth=MANAGE)
+    async def Disable(self) -> NoValue:
+        await self._service.disable(self._handler, self._extension)
+
+    @bus_method(auth=MANAGE, validate=_check_uninstall)
+    async def Uninstall(self) -> NoValue:
+        await self._service.uninstall(self._handler)
+
+
+class ExtensionsInterface(Interface):
+    NAME = EXTENSIONS.interface
+
+    def __init__(self, service: ExtensionsService) -> None:
+        super().__init__()
+        self._service = service
+
+    @dbus_property(access=PropertyAccess.READ)
+    def GoalStateId(self) -> DBusStr:
+        return self._service.records.state.goal_state_id
+
+    @dbus_property(access=PropertyAccess.READ)
+    def GoalStateStatus(self) -> DBusStr:
+        state = self._service.records.state
+        if state.goal_state_id and not state.completed:
+            return "Processing"
+        return state.outcome.status if state.outcome else ""
+
+    @bus_method(auth=WIRE_ONLY)
+    def ProcessGoalState(self) -> NoValue:
+        self._service.process_goal_state()
+
+    @bus_method(auth=PUBLIC)
+    def GetStatus(self) -> DBusStr:
+        return self._service.current_report().model_dump_json(by_alias=True)
+
+
+class Objects:
+    """Keeps one exported object per handler and per multi-config extension, in step with the
+    report: new ones are exported, gone ones unexported, changes emitted."""
+
+    def __init__(
+        self, ctx: ServiceContext, service: ExtensionsService, root: ExtensionsInterface
+    ) -> None:
+        self.ctx = ctx
+        self.service = service
+        self.root = root
+        self.exported: dict[str, ExtensionObject] = {}
+        self._root_values: tuple[str, str] = ("", "")
+
+    def __call__(self, entries: list[Entry]) -> None:
+        wanted: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
+        for entry in entries:
+            record = entry.record
+            if record.multi_config:
+                wanted.setdefault(
+                    object_path(record.name),
+                    (record.name, None, ObjectValues(entry, False).values),
+                )
+                if entry.extension is not None:
+                    wanted[object_path(record.name, entry.extension.name)] = (
+                        record.name,
+                        entry.extension.name,
+                        ObjectValues(entry, True).values,
+                    )
+            else:
+                wanted[object_path(record.name)] = (
+                    record.name,
+                    None,
+                    ObjectValues(entry, False).values,
+                )
+        for path in [p for p in self.exported if p not in wanted]:
+            self.ctx.unexport(path, self.exported.pop(path))
+        for path, (handler, extension, values) in wanted.items():
+            obj = self.exported.get(path)
+            if obj is None:
+                obj = ExtensionObject(self.service, handler, extension)
+                obj.values = values
+                self.exported[path] = obj
+                self.ctx.export(path, obj)
+            else:
+                obj.update(values)
+        self._root_changed()
+
+    def _root_changed(self) -> None:
+        values = (self.root.GoalStateId, self.root.GoalStateStatus)
+        if values != self._root_values:
+            self._root_values = values
+            self.root.emit_properties_changed(
+                {"GoalStateId": values[0], "GoalStateStatus": values[1]}
+            )
+
+
+# ---- the clients ------------------------------------------------------------------------------
+
+
+def _close_all(fds: Sequence[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+class WireClient:
+    """org.waagent.Wire1, as extd uses it (see wire_api.WireApi)."""
+
+    def __init__(self, bus: MessageBus) -> None:
+        self.bus = bus
+
+    async def _text(self, member: str) -> str:
+        reply = await call(self.bus, WIRE, member)
+        return str(reply.body[0])
+
+    async def extensions_goal_state(self) -> ExtensionsGoalState | None:
+        text = await self._text("GetExtensionsGoalState")
+        return None if text.strip() == "{}" else ExtensionsGoalState.model_validate_json(text)
+
+    async def goal_state(self) -> GoalStateSummary | None:
+        text = await self._text("GetGoalState")
+        return None if text.strip() == "{}" else GoalStateSummary.model_validate_json(text)
+
+    async def download(self, uris: Sequence[str], kind: DownloadKind) -> int:
+        reply = await call(
+            self.bus, WIRE, "Download", "ass", [list(uris), kind], timeout=DOWNLOAD_TIMEOUT
+        )
+        fds = list(reply.unix_fds)
+        index = int(reply.body[0])
+        if not 0 <= index < len(fds):
+            _close_all(fds)
+            raise NotSupported("wire answered Download without a file descriptor")
+        fd = fds.pop(index)
+        _close_all(fds)
+        return fd
+
+    async def upload_status(self, status: ExtensionsStatus) -> None:
+        await call(self.bus, WIRE, "UploadStatus", "s", [status.model_dump_json(by_alias=True)])
+
+    async def certificates(self) -> list[Certificate]:
+        return _CERTIFICATES.validate_json(await self._text("GetCertificates"))
+
+    async def shared_config(self) -> str:
+        return await self._text("GetSharedConfig")
+
+    async def send_events(self, batch: TelemetryBatch) -> None:
+        await call(self.bus, WIRE, "SendEvents", "s", [batch.model_dump_json()])
+
+
+class SystemdScopes:
+    """Puts a command into a transient scope in its handler's slice (org.freedesktop.systemd1),
+    with the slice's CPU and memory limits set at runtime, as `systemd-run --scope` would."""
+
+    ATTACH_TIMEOUT = 2.0
+
+    def __init__(self, bus: MessageBus) -> None:
+        self.bus = bus
+
+    async def _manager(self, member: str, signature: str, body: list[Any]) -> Message:
+        return await call(
+            self.bus, SYSTEMD, member, signature, body, path=SYSTEMD_PATH, interface=SYSTEMD_MANAGER
+        )
+
+    async def place(self, pid: int, unit: str, slice_name: str, limits: SliceLimits) -> None:
+        properties = [
+            ("Description", Variant("s", f"waagent extension command ({slice_name})")),
+            ("Slice", Variant("s", slice_name)),
+            ("PIDs", Variant("au", [pid])),
+            ("CPUAccounting", Variant("b", False)),
+            ("MemoryAccounting", Variant("b", False)),
+        ]
+        await self._manager(
+            "StartTransientUnit", "ssa(sv)a(sa(sv))", [unit, "fail", properties, []]
+        )
+        await self._manager(
+            "SetUnitProperties", "sba(sv)", [slice_name, True, _slice_properties(limits)]
+        )
+        await self._attached(pid, unit)
+
+    async def _attached(self, pid: int, unit: str) -> None:
+        """Wait until systemd ran the start job and the process sits in the scope."""
+        async with asyncio.timeout(self.ATTACH_TIMEOUT):
+            while True:
+                reply = await self._manager("GetUnitByPID", "u", [pid])
+                path = str(reply.body[0])
+                if path.rsplit("/", 1)[-1] == encode_unit_path(unit):
+                    return
+                await asyncio.sleep(0.01)
+
+
+def encode_unit_path(unit: str) -> str:
+    """The last element of systemd's object path for a unit (`_xx` escaping)."""
+    return "".join(c if c.isascii() and c.isalnum() else f"_{ord(c):02x}" for c in unit)
+
+
+def _slice_properties(limits: SliceLimits) -> list[tuple[str, Variant]]:
+    cpu = limits.cpu_quota_percent
+    memory = limits.memory_max_mb
+    return [
+        ("CPUAccounting", Variant("b", True)),
+        ("MemoryAccounting", Variant("b", True)),
+        # systemd's "infinity" is the largest unsigned 64-bit number.
+        ("CPUQuotaPerSecUSec", Variant("t", cpu * 10_000 if cpu else 2**64 - 1)),
+        ("MemoryMax", Variant("t", memory << 20 if memory else 2**64 - 1)),
+    ]
+
+
+def systemd_booted(marker: Path = Path("/run/systemd/system")) -> bool:
+    """systemd is PID 1 (sd_booted's test)."""
+    return marker.is_dir()
+
+
+async def systemd_is_running(bus: MessageBus, booted: bool) -> bool:
+    """systemd is PID 1 and on this bus."""
+    if not booted:
+        return False
+    reply = await bus.call(
+        Message(
+            destination="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus",
+            member="NameHasOwner",
+            signature="s",
+            body=[SYSTEMD.name],
+        )
+    )
+    return (
+        reply is not None
+        and reply.message_type == MessageType.METHOD_RETURN
+        and bool(reply.body[0])
+    )

@@ -1,0 +1,207 @@
+"""Processing one extensions goal state (reference §9.8): the plan's items in order, the waits
+for dependencies, the refusals, the cleanup, and the goal state's outcome.
+
+An item runs only when everything it depends on succeeded: each dependency with settings is
+waited for until its status is terminal (success or error) or the dependency deadline passes.
+A failure skips what depends on it, and only that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import Code, ExtensionError
+from .layout import Layouts, split_dir_name
+from .lifecycle import Lifecycle
+from .package import remove_tree
+from .plan import ItemKey, Plan, PlanItem
+from .records import Records
+from .report import Reporter
+from .state import GoalStateOutcome
+from .status import utc_now
+
+log = logging.getLogger(__name__)
+
+SUCCESS_MESSAGE = "GoalState executed successfully"
+AGENT_DIR_PREFIX = "WALinuxAgent-"
+
+
+@dataclass(frozen=True)
+class ProcessingSettings:
+    extensions_enabled: bool = True
+    honour_on_hold: bool = True
+    config_path: str = "/etc/waagent.conf"
+    dependency_timeout: float = 90 * 60
+    dependency_poll: float = 0.1
+
+
+def disabled_message(item: PlanItem, config_path: str) -> str:
+    return (
+        f"Extension '{item.label}' will not be processed since extension processing is disabled. "
+        f"To enable extension processing, set Extensions.Enabled=y in '{config_path}'"
+    )
+
+
+class Processor:
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        records: Records,
+        reporter: Reporter,
+        layouts: Layouts,
+        settings: ProcessingSettings,
+        *,
+        step_done: Callable[[], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.records = records
+        self.reporter = reporter
+        self.layouts = layouts
+        self.settings = settings
+        self.step_done = step_done
+        self.clock = clock
+        self._labels: dict[ItemKey, str] = {}
+
+    async def process(self, plan: Plan) -> None:
+        if plan.on_hold and self.settings.honour_on_hold:
+            log.info("Extension handling is on hold (goal state %s)", plan.goal_state_id)
+            return
+        self.records.begin(plan)
+        self.lifecycle.new_goal_state()
+        try:
+            outcome = await self._process(plan)
+        except Exception as exc:
+            log.exception("processing goal state %s failed unexpectedly", plan.goal_state_id)
+            outcome = self._outcome(
+                plan,
+                "Failed",
+                Code.UNKNOWN_FAILURE,
+                f"Unexpected error when processing goal state: {exc}",
+            )
+        self.records.finish(outcome)
+
+    def _outcome(
+        self, plan: Plan, status: Literal["Success", "Failed"], code: int, message: str
+    ) -> GoalStateOutcome:
+        return GoalStateOutcome(
+            status=status,
+            code=code,
+            message=message,
+            timestamp=utc_now(),
+            svd_seq_no=plan.svd_seq_no,
+        )
+
+    async def _process(self, plan: Plan) -> GoalStateOutcome:
+        if plan.unsupported_features:
+            features = ", ".join(plan.unsupported_features)
+            log.error(
+                "goal state %s requires unsupported features: %s", plan.goal_state_id, features
+            )
+            return self._outcome(
+                plan,
+                "Failed",
+                Code.UNSUPPORTED_REQUIRED_FEATURES,
+                f"Failing GS {plan.goal_state_id} as Unsupported features found: {features}",
+            )
+        deadline = self.clock() + self.settings.dependency_timeout
+        self._labels = {i.key: i.label for i in plan.items}
+        failed: set[ItemKey] = set()
+        for item in plan.items:
+            if not self.settings.extensions_enabled:
+                self._refuse(item)
+            elif item.handler.error is not None:
+                await self.lifecycle.run(item)  # reports the configuration error
+                failed.add(item.key)
+            elif (problem := await self._dependencies(item, failed, deadline)) is not None:
+                self.lifecycle.report_failure(
+                    item,
+                    ExtensionError(Code.UNKNOWN_FAILURE, problem, operation="ExtensionProcessing"),
+                )
+                failed.add(item.key)
+            elif not await self.lifecycle.run(item):
+                failed.add(item.key)
+            self.records.save()
+            if self.step_done is not None:
+                await self.step_done()
+        if self.settings.extensions_enabled:
+            self.cleanup(plan)
+        return self._outcome(plan, "Success", Code.SUCCESS, SUCCESS_MESSAGE)
+
+    def _refuse(self, item: PlanItem) -> None:
+        code = Code.ENABLE_FAILED if not item.is_removal else Code.DISABLE_FAILED
+        error = ExtensionError(
+            code, disabled_message(item, self.settings.config_path), operation="ExtensionProcessing"
+        )
+        self.lifecycle.report_failure(item, error, forced=not item.is_removal)
+        self.records.update(item.handler.name, disallowed=True)
+
+    async def _dependencies(
+        self, item: PlanItem, failed: set[ItemKey], deadline: float
+    ) -> str | None:
+        """Why the item cannot run (a dependency failed or did not succeed in time), or None."""
+        for key in item.depends_on:
+            label = self._labels.get(key, key[0])
+            if key in failed:
+                return (
+                    "Skipping processing of extensions since execution of dependent "
+                    f"extension {label} failed"
+                )
+            status = await self._wait_terminal(key, deadline)
+            if status is None:
+                continue  # nothing to wait for: a dependency without settings
+            if status not in ("success", "error"):
+                failed.add(key)
+                return (
+                    f"Dependent Extension {label} did not reach a terminal state within the "
+                    f"allowed timeout. Last status was {status}"
+                )
+            if status != "success":
+                failed.add(key)
+                return f"Dependent Extension {label} did not succeed. Status was {status}"
+        return None
+
+    async def _wait_terminal(self, key: ItemKey, deadline: float) -> str | None:
+        while True:
+            status = self._status_of(key)
+            if status is None or status in ("success", "error") or self.clock() >= deadline:
+                return status
+            await asyncio.sleep(self.settings.dependency_poll)
+
+    def _status_of(self, key: ItemKey) -> str | None:
+        record = self.records.get(key[0])
+        if record is None:
+            return None
+        for entry in self.reporter.entries_of(record):
+            if entry.extension is None:
+                continue
+            if key[1] is None or entry.extension.name == key[1]:
+                return entry.detail.status if entry.detail is not None else None
+        return None
+
+    def cleanup(self, plan: Plan) -> None:
+        """Remove the directories (and classic zips) of handlers not in the goal state."""
+        wanted = {h.name for h in plan.handlers}
+        lib_dir = self.layouts.lib_path
+        if not lib_dir.is_dir():
+            return
+        for entry in os.scandir(lib_dir):
+            if entry.name.startswith(AGENT_DIR_PREFIX):
+                continue
+            if entry.name.endswith(".zip"):
+                name, sep, version = entry.name[:-4].rpartition("__")
+                if sep and name not in wanted and not (lib_dir / f"{name}-{version}").exists():
+                    os.unlink(entry.path)
+                continue
+            parsed = split_dir_name(entry.name)
+            if parsed is None or parsed[0] in wanted or not entry.is_dir(follow_symlinks=False):
+                continue
+            log.info("removing %s: its handler is no longer in the goal state", entry.name)
+            remove_tree(lib_dir / entry.name)
+        self.records.keep_only({name.lower() for name in wanted})

@@ -1,0 +1,166 @@
+"""Telemetry: the agent's own operation events, and the extensions' event folders (§9.12, §10.12).
+
+Operation events (GuestAgentExtensionEvents) are queued as operations finish. Extension events
+are files `<Extension.LogDir>/<Handler>/events/*.json` (one event or a list); each processed file
+is deleted, newest first, at most 360 events per handler per collection, invalid events dropped
+and counted. Both go to wire's SendEvents, which adds the common fields and batches them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..common.logs import redact
+from ..common.models.events import LOGS_PROVIDER, TelemetryBatch, TelemetryEvent
+from .wire_api import WireApi
+
+log = logging.getLogger(__name__)
+
+MAX_FILE = 4 << 20
+MAX_EVENTS_PER_HANDLER = 360
+MAX_MESSAGE = 3072
+MAX_EVENT = 6144
+MAX_OPERATION_MESSAGE = 3200
+REQUIRED = (
+    "version",
+    "timestamp",
+    "taskname",
+    "eventlevel",
+    "message",
+    "eventpid",
+    "eventtid",
+    "operationid",
+)
+
+
+def _stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def operation_event(
+    name: str, version: str, operation: str, success: bool, message: str, duration: float
+) -> TelemetryEvent:
+    return TelemetryEvent(
+        parameters={
+            "Name": name,
+            "Version": version,
+            "Operation": operation,
+            "OperationSuccess": success,
+            "Message": redact(message)[:MAX_OPERATION_MESSAGE],
+            "Duration": int(duration * 1000),
+            "ExtensionType": "",
+            "IsInternal": False,
+        }
+    )
+
+
+def _extension_event(raw: Any, handler: str, version: str, mtime: float) -> TelemetryEvent | None:
+    if not isinstance(raw, dict):
+        return None
+    fields = {str(k).lower(): v for k, v in raw.items()}
+    if any(key not in fields for key in REQUIRED):
+        return None
+    values = {key: redact(str(fields[key]).strip()) for key in REQUIRED}
+    values["message"] = values["message"][:MAX_MESSAGE]
+    if not values["message"] or sum(len(v) for v in values.values()) > MAX_EVENT:
+        return None
+    try:
+        pid, tid = int(values["eventpid"]), int(values["eventtid"])
+    except ValueError:
+        return None
+    return TelemetryEvent(
+        provider_id=LOGS_PROVIDER,
+        event_id=7,
+        parameters={
+            "EventName": f"{handler}-{version}",
+            "CapabilityUsed": values["eventlevel"],
+            "TaskName": values["taskname"],
+            "Context1": values["message"],
+            "Context2": values["timestamp"],
+            "Context3": values["operationid"],
+            "EventPid": pid,
+            "EventTid": tid,
+            "OpcodeName": _stamp(mtime),
+        },
+    )
+
+
+def _read_file(path: Path) -> tuple[bytes, float] | None:
+    """The file's bytes and mtime; None for links, non-files and files over 4 MiB."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with open(fd, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE:
+            return None
+        return file.read(), info.st_mtime
+
+
+def collect_events(
+    events_dir: Path, handler: str, version: str
+) -> tuple[list[TelemetryEvent], int]:
+    """The events of one handler's folder (files deleted), and how many were dropped."""
+    if not events_dir.is_dir():
+        return [], 0
+    events: list[TelemetryEvent] = []
+    dropped = 0
+    for path in sorted(events_dir.glob("*.json"), reverse=True):
+        read = _read_file(path) if len(events) < MAX_EVENTS_PER_HANDLER else None
+        path.unlink(missing_ok=True)
+        if read is None:
+            continue
+        data, mtime = read
+        try:
+            document = json.loads(data)
+        except ValueError:
+            dropped += 1
+            continue
+        for raw in document if isinstance(document, list) else [document]:
+            event = _extension_event(raw, handler, version, mtime)
+            if event is None or len(events) >= MAX_EVENTS_PER_HANDLER:
+                dropped += 1
+            else:
+                events.append(event)
+    if dropped:
+        log.warning(
+            "%s: %d extension event(s) dropped (invalid or over the limit)", handler, dropped
+        )
+    return events, dropped
+
+
+class Telemetry:
+    """Events waiting to be handed to wire."""
+
+    def __init__(self) -> None:
+        self.queue: list[TelemetryEvent] = []
+
+    def operation(
+        self, name: str, version: str, operation: str, success: bool, message: str, duration: float
+    ) -> None:
+        self.queue.append(operation_event(name, version, operation, success, message, duration))
+
+    def collect(self, handlers: Iterable[tuple[str, str, Path]]) -> None:
+        """(handler, version, events folder) of each handler on the VM."""
+        for handler, version, folder in handlers:
+            events, _ = collect_events(folder, handler, version)
+            self.queue.extend(events)
+
+    async def flush(self, wire: WireApi) -> int:
+        events, self.queue = self.queue, []
+        if not events:
+            return 0
+        try:
+            await wire.send_events(TelemetryBatch(events=tuple(events)))
+        except Exception as exc:  # telemetry must never stop extension processing
+            log.warning("%d telemetry event(s) not sent: %s", len(events), exc)
+            return 0
+        return len(events)

@@ -1,0 +1,123 @@
+"""Running handler commands: real processes in a temporary handler directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.harness.procs import alive
+from tests.harness.wait import wait_for
+from waagent.extd.commands import (
+    CommandResult,
+    CommandSpec,
+    HandlerCommands,
+    RunningCommands,
+    combine,
+    slice_name,
+)
+from waagent.extd.errors import ExtensionError
+
+
+def spec(directory: Path, script: str, timeout: float = 10, **env: str) -> CommandSpec:
+    (directory / "run.sh").write_text("#!/bin/sh\n" + script)
+    (directory / "run.sh").chmod(0o755)
+    return CommandSpec(
+        operation="Enable",
+        command="run.sh enable",
+        cwd=directory,
+        env=env,
+        timeout=timeout,
+        error_code=1009,
+        log_file=directory / "logs" / "CommandExecution.log",
+    )
+
+
+def run(command_spec: CommandSpec, commands: HandlerCommands | None = None) -> CommandResult:
+    return asyncio.run((commands or HandlerCommands()).run(command_spec))
+
+
+def test_a_command_runs_in_its_directory_with_the_environment_and_its_output_is_kept(
+    tmp_path: Path,
+) -> None:
+    result = run(
+        spec(
+            tmp_path,
+            'echo "$1 in $(pwd) seq=$ConfigSequenceNumber"; echo oops >&2',
+            ConfigSequenceNumber="4",
+        )
+    )
+    assert result.exit_code == 0
+    assert result.output == f"[stdout]\nenable in {tmp_path} seq=4\n\n\n[stderr]\noops\n"
+    log = (tmp_path / "logs" / "CommandExecution.log").read_text()
+    assert "Enable: exit code 0" in log and "seq=4" in log
+
+
+def test_a_non_zero_exit_is_the_operations_code_with_the_classic_message(tmp_path: Path) -> None:
+    with pytest.raises(ExtensionError) as error:
+        run(spec(tmp_path, "echo broken >&2; exit 7"))
+    assert error.value.code == 1009
+    assert error.value.exit_code == 7
+    assert error.value.text.startswith(
+        f"Non-zero exit code: 7, {tmp_path}/run.sh enable\n[stdout]\n"
+    )
+    assert "broken" in error.value.text
+
+
+def test_a_timeout_kills_the_whole_session_and_is_1011(tmp_path: Path) -> None:
+    script = "sleep 300 & echo $! > child.pid; setsid sleep 300 & echo $! > other.pid; sleep 300\n"
+    with pytest.raises(ExtensionError) as error:
+        run(spec(tmp_path, script, timeout=1))
+    assert error.value.code == 1011
+    assert error.value.text.startswith(f"Timeout(1): {tmp_path}/run.sh enable")
+    child = int((tmp_path / "child.pid").read_text())
+    wait_for(lambda: not Path(f"/proc/{child}").exists(), timeout=5, what="the child to die")
+    # `setsid` left the session on purpose: that is a daemon, which the classic agent lets live.
+    other = int((tmp_path / "other.pid").read_text())
+    os.kill(other, 9)
+
+
+def test_a_flood_of_output_is_cut_and_never_held(tmp_path: Path) -> None:
+    result = run(spec(tmp_path, "yes flood | head -c 50000000; echo done >&2"))
+    assert len(result.output) <= 3200
+    assert "flood\nflood\n" in result.output
+    assert result.output.endswith("[stderr]\ndone\n")
+    assert sum(p.stat().st_blocks for p in tmp_path.iterdir() if p.is_file()) * 512 < 1 << 20
+
+
+def test_a_daemon_left_behind_does_not_block_the_command(tmp_path: Path) -> None:
+    result = run(
+        spec(tmp_path, "(sleep 300; echo late) & echo $! > daemon.pid; echo started", timeout=5)
+    )
+    assert "started" in result.output
+    os.kill(int((tmp_path / "daemon.pid").read_text()), 9)
+
+
+def test_commands_left_running_by_an_earlier_extd_are_killed(tmp_path: Path) -> None:
+    registry = tmp_path / "extd.running"
+    running = RunningCommands(registry)
+    process = asyncio.run(_start_sleeper())
+    running.add(process)
+    assert RunningCommands(registry).kill_leftovers() == [process]
+    wait_for(lambda: not alive(process), timeout=5, what="the leftover to die")
+
+
+async def _start_sleeper() -> int:
+    proc = await asyncio.create_subprocess_exec("sleep", "300", start_new_session=True)
+    return proc.pid
+
+
+def test_output_is_combined_within_3200_characters_keeping_tails() -> None:
+    text = combine("a" * 5000, "b" * 100)
+    assert len(text) == 3200
+    assert text.endswith("[stderr]\n" + "b" * 100)
+    assert "aaaa\n\n[stderr]" in text
+
+
+def test_slice_names_cannot_nest() -> None:
+    assert (
+        slice_name("Microsoft.Azure-Tool", "run-1")
+        == "azure-vmextensions-Microsoft.Azure_Tool.run_1.slice"
+    )

