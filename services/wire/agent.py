@@ -155,6 +155,7 @@ class Wire:
         self._status_uploaded_at: float | None = None
         self._status_dirty = True  # something in the status changed since the last upload
         self._protocol_checked = False
+        self._extensions_told = False
         self._connect(endpoint.KNOWN_WIRESERVER)
 
     # ---- set-up ------------------------------------------------------------------------------
@@ -370,7 +371,12 @@ class Wire:
             len(certs),
         )
         self.callbacks.goal_state_changed(doc.incarnation, extensions.id)
-        if extensions.id != old_extensions_id and self.callbacks.extensions_changed:
+        if extensions.id != old_extensions_id:
+            await self._tell_extensions()
+
+    async def _tell_extensions(self) -> None:
+        self._extensions_told = True
+        if self.callbacks.extensions_changed:
             await self.callbacks.extensions_changed()
 
     def _commit(self, summary: GoalStateSummary) -> None:
@@ -484,6 +490,10 @@ class Wire:
                 self._problem.since = time.monotonic()
         else:
             self._recovered()
+            if not self._extensions_told and self.extensions is not None:
+                # Once per start, as the classic agent re-ran enable on every agent start (a
+                # reboot): the cached goal state counts as new for extd the first time.
+                await self._tell_extensions()
         await self.report_status()
 
     async def run(self) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import stat
+from pathlib import Path
 
 import pytest
 from dbus_fast import Message
@@ -142,3 +145,27 @@ def test_unchanged_polls_fetch_only_the_goal_state(wire: WireSystem) -> None:
     documents = {"versions", "hostingenv", "sharedconfig", "extensionsconfig", "certificates"}
     assert "goalstate" in endpoints
     assert not endpoints & documents
+
+
+def test_a_restarted_wire_hands_the_goal_state_to_extd_again(wire: WireSystem) -> None:
+    """The classic agent re-ran enable at every start (a reboot): so does a restarted wire."""
+    wire.wait_prop("State", "Ready")
+    lib = wire.env.sandbox.path("/var/lib/waagent")
+    log = wait_for(
+        lambda: next(
+            (
+                p
+                for p in lib.glob("Fabric.Samples.Hello-*/operations.log")
+                if "enable" in p.read_text()
+            ),
+            None,
+        ),
+        timeout=60,
+        what="the sample extension enabled",
+    )
+    enables = log.read_text().count("enable")
+    pid = wire.env.busctl.owner_pid(WIRE.name)
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout=30, what="wire to stop")
+    wire.wait_prop("State", "Ready")  # activates a new wire, which starts from its cache
+    wait_for(lambda: log.read_text().count("enable") > enables, timeout=60, what="a second enable")
