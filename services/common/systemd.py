@@ -12,18 +12,20 @@ import asyncio
 import logging
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from .errors import Failed
+from .names import SYSTEMD, SYSTEMD_MANAGER, SYSTEMD_PATH
 
 log = logging.getLogger(__name__)
 
-NAME = "org.freedesktop.systemd1"
-PATH = "/org/freedesktop/systemd1"
-MANAGER = "org.freedesktop.systemd1.Manager"
+NAME = SYSTEMD.name
+PATH = SYSTEMD_PATH
+MANAGER = SYSTEMD_MANAGER
 JOB_TIMEOUT = 120.0
 
 _SAFE = re.compile(r"[A-Za-z0-9:_.]")
@@ -67,6 +69,18 @@ async def _call(
         detail = reply.body[0] if reply.body else reply.error_name
         raise Failed(f"systemd {member}: {detail}")
     return reply
+
+
+def booted(marker: Path = Path("/run/systemd/system")) -> bool:
+    """systemd is PID 1 (sd_booted's test)."""
+    return marker.is_dir()
+
+
+async def running(bus: MessageBus, is_booted: bool | None = None) -> bool:
+    """systemd is PID 1 and on this bus (a private test bus may have neither)."""
+    if not (booted() if is_booted is None else is_booted):
+        return False
+    return await available(bus)
 
 
 async def available(bus: MessageBus) -> bool:
@@ -158,6 +172,13 @@ class Systemd:
         props = list(properties.items())
         await self._run_job(unit, "StartTransientUnit", "ssa(sv)a(sa(sv))", [unit, mode, props, []])
         log.info("systemd started %s", unit)
+
+    async def set_unit_properties(
+        self, unit: str, properties: dict[str, Variant], *, runtime: bool = True
+    ) -> None:
+        await _call(
+            self.bus, "SetUnitProperties", "sba(sv)", [unit, runtime, list(properties.items())]
+        )
 
     async def stop(self, unit: str) -> None:
         await self._run_job(unit, "StopUnit", "ss", [unit, "fail"])

@@ -6,6 +6,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from ..common import systemd
 from ..common.bus import ServiceContext, service_main
 from ..common.names import EXTENSIONS
 from .build import build_service
@@ -15,16 +16,13 @@ from .bus import (
     Objects,
     SystemdScopes,
     WireClient,
-    systemd_booted,
-    systemd_is_running,
 )
 
 log = logging.getLogger(__name__)
 
 
 async def setup(ctx: ServiceContext) -> None:
-    running = await systemd_is_running(ctx.bus, systemd_booted())
-    placer = SystemdScopes(ctx.bus) if running else None
+    placer = SystemdScopes(ctx.bus) if await systemd.running(ctx.bus) else None
     log.info("extension commands run %s", "in systemd scopes" if placer else "as child processes")
     service = build_service(
         ctx.config, ctx.root, WireClient(ctx.bus), placer=placer, config_path=ctx.loaded.path

@@ -9,15 +9,13 @@ are here too, so no other module speaks D-Bus.
 
 # No `from __future__ import annotations` here: dbus-fast reads the signatures from the
 # annotations at import time, and `-> None` must stay the None object.
-import asyncio
 import contextlib
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any
 
-from dbus_fast import Message, MessageType, Variant
+from dbus_fast import Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusInt32, DBusSignature, DBusStr
 from dbus_fast.constants import PropertyAccess
@@ -34,12 +32,10 @@ from ..common.models.status import ExtensionsStatus
 from ..common.names import (
     ACTION_MANAGE_EXTENSIONS,
     EXTENSIONS,
-    SYSTEMD,
-    SYSTEMD_MANAGER,
-    SYSTEMD_PATH,
     WIRE,
     WIRE_USER,
 )
+from ..common.systemd import Systemd
 from .commands import SliceLimits
 from .service import ExtensionsService
 from .status import Entry
@@ -310,81 +306,31 @@ class SystemdScopes:
     """Puts a command into a transient scope in its handler's slice (org.freedesktop.systemd1),
     with the slice's CPU and memory limits set at runtime, as `systemd-run --scope` would."""
 
-    ATTACH_TIMEOUT = 2.0
-
     def __init__(self, bus: MessageBus) -> None:
-        self.bus = bus
-
-    async def _manager(self, member: str, signature: str, body: list[Any]) -> Message:
-        return await call(
-            self.bus, SYSTEMD, member, signature, body, path=SYSTEMD_PATH, interface=SYSTEMD_MANAGER
-        )
+        self.systemd = Systemd(bus)
 
     async def place(self, pid: int, unit: str, slice_name: str, limits: SliceLimits) -> None:
-        properties = [
-            ("Description", Variant("s", f"waagent extension command ({slice_name})")),
-            ("Slice", Variant("s", slice_name)),
-            ("PIDs", Variant("au", [pid])),
-            ("CPUAccounting", Variant("b", False)),
-            ("MemoryAccounting", Variant("b", False)),
-        ]
-        await self._manager(
-            "StartTransientUnit", "ssa(sv)a(sa(sv))", [unit, "fail", properties, []]
+        # The start job of a scope is done once the process sits in it.
+        await self.systemd.start_transient(
+            unit,
+            {
+                "Description": Variant("s", f"waagent extension command ({slice_name})"),
+                "Slice": Variant("s", slice_name),
+                "PIDs": Variant("au", [pid]),
+                "CPUAccounting": Variant("b", False),
+                "MemoryAccounting": Variant("b", False),
+            },
         )
-        await self._manager(
-            "SetUnitProperties", "sba(sv)", [slice_name, True, _slice_properties(limits)]
-        )
-        await self._attached(pid, unit)
-
-    async def _attached(self, pid: int, unit: str) -> None:
-        """Wait until systemd ran the start job and the process sits in the scope."""
-        async with asyncio.timeout(self.ATTACH_TIMEOUT):
-            while True:
-                reply = await self._manager("GetUnitByPID", "u", [pid])
-                path = str(reply.body[0])
-                if path.rsplit("/", 1)[-1] == encode_unit_path(unit):
-                    return
-                await asyncio.sleep(0.01)
+        await self.systemd.set_unit_properties(slice_name, _slice_properties(limits))
 
 
-def encode_unit_path(unit: str) -> str:
-    """The last element of systemd's object path for a unit (`_xx` escaping)."""
-    return "".join(c if c.isascii() and c.isalnum() else f"_{ord(c):02x}" for c in unit)
-
-
-def _slice_properties(limits: SliceLimits) -> list[tuple[str, Variant]]:
+def _slice_properties(limits: SliceLimits) -> dict[str, Variant]:
     cpu = limits.cpu_quota_percent
     memory = limits.memory_max_mb
-    return [
-        ("CPUAccounting", Variant("b", True)),
-        ("MemoryAccounting", Variant("b", True)),
+    return {
+        "CPUAccounting": Variant("b", True),
+        "MemoryAccounting": Variant("b", True),
         # systemd's "infinity" is the largest unsigned 64-bit number.
-        ("CPUQuotaPerSecUSec", Variant("t", cpu * 10_000 if cpu else 2**64 - 1)),
-        ("MemoryMax", Variant("t", memory << 20 if memory else 2**64 - 1)),
-    ]
-
-
-def systemd_booted(marker: Path = Path("/run/systemd/system")) -> bool:
-    """systemd is PID 1 (sd_booted's test)."""
-    return marker.is_dir()
-
-
-async def systemd_is_running(bus: MessageBus, booted: bool) -> bool:
-    """systemd is PID 1 and on this bus."""
-    if not booted:
-        return False
-    reply = await bus.call(
-        Message(
-            destination="org.freedesktop.DBus",
-            path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus",
-            member="NameHasOwner",
-            signature="s",
-            body=[SYSTEMD.name],
-        )
-    )
-    return (
-        reply is not None
-        and reply.message_type == MessageType.METHOD_RETURN
-        and bool(reply.body[0])
-    )
+        "CPUQuotaPerSecUSec": Variant("t", cpu * 10_000 if cpu else 2**64 - 1),
+        "MemoryMax": Variant("t", memory << 20 if memory else 2**64 - 1),
+    }

@@ -14,10 +14,10 @@ import pytest
 from dbus_fast.aio import MessageBus
 
 from tests.harness.dbus_daemon import PrivateBus
-from waagent.extd.bus import SystemdScopes, systemd_is_running
+from tests.harness.systemd_standin import Manager
+from waagent.common import systemd
+from waagent.extd.bus import SystemdScopes
 from waagent.extd.commands import CommandSpec, HandlerCommands, SliceLimits, slice_name
-
-from .systemd_standin import SystemdManager
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +33,8 @@ def bus(tmp_path: Path) -> Iterator[PrivateBus]:
         private.stop()
 
 
-async def with_standin(address: str, work: object) -> SystemdManager:
-    manager = SystemdManager()
+async def with_standin(address: str, work: object) -> Manager:
+    manager = Manager()
     service = await MessageBus(bus_address=address).connect()
     client = await MessageBus(bus_address=address, negotiate_unix_fd=True).connect()
     try:
@@ -68,15 +68,14 @@ def test_a_command_runs_in_a_transient_scope_of_its_handlers_slice_with_its_limi
         await HandlerCommands(SystemdScopes(client)).run(spec)
 
     manager = asyncio.run(with_standin(bus.address, work))
-    (
-        (started_at, start, (unit, mode, properties, aux)),
-        (_, set_props, (slice_, runtime, limits)),
-    ) = manager.calls
-    assert (start, set_props) == ("StartTransientUnit", "SetUnitProperties")
-    assert unit.startswith("enable_") and unit.endswith(".scope") and mode == "fail"
-    assert properties["Slice"] == "azure-vmextensions-Contoso.Tools.Probe.slice"
-    assert len(properties["PIDs"]) == 1 and aux == []
-    assert (slice_, runtime) == ("azure-vmextensions-Contoso.Tools.Probe.slice", True)
+    start, set_props = [c for c in manager.calls if c.member != "ResetFailedUnit"]
+    assert (start.member, set_props.member) == ("StartTransientUnit", "SetUnitProperties")
+    assert start.unit.startswith("enable_") and start.unit.endswith(".scope")
+    assert start.properties["Slice"] == "azure-vmextensions-Contoso.Tools.Probe.slice"
+    assert len(start.properties["PIDs"]) == 1
+    assert set_props.unit == "azure-vmextensions-Contoso.Tools.Probe.slice"
+    limits = set_props.properties
+    started_at = start.at
     assert limits == {
         "CPUAccounting": True,
         "MemoryAccounting": True,
@@ -112,15 +111,15 @@ def test_when_systemd_fails_the_command_runs_unconfined_and_placement_stops(
 
 def test_systemd_counts_as_running_only_when_booted_with_it_and_on_the_bus(bus: PrivateBus) -> None:
     async def work(client: MessageBus) -> None:
-        assert await systemd_is_running(client, booted=True)
-        assert not await systemd_is_running(client, booted=False)
+        assert await systemd.running(client, True)
+        assert not await systemd.running(client, False)
 
     asyncio.run(with_standin(bus.address, work))
 
     async def alone() -> bool:
         client = await MessageBus(bus_address=bus.address).connect()
         try:
-            return await systemd_is_running(client, booted=True)
+            return await systemd.running(client, True)
         finally:
             client.disconnect()
 

@@ -7,10 +7,11 @@ the method reply, the way systemd does; `results` decides each job's outcome.
 # No `from __future__ import annotations`: dbus-fast reads signatures from annotations.
 import asyncio
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from dbus_fast.annotations import DBusSignature, DBusStr
+from dbus_fast.annotations import DBusBool, DBusSignature, DBusStr
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_signal
 
 JobRemovedArgs = Annotated[tuple[int, str, str, str], DBusSignature("uoss")]
@@ -24,6 +25,7 @@ class Call:
     member: str
     unit: str
     properties: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.time)
 
 
 class Manager(ServiceInterface):
@@ -56,6 +58,10 @@ class Manager(ServiceInterface):
     ) -> ObjectPath:
         self.calls.append(Call("StartTransientUnit", name, {k: v.value for k, v in properties}))
         return self._job(name)
+
+    @dbus_method()
+    def SetUnitProperties(self, name: DBusStr, runtime: DBusBool, properties: UnitProps) -> None:
+        self.calls.append(Call("SetUnitProperties", name, {k: v.value for k, v in properties}))
 
     @dbus_method()
     def StopUnit(self, name: DBusStr, mode: DBusStr) -> ObjectPath:
