@@ -88,11 +88,20 @@ class FabricClient:
         return int(self._call("add_extension", name=name, **fields))
 
     def update_extension(
-        self, name: str, version: str, handler_dir: str | Path | None = None
+        self,
+        name: str,
+        version: str,
+        handler_dir: str | Path | None = None,
+        package: str | Path | None = None,
     ) -> int:
-        directory = str(handler_dir) if handler_dir else None
         return int(
-            self._call("update_extension", name=name, version=version, handler_dir=directory)
+            self._call(
+                "update_extension",
+                name=name,
+                version=version,
+                handler_dir=str(handler_dir) if handler_dir else None,
+                package=str(package) if package else None,
+            )
         )
 
     def set_extension_state(self, name: str, state: str, extension_name: str | None = None) -> int:
@@ -108,6 +117,7 @@ class FabricClient:
         protected: Any = KEEP,
         seq_no: int | None = None,
         extension_name: str | None = None,
+        text: Any = KEEP,
     ) -> int:
         return int(
             self._call(
@@ -117,6 +127,7 @@ class FabricClient:
                 protected=protected,
                 seq_no=seq_no,
                 extension_name=extension_name,
+                text=text,
             )
         )
 

@@ -46,6 +46,8 @@ def handler_settings(extension: Extension, settings: Settings, protect: Protect)
 
 
 def _runtime_settings(extension: Extension, settings: Settings, protect: Protect) -> str:
+    if settings.settings_text is not None:
+        return settings.settings_text
     document = {
         "runtimeSettings": [{"handlerSettings": handler_settings(extension, settings, protect)}]
     }

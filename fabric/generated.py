@@ -305,14 +305,26 @@ class GeneratedSource:
                 raise ControlError(f"extension {name!r} already exists")
             return self._replace_extensions([*self._scenario.extensions, extension])
 
-    def update_extension(self, name: str, version: str, handler_dir: str | None = None) -> int:
+    def update_extension(
+        self,
+        name: str,
+        version: str,
+        handler_dir: str | None = None,
+        package: str | None = None,
+    ) -> int:
         def change(extension: Extension) -> Extension:
             published = [v for v in extension.versions if v.version != version]
             existing = extension.handler_version(version)
-            directory = (
-                Path(handler_dir) if handler_dir else (existing.handler_dir if existing else None)
+            keep = existing if existing and not (handler_dir or package) else None
+            published.append(
+                HandlerVersion(
+                    version=version,
+                    handler_dir=Path(handler_dir)
+                    if handler_dir
+                    else (keep.handler_dir if keep else None),
+                    package=Path(package) if package else (keep.package if keep else None),
+                )
             )
-            published.append(HandlerVersion(version=version, handler_dir=directory))
             return extension.model_copy(update={"version": version, "versions": published})
 
         return self._change(name, change)
@@ -335,6 +347,7 @@ class GeneratedSource:
         protected: Any = KEEP,
         seq_no: int | None = None,
         extension_name: str | None = None,
+        text: Any = KEEP,
     ) -> int:
         def update_for(settings: Settings) -> dict[str, Any]:
             update: dict[str, Any] = {"seq_no": settings.seq_no + 1 if seq_no is None else seq_no}
@@ -342,6 +355,8 @@ class GeneratedSource:
                 update["public_settings"] = public
             if protected is not KEEP:
                 update["protected_settings"] = protected
+            if text is not KEEP:
+                update["settings_text"] = text
             return update
 
         def change(extension: Extension) -> Extension:

@@ -37,6 +37,8 @@ def _directory_files(directory: Path) -> dict[str, tuple[bytes, int]]:
 
 def build(handler: str, published: HandlerVersion) -> bytes:
     """The zip the manifest's package URI serves for this handler version."""
+    if published.package is not None:
+        return published.package.read_bytes()
     if published.handler_dir is None:
         contents = sample_handler.files(handler, published.version)
     else:

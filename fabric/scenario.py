@@ -108,18 +108,27 @@ class CertificateSpec(Model):
 
 
 class HandlerVersion(Model):
-    """One published version of a handler; `handler_dir` None = the built-in sample handler."""
+    """One published version of a handler: a directory zipped on the fly (`handler_dir`), a
+    package served byte for byte (`package`: a real extension's zip, or a hostile one), or
+    neither: the built-in sample handler."""
 
     version: str
     handler_dir: Path | None = None
+    package: Path | None = None
 
-    @field_validator("handler_dir")
+    @field_validator("handler_dir", "package")
     @classmethod
     def _relative_to_scenario(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         base = (info.context or {}).get("base")
         if value is not None and base is not None and not value.is_absolute():
             return Path(base) / value
         return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if self.handler_dir is not None and self.package is not None:
+            raise ValueError("give a handler_dir or a package, not both")
+        return self
 
 
 class Settings(Model):
@@ -129,6 +138,9 @@ class Settings(Model):
     public_settings: dict[str, Any] | None = None
     protected_settings: dict[str, Any] | None = None
     certificate: str | None = None  # tenant certificate for protected settings (default: first)
+    # The RuntimeSettings text served as is, instead of one built from the fields above (for
+    # settings captured from Azure, or ones that do not parse).
+    settings_text: str | None = None
     dependency_level: int | None = None
     depends_on: list[str] = Field(default_factory=list)  # handler names
 

@@ -314,10 +314,17 @@ class Fabric:
         return self._generated().add_extension(name, **fields)
 
     def update_extension(
-        self, name: str, version: str, handler_dir: str | Path | None = None
+        self,
+        name: str,
+        version: str,
+        handler_dir: str | Path | None = None,
+        package: str | Path | None = None,
     ) -> int:
         return self._generated().update_extension(
-            name, version, str(handler_dir) if handler_dir else None
+            name,
+            version,
+            str(handler_dir) if handler_dir else None,
+            str(package) if package else None,
         )
 
     def set_extension_state(self, name: str, state: str, extension_name: str | None = None) -> int:
@@ -331,9 +338,15 @@ class Fabric:
         protected: Any = KEEP,
         seq_no: int | None = None,
         extension_name: str | None = None,
+        text: Any = KEEP,
     ) -> int:
         return self._generated().set_extension_settings(
-            name, public=public, protected=protected, seq_no=seq_no, extension_name=extension_name
+            name,
+            public=public,
+            protected=protected,
+            seq_no=seq_no,
+            extension_name=extension_name,
+            text=text,
         )
 
     def remove_extension(self, name: str) -> int:

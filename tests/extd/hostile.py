@@ -1,8 +1,8 @@
 """Hostile inputs for extd's tests: zips no honest publisher makes, settings that do not parse.
 
-The fabric simulator zips handler directories and writes well-formed settings; these helpers put
-a hostile package or settings text in place for one handler, at the simulator's rendering step
-(in-process, with pytest's monkeypatch). Everything after that is real: HTTP, wire, the bus.
+The fabric simulator serves a package file byte for byte (`HandlerVersion.package`) and
+settings text as written (`settings_text`); these helpers publish hostile ones through its public
+control API. Everything after that is real: HTTP, wire, the bus.
 """
 
 from __future__ import annotations
@@ -11,13 +11,8 @@ import io
 import stat
 import zipfile
 from collections.abc import Iterable
-from typing import Any
 
-import pytest
-
-from waagent.fabric import extension_documents, packages
-
-from .system import PROBE_DIR
+from .system import PROBE_DIR, System
 
 Entry = tuple[str, bytes, int]  # name, content, st_mode
 
@@ -61,21 +56,13 @@ def bomb(size: int = 1200 << 20) -> bytes:
     return buffer.getvalue()
 
 
-def serve_package(monkeypatch: pytest.MonkeyPatch, handler: str, data: bytes) -> None:
-    """The fabric serves `data` as every package of `handler`."""
-    original = packages.build
-
-    def build(name: str, published: Any) -> bytes:
-        return data if name == handler else original(name, published)
-
-    monkeypatch.setattr(packages, "build", build)
+def serve_package(system: System, handler: str, data: bytes, version: str = "1.0.0") -> None:
+    """The fabric serves `data` as the package of `handler` `version`."""
+    package = system.env.base / f"{handler}__{version}.zip"
+    package.write_bytes(data)
+    system.fabric.update_extension(handler, version, package=package)
 
 
-def serve_settings_text(monkeypatch: pytest.MonkeyPatch, handler: str, text: str) -> None:
+def serve_settings_text(system: System, handler: str, text: str) -> None:
     """The fabric writes `text` as the RuntimeSettings of `handler`."""
-    original = extension_documents._runtime_settings
-
-    def render(extension: Any, settings: Any, protect: Any) -> str:
-        return text if extension.name == handler else original(extension, settings, protect)
-
-    monkeypatch.setattr(extension_documents, "_runtime_settings", render)
+    system.fabric.set_extension_settings(handler, text=text)

@@ -39,11 +39,9 @@ class TestPackages:
     def scenario(self, scenario: Scenario) -> Scenario:
         return with_sample(scenario, probe_extension())
 
-    def test_a_zip_with_dot_dot_entries_is_refused(
-        self, system: System, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_a_zip_with_dot_dot_entries_is_refused(self, system: System) -> None:
         serve_package(
-            monkeypatch,
+            system,
             PROBE,
             make_zip([*probe_files(), ("../../escaped.txt", b"x", stat.S_IFREG | 0o644)]),
         )
@@ -56,12 +54,10 @@ class TestPackages:
         assert not system.handler_dir(PROBE, "1.0.0").exists()
         assert list(system.lib_dir.glob(".*unpacking*")) == []
 
-    def test_a_zip_with_an_absolute_path_is_refused(
-        self, system: System, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-    ) -> None:
+    def test_a_zip_with_an_absolute_path_is_refused(self, system: System, tmp_path: Path) -> None:
         target = tmp_path / "absolute.txt"
         serve_package(
-            monkeypatch,
+            system,
             PROBE,
             make_zip([*probe_files(), (str(target), b"x", stat.S_IFREG | 0o644)]),
         )
@@ -70,11 +66,9 @@ class TestPackages:
         assert "is an absolute path" in message(item)
         assert not target.exists()
 
-    def test_a_zip_with_a_symlink_pointing_outside_is_refused(
-        self, system: System, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_a_zip_with_a_symlink_pointing_outside_is_refused(self, system: System) -> None:
         link = ("config-link", b"../../../../etc", stat.S_IFLNK | 0o777)
-        serve_package(monkeypatch, PROBE, make_zip([*probe_files(), link]))
+        serve_package(system, PROBE, make_zip([*probe_files(), link]))
         system.start()
         item = failed(system, PROBE, 1005)
         assert "symlink 'config-link' points to '../../../../etc', outside the handler" in message(
@@ -82,20 +76,16 @@ class TestPackages:
         )
         assert not system.handler_dir(PROBE, "1.0.0").exists()
 
-    def test_a_zip_bomb_is_refused_before_anything_is_written(
-        self, system: System, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        serve_package(monkeypatch, PROBE, bomb())
+    def test_a_zip_bomb_is_refused_before_anything_is_written(self, system: System) -> None:
+        serve_package(system, PROBE, bomb())
         system.start()
         item = failed(system, PROBE, 1005, timeout=60)
         assert "more than the 1073741824 allowed (a zip bomb?)" in message(item)
         used = sum(p.stat().st_size for p in system.lib_dir.rglob("*") if p.is_file())
         assert used < 50 << 20
 
-    def test_a_package_without_a_handler_manifest_is_reported_1002(
-        self, system: System, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        serve_package(monkeypatch, PROBE, make_zip(probe_files()[1:]))
+    def test_a_package_without_a_handler_manifest_is_reported_1002(self, system: System) -> None:
+        serve_package(system, PROBE, make_zip(probe_files()[1:]))
         system.start()
         item = failed(system, PROBE, 1002)
         assert "the package has no HandlerManifest.json" in message(item)
@@ -206,10 +196,8 @@ class TestSettings:
         assert "which this VM does not have" in message(item)
         assert system.operations(FIRST) == []
 
-    def test_settings_that_do_not_parse_are_refused(
-        self, system: System, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        serve_settings_text(monkeypatch, SECOND, '{"runtimeSettings": [{"handlerSettings": ')
+    def test_settings_that_do_not_parse_are_refused(self, system: System) -> None:
+        serve_settings_text(system, SECOND, '{"runtimeSettings": [{"handlerSettings": ')
         system.start()
         item = failed(system, SECOND, -1)
         assert "Ran into config errors: the settings are not valid JSON" in message(item)

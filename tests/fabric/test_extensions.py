@@ -95,6 +95,33 @@ def test_updating_an_extension_publishes_the_new_version_and_requests_it(
     assert package(agent, versions["2.0.0"]).namelist() == ["HandlerManifest.json"]
 
 
+def test_a_package_file_is_served_byte_for_byte(
+    agent: Agentish, fabric: Fabric, tmp_path: Path
+) -> None:
+    captured = tmp_path / "Microsoft.Azure.Extensions.CustomScript__2.1.10.zip"
+    captured.write_bytes(b"PK\x03\x04 not really a zip, served as it is")
+    fabric.update_extension(HANDLER, "2.1.10", package=captured)
+    url = manifest_versions(agent, HANDLER)["2.1.10"]
+    assert agent.get(url).content == captured.read_bytes()
+
+
+def test_settings_text_is_served_as_written(agent: Agentish, fabric: Fabric) -> None:
+    fabric.set_extension_settings(HANDLER, text='{"runtimeSettings": [{"handlerSettings": ')
+    settings = agent.extensions_config().find("PluginSettings/Plugin/RuntimeSettings")
+    assert settings is not None
+    assert settings.text == '{"runtimeSettings": [{"handlerSettings": '
+    assert settings.get("seqNo") == "1"
+
+
+def test_a_version_is_a_directory_or_a_package_never_both(fabric: Fabric, tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="a handler_dir or a package, not both"):
+        fabric.add_extension(
+            "Contoso.Tools.Both",
+            version="1.0",
+            versions=[{"version": "1.0", "handler_dir": str(tmp_path), "package": str(tmp_path)}],
+        )
+
+
 def test_state_and_settings_changes_bump_the_incarnation(agent: Agentish, fabric: Fabric) -> None:
     assert fabric.set_extension_state(HANDLER, "disabled") == 2
     assert agent.extensions_config().find("Plugins/Plugin").get("state") == "disabled"  # type: ignore[union-attr]
