@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.dbus_daemon import PrivateBus
 from tests.harness.environment import Environment
 from tests.harness.paths import PYTHON, REPO, TEST_DATA
 from tests.harness.polkitd import POLKITD
@@ -58,6 +59,18 @@ def env(env_config: dict[str, str]) -> Iterator[Environment]:
             "org.waagent.Probe1", environment.service_argv_script(PROBE_SCRIPT)
         )
         yield environment
+
+
+@pytest.fixture
+def private_bus(tmp_path: Path) -> Iterator[PrivateBus]:
+    """A bare private system bus (the repository's policies, no polkitd, no services)."""
+    bus = PrivateBus(tmp_path / "bus")
+    bus.workdir.mkdir()
+    bus.start()
+    try:
+        yield bus
+    finally:
+        bus.stop()
 
 
 @pytest.fixture

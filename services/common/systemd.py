@@ -18,6 +18,7 @@ from typing import Any
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
+from .bus.client import add_match
 from .errors import Failed
 from .names import SYSTEMD, SYSTEMD_MANAGER, SYSTEMD_PATH
 
@@ -128,16 +129,8 @@ class Systemd:
     async def _subscribe(self) -> None:
         if self._subscribed:
             return
-        rule = f"type='signal',sender='{NAME}',interface='{MANAGER}',member='JobRemoved'"
-        await self.bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="AddMatch",
-                signature="s",
-                body=[rule],
-            )
+        await add_match(
+            self.bus, f"type='signal',sender='{NAME}',interface='{MANAGER}',member='JobRemoved'"
         )
         await _call(self.bus, "Subscribe")
         self._subscribed = True

@@ -16,6 +16,7 @@ from dbus_fast.aio import MessageBus
 from tests.harness.callers import UNPRIVILEGED
 from tests.harness.polkitd import name_has_owner
 from tests.harness.wait import wait_for
+from waagent.common.bus.client import add_match
 from waagent.common.names import DISK
 from waagent.diskd.crypt import missing_support
 from waagent.diskd.swap import SWAPFILE
@@ -211,17 +212,8 @@ def test_property_changes_are_signalled_while_set_swap_runs(mounted: Diskd) -> N
                 seen.append({k: v.value for k, v in msg.body[1].items()})
 
         bus.add_message_handler(on_message)
-        await bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="AddMatch",
-                signature="s",
-                body=[
-                    f"type='signal',interface='org.freedesktop.DBus.Properties',path='{DISK.path}'"
-                ],
-            )
+        await add_match(
+            bus, f"type='signal',interface='org.freedesktop.DBus.Properties',path='{DISK.path}'"
         )
         reply = await asyncio.to_thread(mounted.call, "SetSwap", "u", "24")
         assert reply.ok, reply.error

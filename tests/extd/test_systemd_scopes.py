@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def bus(tmp_path: Path) -> Iterator[PrivateBus]:
-    private = PrivateBus(tmp_path / "bus")
-    private.workdir.mkdir()
-    private.start()
-    try:
-        yield private
-    finally:
-        private.stop()
+def bus(private_bus: PrivateBus) -> PrivateBus:
+    return private_bus
 
 
 async def with_standin(address: str, work: object) -> Manager:

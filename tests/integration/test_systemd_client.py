@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def bus(tmp_path: Path) -> Iterator[PrivateBus]:
-    private = PrivateBus(tmp_path / "bus")
-    private.workdir.mkdir()
-    private.start()
-    try:
-        yield private
-    finally:
-        private.stop()
+def bus(private_bus: PrivateBus) -> PrivateBus:
+    return private_bus
 
 
 def with_manager(bus: PrivateBus, body) -> Manager:  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from dbus_fast.aio import MessageBus
 from tests.harness.callers import UNPRIVILEGED
 from tests.harness.wait import wait_for
 from tests.wire.system import WireSystem
+from waagent.common.bus.client import add_match
 from waagent.common.names import WIRE
 
 pytestmark = pytest.mark.integration
@@ -96,15 +97,8 @@ def test_an_incarnation_bump_emits_goal_state_changed_once(wire: WireSystem) -> 
                 signals.append(list(msg.body))
 
         bus.add_message_handler(on_message)
-        await bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="AddMatch",
-                signature="s",
-                body=[f"type='signal',interface='{WIRE.interface}',member='GoalStateChanged'"],
-            )
+        await add_match(
+            bus, f"type='signal',interface='{WIRE.interface}',member='GoalStateChanged'"
         )
         wire.fabric.bump_incarnation()
         for _ in range(300):

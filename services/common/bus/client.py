@@ -86,6 +86,22 @@ async def call(
     return reply
 
 
+async def add_match(bus: MessageBus, rule: str) -> None:
+    """Ask the bus daemon to deliver the signals matching `rule` to this connection."""
+    reply = await bus.call(
+        Message(
+            destination="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus",
+            member="AddMatch",
+            signature="s",
+            body=[rule],
+        )
+    )
+    if reply is not None and reply.message_type == MessageType.ERROR:
+        raise error_from_reply(reply)
+
+
 async def get_properties(
     bus: MessageBus, service: BusName, path: str | None = None
 ) -> dict[str, Any]:
