@@ -2,9 +2,9 @@
 
 The classic caps hold: a file larger than 30 MiB is replaced by its last 30 MiB (archived as
 `truncated_<path_with_underscores>`), a larger compressed file is left out, and at most 150 MiB
-go in uncompressed. Once the zip passes what wire accepts minus one file's cap, nothing more is
-added, so the upload is never refused for its size. The files most useful to support (the agent
-log, status, history, extension logs) go first.
+go in uncompressed. Once the zip is so big that one more file could take it past what wire
+accepts, nothing more is added, so the upload is never refused for its size. The files most
+useful to support (the agent log, status, history, extension logs) go first.
 
 Nothing secret goes in: private keys are left out by name (`*.prv`, `*.key`) and by content (a
 PEM private key block anywhere in the file), `protectedSettings` values of handler settings files
@@ -41,6 +41,8 @@ FILE_CAP = 30 * MiB
 TOTAL_CAP = 150 * MiB
 # What wire accepts (services/wire/agent.py MAX_LOG_BUNDLE); a test keeps the two equal.
 ARCHIVE_CAP = 100 * MiB
+# Room kept for what follows the last file: results.txt and the zip's central directory.
+ARCHIVE_RESERVE = MiB
 MAX_ERRORS = 8
 CHUNK = MiB
 LIST_TIMEOUT = 30.0
@@ -57,6 +59,13 @@ class Caps:
     file: int = FILE_CAP
     total: int = TOTAL_CAP
     archive: int = ARCHIVE_CAP
+    reserve: int = ARCHIVE_RESERVE
+
+    @property
+    def archive_full_at(self) -> int:
+        """Past this many bytes of zip, one more file (at most `file` bytes, even if it does
+        not compress) could take the finished archive over `archive`."""
+        return self.archive - self.file - self.reserve
 
 
 @dataclass
@@ -158,7 +167,7 @@ class LogCollector:
     def add(
         self, archive: zipfile.ZipFile, out: IO[bytes], inner: PurePosixPath, bundle: Bundle
     ) -> None:
-        if out.tell() > self.caps.archive - self.caps.file:
+        if out.tell() > self.caps.archive_full_at:
             self.leave_out(bundle, inner, "the archive is full")
             return
         try:
