@@ -68,12 +68,19 @@ def usage_error(message: str) -> int:
     return 1
 
 
+def missing(path: str, check: Callable[[Path], bool]) -> str | None:
+    try:
+        return None if check(Path(path)) else "does not exist"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+
+
 def usage_problem(inv: cli_args.Invocation) -> str | None:
     # Classic: a configuration file that was named must exist, else the usage and status 1.
-    if inv.config_path is not None and not Path(inv.config_path).is_file():
-        return f"configuration file {inv.config_path} does not exist"
-    if inv.root is not None and not Path(inv.root).is_dir():
-        return f"root directory {inv.root} does not exist"
+    if inv.config_path is not None and (why := missing(inv.config_path, Path.is_file)):
+        return f"configuration file {inv.config_path} {why}"
+    if inv.root is not None and (why := missing(inv.root, Path.is_dir)):
+        return f"root directory {inv.root} {why}"
     return None
 
 

@@ -32,6 +32,7 @@ from dbus_fast.aio import MessageBus
 from .. import __version__
 from ..common import logs
 from ..common.config import AgentConfig
+from ..common.errors import WaagentError
 from ..common.names import SERVICES, WIRE_USER
 from ..common.root import Root
 from ..wire.state import STATE_DIR as WIRE_STATE_DIR
@@ -118,29 +119,22 @@ def prepare_state(root: Root, config: AgentConfig, user: pwd.struct_passwd | Non
         os.close(fd)
 
 
-class NameProbe:
-    """Is a name on the bus owned by a given pid? One connection, made again when it breaks."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self._bus: MessageBus | None = None
-
-    async def owned_by(self, name: str, pid: int) -> bool:
-        try:
-            if self._bus is None or not self._bus.connected:
-                self._bus = await MessageBus(bus_address=self.address).connect()
-            return await owner_pid(self._bus, name) == pid
-        except Exception:  # the bus is not there yet, or went away: not ready
-            self.close()
-            return False
-
-    def close(self) -> None:
-        if self._bus is not None:
-            self._bus.disconnect()
-            self._bus = None
+async def owned_by(address: str, name: str, pid: int) -> bool:
+    """Does process `pid` own `name` on the bus at `address`? A connection per question: they
+    are asked only while the services start, and nothing is left to break when the bus stops."""
+    try:
+        bus = await MessageBus(bus_address=address).connect()
+    except Exception:  # the bus is not there yet, or went away: not ready
+        return False
+    try:
+        return await owner_pid(bus, name) == pid
+    except WaagentError:
+        return False
+    finally:
+        bus.disconnect()
 
 
-def programs(settings: DaemonSettings, plan: system_bus.BusPlan, probe: NameProbe) -> list[Program]:
+def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program]:
     env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
     env[system_bus.ENV_VAR] = plan.address
     user = wire_user()
@@ -160,7 +154,7 @@ def programs(settings: DaemonSettings, plan: system_bus.BusPlan, probe: NameProb
         name = SERVICES[program].name
 
         async def ready(pid: int, name: str = name) -> bool:
-            return await probe.owned_by(name, pid)
+            return await owned_by(plan.address, name, pid)
 
         prefix = privileges(user if program == "wire" else None)
         found.append(Program(name, [*prefix, *service_argv(program, settings)], ready, env))
@@ -189,11 +183,9 @@ async def supervise(settings: DaemonSettings) -> int:
     log.info("waagent %s daemon: running the services on %s (%s)", __version__, where, plan.address)
     if wire_user() is None:
         log.warning("user %s does not exist; wire runs as root", WIRE_USER)
-    probe = NameProbe(plan.address)
     try:
-        return await Supervisor(programs(settings, plan, probe)).run()
+        return await Supervisor(programs(settings, plan)).run()
     finally:
-        probe.close()
         system_bus.remove(leftovers)
         log.info("waagent daemon stopped")
 
@@ -202,9 +194,19 @@ def pid_file(settings: DaemonSettings) -> PidFile:
     return PidFile(settings.root.resolve(settings.config.pid_file))
 
 
-def run_daemon(settings: DaemonSettings) -> int:
+def cannot_supervise() -> str | None:
+    """Why this process cannot run the services, if it cannot."""
+    if os.geteuid() != 0:
+        return "-daemon and -start must run as root (the services run as root and waagent-wire)"
     if shutil.which("setpriv") is None:
-        sys.stderr.write("waagent: -daemon needs setpriv (util-linux)\n")
+        return "-daemon needs setpriv (util-linux)"
+    return None
+
+
+def run_daemon(settings: DaemonSettings) -> int:
+    problem = cannot_supervise()
+    if problem is not None:
+        sys.stderr.write(f"waagent: {problem}\n")
         return 1
     pids = pid_file(settings)
     owner = pids.acquire()
@@ -235,6 +237,10 @@ def daemon_args(settings: DaemonSettings) -> list[str]:
 def start_detached(settings: DaemonSettings) -> int:
     """`-start`: `-daemon` in a new session with stdio on /dev/null; print its pid once it
     holds the pid file (or say why it did not start)."""
+    problem = cannot_supervise()
+    if problem is not None:
+        sys.stderr.write(f"waagent: {problem}\n")
+        return 1
     pids = pid_file(settings)
     owner = pids.owner()
     if owner is not None:

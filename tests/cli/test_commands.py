@@ -6,11 +6,13 @@ import os
 import platform
 import pwd
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.harness.paths import PYTHON
+from tests.harness.users import as_user
 from waagent import AGENT_VERSION, __version__
 from waagent.cli.daemon import DaemonSettings, prepare_state, service_argv
 from waagent.common.config import AgentConfig
@@ -102,3 +104,26 @@ def test_the_daemon_prepares_what_tmpfiles_would_have(tmp_path: Path) -> None:
     assert (wire_dir.st_uid, wire_dir.st_mode & 0o777) == (nobody.pw_uid, 0o700)
     log = (tmp_path / "var/log/waagent.log").stat()
     assert (log.st_uid, log.st_gid, log.st_mode & 0o777) == (0, nobody.pw_gid, 0o664)
+
+
+def test_the_daemon_refuses_to_run_as_another_user_than_root() -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        os.chmod(root, 0o755)  # readable by the user the daemon is tried as
+        (root / "etc").mkdir(mode=0o755)
+        (root / "etc/waagent.conf").write_text("")
+        argv = [PYTHON, "-m", "waagent.cli", "-daemon", f"-root:{root}"]
+        if os.geteuid() == 0:
+            argv = [*as_user("nobody"), *argv]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "waagent: -daemon and -start must run as root (the services run as root and waagent-wire)\n"
+    )
+
+
+def test_a_root_directory_that_does_not_exist_is_an_error_with_the_usage(tmp_path: Path) -> None:
+    result = waagent("-daemon", f"-root:{tmp_path}/missing")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"waagent: root directory {tmp_path}/missing does not exist\n")
+    assert "Usage: waagent" in result.stderr

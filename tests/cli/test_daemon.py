@@ -97,6 +97,7 @@ def test_sigterm_stops_every_child_and_the_daemon_exits_0(system: CliSystem) -> 
     assert [pid for pid in [*children, *owners.values()] if alive(pid)] == []
     assert not system.pid_file.exists()
     assert "waagent daemon stopped" in system.log_text()
+    assert "Traceback" not in system.output()
 
 
 def test_a_second_daemon_exits_0_saying_one_runs(system: CliSystem) -> None:
