@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import signal
 
-from tests.cli.system import CliSystem, alive, cli_system, installed_services, kill
+from tests.cli.system import CliSystem, cli_system, installed_services, kill
 from tests.harness.environment import Environment
+from tests.harness.procs import alive
 from tests.harness.wait import wait_for
 from waagent.common.names import DISK
 

@@ -13,7 +13,7 @@ from ..common.errors import ConfigError
 from ..common.root import Root
 from . import args as cli_args
 from . import collect_logs, deprovision, status
-from .daemon import DaemonSettings, run_daemon, start_detached
+from .daemon import DaemonSettings, cannot_supervise, run_daemon, start_detached
 
 WIRE_PROTOCOL_VERSION = "2012-11-30"
 HOSTGAPLUGIN_API_VERSION = "2015-09-01"
@@ -133,10 +133,12 @@ def with_config(inv: cli_args.Invocation) -> int:
     if inv.command == "show-configuration":
         sys.stdout.write("\n".join(config.show(loaded)) + "\n")
         return 0
-    if inv.command == "daemon":
-        return run_daemon(settings)
-    if inv.command == "start":
-        return start_detached(settings)
+    if inv.command in ("daemon", "start"):
+        problem = cannot_supervise()
+        if problem is not None:
+            sys.stderr.write(f"waagent: {problem}\n")
+            return 1
+        return run_daemon(settings) if inv.command == "daemon" else start_detached(settings)
     assert inv.command == "collect-logs", inv.command
     return collect_logs.run(settings.root, settings.config, inv.full)
 

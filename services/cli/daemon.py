@@ -203,16 +203,16 @@ def cannot_supervise() -> str | None:
     return None
 
 
+def already_running(owner: int) -> int:
+    sys.stdout.write(f"waagent -daemon is already running (pid {owner})\n")
+    return 0  # classic: not an error
+
+
 def run_daemon(settings: DaemonSettings) -> int:
-    problem = cannot_supervise()
-    if problem is not None:
-        sys.stderr.write(f"waagent: {problem}\n")
-        return 1
     pids = pid_file(settings)
     owner = pids.acquire()
     if owner is not None:
-        sys.stdout.write(f"waagent -daemon is already running (pid {owner})\n")
-        return 0
+        return already_running(owner)
     try:
         prepare_state(settings.root, settings.config, wire_user())
         logs.setup(
@@ -237,15 +237,10 @@ def daemon_args(settings: DaemonSettings) -> list[str]:
 def start_detached(settings: DaemonSettings) -> int:
     """`-start`: `-daemon` in a new session with stdio on /dev/null; print its pid once it
     holds the pid file (or say why it did not start)."""
-    problem = cannot_supervise()
-    if problem is not None:
-        sys.stderr.write(f"waagent: {problem}\n")
-        return 1
     pids = pid_file(settings)
     owner = pids.owner()
     if owner is not None:
-        sys.stdout.write(f"waagent -daemon is already running (pid {owner})\n")
-        return 0
+        return already_running(owner)
     proc = subprocess.Popen(
         [sys.executable, "-m", "waagent.cli", *daemon_args(settings)],
         stdin=subprocess.DEVNULL,
@@ -260,8 +255,7 @@ def start_detached(settings: DaemonSettings) -> int:
             return 0
         returncode = proc.poll()
         if returncode == 0:  # another daemon got there first
-            sys.stdout.write(f"waagent -daemon is already running (pid {pids.owner() or 0})\n")
-            return 0
+            return already_running(pids.owner() or 0)
         if returncode is not None:
             log_file = settings.root.resolve(settings.config.logs_file)
             sys.stderr.write(

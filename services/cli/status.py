@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from dbus_fast import Variant
 from dbus_fast.aio import MessageBus
 
-from ..common.bus.client import call
+from ..common.bus.client import get_all
 from ..common.errors import WaagentError
 from ..common.names import SERVICES, BusName
 from .busquery import activatable_names, connect, owner_pid
@@ -60,18 +60,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-async def _properties(bus: MessageBus, service: BusName) -> dict[str, Variant]:
-    reply = await call(
-        bus,
-        service,
-        "GetAll",
-        "s",
-        [service.interface],
-        interface="org.freedesktop.DBus.Properties",
-    )
-    return dict(reply.body[0])
-
-
 async def collect(bus: MessageBus) -> list[ServiceStatus]:
     activatable = await activatable_names(bus)
     found = []
@@ -86,7 +74,7 @@ async def collect(bus: MessageBus) -> list[ServiceStatus]:
             found.append(ServiceStatus(service, ABSENT))
             continue
         try:
-            status.properties = await _properties(bus, service)
+            status.properties = await get_all(bus, service)
         except WaagentError as exc:
             status.error = exc.message
         found.append(status)

@@ -38,16 +38,9 @@ BUS_USER = "messagebus"
 INSTALLED_POLICY_DIRS = (Path("/usr/share/dbus-1/system.d"), Path("/etc/dbus-1/system.d"))
 SOURCE_POLICY_DIR = Path(__file__).resolve().parents[2] / "dbus" / "policy"
 
-# Debian's system bus defaults: nobody owns a name or calls a method unless a policy file says so.
-CONFIG_TEMPLATE = """<!DOCTYPE busconfig PUBLIC
- "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<!-- The system bus of `waagent -daemon` on a host that has none. Written at each start. -->
-<busconfig>
-  <type>system</type>
-{user}  <auth>EXTERNAL</auth>
-  <listen>unix:path={socket}</listen>
-  <policy context="default">
+# Debian's system bus defaults: nobody owns a name or calls a method unless a policy file says
+# so. The tests' private bus (tests/harness/dbus_daemon.py) uses the same.
+DEFAULT_POLICY = """  <policy context="default">
     <allow user="*"/>
     <deny own="*"/>
     <deny send_type="method_call"/>
@@ -73,7 +66,17 @@ CONFIG_TEMPLATE = """<!DOCTYPE busconfig PUBLIC
     <allow send_destination="org.freedesktop.DBus"
            send_interface="org.freedesktop.DBus.Monitoring"/>
   </policy>
-{includes}{extra}</busconfig>
+"""
+
+CONFIG_TEMPLATE = """<!DOCTYPE busconfig PUBLIC
+ "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<!-- The system bus of `waagent -daemon` on a host that has none. Written at each start. -->
+<busconfig>
+  <type>system</type>
+{user}  <auth>EXTERNAL</auth>
+  <listen>unix:path={socket}</listen>
+{default_policy}{includes}{extra}</busconfig>
 """
 
 # Without the waagent-wire user, wire runs as root, which its policy file does not allow.
@@ -176,6 +179,7 @@ def config_text(
 ) -> str:
     includes = "".join(f"  <includedir>{escape(str(d))}</includedir>\n" for d in directories)
     return CONFIG_TEMPLATE.format(
+        default_policy=DEFAULT_POLICY,
         user=f"  <user>{escape(user)}</user>\n" if user else "",
         socket=escape(str(socket_path)),
         includes=includes,

@@ -8,10 +8,11 @@ import subprocess
 
 import pytest
 
+from tests.harness.procs import alive
 from tests.harness.wait import WaitTimeout, wait_for
 from waagent.common.names import DISK, PROVISIONER, WIRE, WIRE_USER
 
-from .system import CliSystem, alive, children_of, installed_services, kill
+from .system import CliSystem, children_of, installed_services, kill
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,10 @@ import subprocess
 
 import pytest
 
+from tests.harness.procs import alive
 from waagent.common.names import DISK, WIRE
 
-from .system import CliSystem, alive, children_of, installed_services
+from .system import CliSystem, children_of, installed_services
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.procs import alive
 from tests.harness.wait import wait_for
 
-from .system import CliSystem, alive, children_of, installed_services, kill
+from .system import CliSystem, children_of, installed_services, kill
 
 pytestmark = pytest.mark.integration
 

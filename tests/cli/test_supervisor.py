@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.procs import alive
 from waagent.cli.backoff import Backoff
 from waagent.cli.supervisor import Program, Supervisor
-
-from .system import alive
 
 
 async def until(condition: Callable[[], bool], timeout: float = 10, what: str = "it") -> None:
