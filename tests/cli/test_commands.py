@@ -80,7 +80,9 @@ def test_status_without_a_system_bus_says_so() -> None:
     assert result.stderr.startswith("waagent: cannot reach the system bus: ")
 
 
-def test_services_under_a_sandbox_root_look_for_the_kernel_inside_it(tmp_path: Path) -> None:
+def test_services_get_the_root_resident_and_verbose_options_and_look_for_the_kernel_inside_the_root(
+    tmp_path: Path,
+) -> None:
     settings = DaemonSettings(Root(tmp_path), tmp_path / "etc/waagent.conf", AgentConfig())
     diskd = service_argv("diskd", settings)
     assert diskd[diskd.index("--sysfs-root") + 1] == str(tmp_path / "sys")
@@ -88,6 +90,9 @@ def test_services_under_a_sandbox_root_look_for_the_kernel_inside_it(tmp_path: P
     wire = service_argv("wire", settings)
     assert wire[wire.index("--route-table") + 1] == str(tmp_path / "proc/net/route")
     assert "--no-idle-exit" in wire
+    verbose = DaemonSettings(Root(tmp_path), tmp_path / "w.conf", AgentConfig(), verbose=True)
+    assert "--verbose" in service_argv("provisioner", verbose)
+    assert "--verbose" not in diskd
     host = service_argv(
         "diskd", DaemonSettings(Root("/"), Path("/etc/waagent.conf"), AgentConfig())
     )

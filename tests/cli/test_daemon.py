@@ -89,11 +89,14 @@ def test_a_service_killed_with_sigkill_is_restarted_with_a_growing_delay(
     assert len(set(pids)) == 3
 
 
-def test_sigterm_stops_every_child_and_the_daemon_exits_0(system: CliSystem) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_sigterm_or_sigint_stops_every_child_and_the_daemon_exits_0(
+    system: CliSystem, signum: signal.Signals
+) -> None:
     daemon, owners = up(system)
     children = children_of(daemon.pid)
     assert system.pid_file.read_text().strip() == str(daemon.pid)
-    daemon.send_signal(signal.SIGTERM)
+    daemon.send_signal(signum)
     assert daemon.wait(60) == 0
     assert [pid for pid in [*children, *owners.values()] if alive(pid)] == []
     assert not system.pid_file.exists()
