@@ -1,7 +1,8 @@
 """The classic `waagent` command line: `-word` (also `--word`, `/word`), the last command wins.
 
 Readable subcommands (`waagent status`) are accepted as well. An unrecognized argument makes the
-command `help`, as the classic agent does, and says which argument it was.
+command `help`, as the classic agent does, and says which argument it was. Classic commands that
+waagent does not offer are recognized, so they get an explanation instead of the usage text.
 """
 
 from __future__ import annotations
@@ -22,7 +23,24 @@ COMMANDS = (
     "collect-logs",
 )
 ALIASES = {"usage": "help", "?": "help", "h": "help", "showconfiguration": "show-configuration"}
-FLAGS = ("force", "verbose", "full", "debug")
+FLAGS = ("force", "verbose", "full", "debug", "json")
+
+# Classic commands (and the legacy 2.0 one) that waagent recognizes but does not offer: why not.
+NOT_SUPPORTED = {
+    "serialconsole": (
+        "-serialconsole is not supported (the classic 2.x agent dropped it too): add"
+        " console=ttyS0 earlyprintk=ttyS0 to the kernel command line in the boot loader"
+    ),
+    "run-exthandlers": (
+        "-run-exthandlers is not needed: extensions are handled by the org.waagent.Extensions1"
+        " service"
+    ),
+    "register-service": (
+        "-register-service is not needed: enable waagent.target with systemd, or run"
+        " 'waagent -start' on a host without systemd"
+    ),
+    "setup-firewall": "-setup-firewall is not supported: waagent installs no firewall rules",
+}
 
 _WORD = re.compile(r"^[-/]*(?P<word>.+)$")
 
@@ -34,8 +52,20 @@ class Invocation:
     verbose: bool = False
     full: bool = False
     debug: bool = False
+    json: bool = False
     config_path: str | None = None
+    root: str | None = None
     unknown: list[str] = field(default_factory=list)
+
+
+def _command_of(lowered: str) -> str | None:
+    if lowered in COMMANDS or lowered in ALIASES:
+        return ALIASES.get(lowered, lowered)
+    for name in NOT_SUPPORTED:
+        # -setup-firewall=<ip> carries its value after '='.
+        if lowered == name or lowered.startswith(name + "="):
+            return name
+    return None
 
 
 def parse(argv: Sequence[str]) -> Invocation:
@@ -45,12 +75,16 @@ def parse(argv: Sequence[str]) -> Invocation:
         match = _WORD.match(arg)
         word = match.group("word") if match else arg
         lowered = word.lower()
-        if lowered.startswith("configuration-path:"):
-            inv.config_path = word.split(":", 1)[1]
+        option, colon, value = word.partition(":")
+        command = _command_of(lowered)
+        if colon and option.lower() == "configuration-path":
+            inv.config_path = value
+        elif colon and option.lower() == "root":
+            inv.root = value
         elif lowered in FLAGS:
             setattr(inv, lowered, True)
-        elif lowered in COMMANDS or lowered in ALIASES:
-            inv.command = ALIASES.get(lowered, lowered)
+        elif command is not None:
+            inv.command = command
             seen_command = True
         else:
             inv.unknown.append(arg)
@@ -61,18 +95,25 @@ def parse(argv: Sequence[str]) -> Invocation:
 
 USAGE = """\
 Usage: waagent [-verbose] [-force] [-help|-version|-show-configuration|-deprovision[+user]|
-               -daemon|-start|-collect-logs [-full]|status] [-configuration-path:<path>]
+               -daemon|-start|-collect-logs [-full]|status [--json]]
+               [-configuration-path:<path>] [-root:<dir>]
 
   -help                 print this text
   -version              print the agent version and the protocol versions it speaks
   -show-configuration   print the effective configuration (Key = Value)
   -deprovision          prepare the VM for capture (asks for confirmation unless -force)
   -deprovision+user     the same, and delete the provisioned user and its home
-  -daemon               run the services without systemd (supervisor mode)
-  -start                run -daemon in the background
-  -collect-logs [-full] build a log bundle and upload it to the fabric
-  status                show the state of every service
-  -configuration-path:<path>   use another configuration file (default /etc/waagent.conf)
+  -daemon               run the services without systemd (supervisor mode), in the foreground
+  -start                run -daemon in the background and print its pid
+  -collect-logs [-full] build a log bundle and upload it to the fabric (-full: more files)
+  status [--json]       show every service: running or activatable, and its properties
+  -configuration-path:<path>   use another configuration file (default <root>/etc/waagent.conf);
+                        it must exist
+  -root:<dir>           treat <dir> as / for -daemon, -start, -collect-logs and
+                        -show-configuration (image builders and tests)
   -verbose              debug messages
   -force                do not ask for confirmation
+
+-serialconsole, -run-exthandlers, -register-service and -setup-firewall are classic commands
+waagent does not offer; each says why.
 """

@@ -8,13 +8,15 @@ import subprocess
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from waagent.cli.system_bus import DEFAULT_POLICY
+
 from .paths import POLICY_DIR
 from .procs import Processes, pids_with_marker, terminate
 from .users import as_user
 from .wait import wait_for
 
-# Debian's system.conf default policy: deny owning names and method calls unless a policy file
-# allows them, so the repository's policy files are what decide.
+# The product's default policy (Debian's system.conf: deny owning names and method calls unless
+# a policy file allows them), so the repository's policy files are what decide.
 _CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -22,33 +24,7 @@ _CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configura
   <auth>EXTERNAL</auth>
   <listen>unix:path={socket}</listen>
   <servicedir>{servicedir}</servicedir>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-    <deny send_destination="org.freedesktop.DBus"
-          send_interface="org.freedesktop.DBus.Debug.Stats"/>
-  </policy>
-  <policy user="root">
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <!-- polkitd's own policy (and the other distribution services) -->
+{default_policy}  <!-- polkitd's own policy (and the other distribution services) -->
   <includedir>/usr/share/dbus-1/system.d</includedir>
 {includes}
 </busconfig>
@@ -84,6 +60,7 @@ class PrivateBus:
         includes = "\n".join(f"  <include>{escape(str(p))}</include>" for p in self.policies)
         self.config.write_text(
             _CONFIG.format(
+                default_policy=DEFAULT_POLICY,
                 socket=escape(str(self.socket)),
                 servicedir=escape(str(self.servicedir)),
                 includes=includes,

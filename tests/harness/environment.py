@@ -38,6 +38,7 @@ class Environment:
         extra_actions: list[Path] | None = None,
         endpoint: str | None = None,
         keep: bool = False,
+        activatable: bool = True,
     ) -> None:
         self.base = Path(tempfile.mkdtemp(prefix="waagent-env-"))
         os.chmod(self.base, 0o755)
@@ -50,6 +51,8 @@ class Environment:
         self.endpoint = endpoint or loopback_address()
         self.config = {"Protocol.ImdsEndpoint": self.endpoint, **(config or {})}
         self.keep = keep
+        # False: no activation files, for a test that starts the services itself (waagent -daemon).
+        self.activatable = activatable
         # The fabric simulator this system talks to, when a caller attached one.
         self.fabric: Any = None
         self._users: list[object] = []
@@ -112,7 +115,7 @@ class Environment:
             self.sandbox.path("/run/empty-dev").mkdir()
             write_lease(self.sandbox.root, self.endpoint)
             self.bus.start()
-            for service in SERVICES.values():
+            for service in SERVICES.values() if self.activatable else ():
                 if _installed(service.program):
                     self.make_activatable(service, *self.default_args(service.program))
             if self.polkitd is not None:

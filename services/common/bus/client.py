@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from dbus_fast import BusType, Message, MessageFlag, MessageType
+from dbus_fast import BusType, Message, MessageFlag, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from ..errors import Failed, WaagentError, from_dbus_name
@@ -102,10 +102,8 @@ async def add_match(bus: MessageBus, rule: str) -> None:
         raise error_from_reply(reply)
 
 
-async def get_properties(
-    bus: MessageBus, service: BusName, path: str | None = None
-) -> dict[str, Any]:
-    """All properties of the service's main interface, unpacked to plain values."""
+async def get_all(bus: MessageBus, service: BusName, path: str | None = None) -> dict[str, Variant]:
+    """All properties of the service's main interface, as variants (values with their types)."""
     reply = await call(
         bus,
         service,
@@ -115,4 +113,11 @@ async def get_properties(
         path=path,
         interface="org.freedesktop.DBus.Properties",
     )
-    return {key: variant.value for key, variant in reply.body[0].items()}
+    return dict(reply.body[0])
+
+
+async def get_properties(
+    bus: MessageBus, service: BusName, path: str | None = None
+) -> dict[str, Any]:
+    """All properties of the service's main interface, unpacked to plain values."""
+    return {key: variant.value for key, variant in (await get_all(bus, service, path)).items()}

@@ -4,6 +4,8 @@ Each service's `__main__` hands `service_main` its interface classes and a `setu
 builds the logic and exports the objects. The order on the bus is: connect, install the
 authorizing dispatcher, export, then request the name (so a call that activated us finds the
 objects). On idle, SIGTERM or bus loss: release the name, let calls already queued finish, leave.
+`--no-idle-exit` keeps any service resident: `waagent -daemon` runs them without bus activation,
+so a service that left when idle would not come back.
 """
 
 from __future__ import annotations
@@ -120,6 +122,11 @@ def argument_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--bus-introspect", action="store_true", help="print the D-Bus interface XML and exit"
     )
+    parser.add_argument(
+        "--no-idle-exit",
+        action="store_true",
+        help="stay resident instead of exiting when idle (for a supervisor without bus activation)",
+    )
     return parser
 
 
@@ -231,4 +238,5 @@ def service_main(
         verbose=args.verbose or loaded.config.logs_verbose,
         log_file=root.join(loaded.config.logs_file),
     )
+    resident = resident or args.no_idle_exit
     return asyncio.run(run(service, root, loaded, setup, resident=resident, args=args))

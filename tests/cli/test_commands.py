@@ -1,0 +1,134 @@
+"""The commands that need no bus: help, version, the unsupported ones, argument errors."""
+
+from __future__ import annotations
+
+import os
+import platform
+import pwd
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.harness.paths import PYTHON
+from tests.harness.users import as_user
+from waagent import AGENT_VERSION, __version__
+from waagent.cli.daemon import DaemonSettings, prepare_state, service_argv
+from waagent.common.config import AgentConfig
+from waagent.common.root import Root
+
+
+def waagent(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "waagent.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/socket"},
+    )
+
+
+def test_version_keeps_the_classic_first_lines_and_names_the_protocols() -> None:
+    result = waagent("-version")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"WALinuxAgent-{AGENT_VERSION} running on ")
+    assert lines[1] == f"Python: {platform.python_version()}"
+    assert lines[2] == f"Goal state agent: {AGENT_VERSION}"
+    assert lines[3] == f"waagent {__version__}"
+    assert lines[4] == (
+        "Protocols: WireServer 2012-11-30, HostGAPlugin 2015-09-01, extension handler protocol 1.0"
+    )
+
+
+def test_help_lists_every_command() -> None:
+    result = waagent("-help")
+    assert result.returncode == 0
+    for word in ("-daemon", "-start", "-collect-logs", "-full", "status", "-root:", "-verbose"):
+        assert word in result.stdout
+
+
+def test_serialconsole_says_it_is_not_supported() -> None:
+    result = waagent("-serialconsole")
+    assert result.returncode == 1
+    assert result.stderr.startswith("waagent: -serialconsole is not supported")
+    assert "console=ttyS0" in result.stderr
+
+
+def test_a_configuration_path_that_does_not_exist_is_an_error_with_the_usage(
+    tmp_path: Path,
+) -> None:
+    result = waagent("-daemon", f"-configuration-path:{tmp_path}/missing.conf")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"waagent: configuration file {tmp_path}/missing.conf does not")
+    assert "Usage: waagent" in result.stderr
+
+
+def test_show_configuration_reads_the_configuration_inside_the_root(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/waagent.conf").write_text("ResourceDisk.SwapSizeMB=2048\n")
+    result = waagent("-show-configuration", f"-root:{tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert "ResourceDisk.SwapSizeMB = 2048" in result.stdout.splitlines()
+
+
+def test_status_without_a_system_bus_says_so() -> None:
+    result = waagent("status")
+    assert result.returncode == 1
+    assert result.stderr.startswith("waagent: cannot reach the system bus: ")
+
+
+def test_services_get_the_root_resident_and_verbose_options_and_look_for_the_kernel_inside_the_root(
+    tmp_path: Path,
+) -> None:
+    settings = DaemonSettings(Root(tmp_path), tmp_path / "etc/waagent.conf", AgentConfig())
+    diskd = service_argv("diskd", settings)
+    assert diskd[diskd.index("--sysfs-root") + 1] == str(tmp_path / "sys")
+    assert diskd[diskd.index("--dev-root") + 1] == str(tmp_path / "dev")
+    wire = service_argv("wire", settings)
+    assert wire[wire.index("--route-table") + 1] == str(tmp_path / "proc/net/route")
+    assert "--no-idle-exit" in wire
+    verbose = DaemonSettings(Root(tmp_path), tmp_path / "w.conf", AgentConfig(), verbose=True)
+    assert "--verbose" in service_argv("provisioner", verbose)
+    assert "--verbose" not in diskd
+    host = service_argv(
+        "diskd", DaemonSettings(Root("/"), Path("/etc/waagent.conf"), AgentConfig())
+    )
+    assert "--sysfs-root" not in host
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown to another user)")
+def test_the_daemon_prepares_what_tmpfiles_would_have(tmp_path: Path) -> None:
+    nobody = pwd.getpwnam("nobody")
+    prepare_state(Root(tmp_path), AgentConfig(), nobody)
+    assert (tmp_path / "var/lib/waagent").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "var/log/azure").is_dir()
+    wire_dir = (tmp_path / "var/lib/waagent-wire").stat()
+    assert (wire_dir.st_uid, wire_dir.st_mode & 0o777) == (nobody.pw_uid, 0o700)
+    log = (tmp_path / "var/log/waagent.log").stat()
+    assert (log.st_uid, log.st_gid, log.st_mode & 0o777) == (0, nobody.pw_gid, 0o664)
+
+
+def test_the_daemon_refuses_to_run_as_another_user_than_root() -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        os.chmod(root, 0o755)  # readable by the user the daemon is tried as
+        (root / "etc").mkdir(mode=0o755)
+        (root / "etc/waagent.conf").write_text("")
+        argv = [PYTHON, "-m", "waagent.cli", "-daemon", f"-root:{root}"]
+        if os.geteuid() == 0:
+            argv = [*as_user("nobody"), *argv]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "waagent: -daemon and -start must run as root (the services run as root and waagent-wire)\n"
+    )
+
+
+def test_a_root_directory_that_does_not_exist_is_an_error_with_the_usage(tmp_path: Path) -> None:
+    result = waagent("-daemon", f"-root:{tmp_path}/missing")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"waagent: root directory {tmp_path}/missing does not exist\n")
+    assert "Usage: waagent" in result.stderr
