@@ -16,16 +16,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .cmdenv import BASE_ENV
 from .errors import Failed
 
 log = logging.getLogger(__name__)
 
-# Commands see a predictable environment: English messages we can parse, standard PATH.
-BASE_ENV: Mapping[str, str] = {
-    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "LC_ALL": "C",
-    "LANG": "C",
-}
 
 DEFAULT_MAX_OUTPUT = 1 << 20
 

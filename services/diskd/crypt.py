@@ -12,7 +12,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from ..common.commands import BASE_ENV, CommandRunner
+from ..common.cmdenv import BASE_ENV
+from ..common.commands import CommandRunner
 from ..common.errors import NotSupported
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from .. import AGENT_NAME, AGENT_VERSION
-from ..common.commands import BASE_ENV, CommandRunner
+from ..common.cmdenv import BASE_ENV
+from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.errors import InvalidArgs
 from ..common.logs import redact

@@ -12,6 +12,7 @@ import base64
 import binascii
 import logging
 import re
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -21,8 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from ..common.commands import CommandRunner
-from ..common.models.goal_state import Certificate, CertificateSummary
+from ..common.cmdenv import BASE_ENV
 from ..common.root import Root
 from . import cms, der, xmldoc
 from .errors import MalformedDocument
@@ -79,19 +79,32 @@ def load_pkcs12(pfx: bytes) -> Pkcs12Contents:
     raise MalformedDocument("the decrypted certificates are not a readable PKCS#12")
 
 
-async def load_pkcs12_with_openssl(
-    pfx: bytes, runner: CommandRunner, openssl: str
-) -> Pkcs12Contents:
+@dataclass(frozen=True)
+class Decrypted:
+    """A tenant certificate (and its key), as PEM. A plain value: this module runs in the short
+    helper process, which loads neither pydantic nor asyncio (start-up time is the cost)."""
+
+    thumbprint: str
+    certificate_pem: str
+    private_key_pem: str | None
+
+
+def load_pkcs12_with_openssl(pfx: bytes, openssl: str) -> Pkcs12Contents:
     """The classic conversion, for a PFX holding several private keys (cryptography reads one)."""
     for extra in ([], ["-legacy"]):
-        result = await runner.run(
-            [openssl, "pkcs12", "-nodes", "-password", "pass:", *extra],
-            timeout=30,
-            input=pfx,
-            check=False,
-        )
-        if result.ok:
-            return split_pem(result.stdout.encode())
+        try:
+            result = subprocess.run(
+                [openssl, "pkcs12", "-nodes", "-password", "pass:", *extra],
+                input=pfx,
+                capture_output=True,
+                timeout=30,
+                check=False,
+                env=dict(BASE_ENV),
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise MalformedDocument(f"openssl pkcs12 could not run: {exc}") from None
+        if result.returncode == 0:
+            return split_pem(result.stdout)
     raise MalformedDocument("openssl could not read the PKCS#12 with several keys")
 
 
@@ -111,7 +124,7 @@ def split_pem(pem: bytes) -> Pkcs12Contents:
     return Pkcs12Contents(certs, keys)
 
 
-def match(contents: Pkcs12Contents) -> list[Certificate]:
+def match(contents: Pkcs12Contents) -> list[Decrypted]:
     """Pair each key with the certificate of the same public key (§3.2 step 5)."""
     by_public = {_public_der(k): k for k in contents.keys}
     result = []
@@ -127,7 +140,7 @@ def match(contents: Pkcs12Contents) -> list[Certificate]:
             else None
         )
         result.append(
-            Certificate(
+            Decrypted(
                 thumbprint=thumbprint(cert),
                 certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
                 private_key_pem=key_pem,
@@ -154,9 +167,7 @@ def envelope_from_document(document: bytes) -> bytes | None:
         raise MalformedDocument("Certificates <Data> is not base64") from None
 
 
-async def decrypt_document(
-    document: bytes, creds: TransportCredentials, runner: CommandRunner, openssl: str
-) -> list[Certificate]:
+def decrypt_document(document: bytes, creds: TransportCredentials, openssl: str) -> list[Decrypted]:
     envelope = envelope_from_document(document)
     if envelope is None:
         return []
@@ -166,18 +177,19 @@ async def decrypt_document(
         raise MalformedDocument(f"Certificates cannot be decrypted: {exc}") from None
     contents = load_pkcs12(pfx)
     if count_key_bags(pfx) > len(contents.keys):
-        contents = await load_pkcs12_with_openssl(pfx, runner, openssl)
+        contents = load_pkcs12_with_openssl(pfx, openssl)
     return match(contents)
 
 
-def summary(certs: Sequence[Certificate]) -> tuple[CertificateSummary, ...]:
-    return tuple(
-        CertificateSummary(thumbprint=c.thumbprint, has_private_key=c.private_key_pem is not None)
+def summary(certs: Sequence[Decrypted]) -> list[dict[str, object]]:
+    """The thumbprint summary (what CertificateSummary reads back)."""
+    return [
+        {"thumbprint": c.thumbprint, "has_private_key": c.private_key_pem is not None}
         for c in certs
-    )
+    ]
 
 
-def store(certs: Sequence[Certificate], root: Root, directory: PurePosixPath) -> None:
+def store(certs: Sequence[Decrypted], root: Root, directory: PurePosixPath) -> None:
     """<THUMB>.crt, <THUMB>.prv and Certificates.pem, all 0600 from the first byte."""
     bundle = []
     for cert in certs:

@@ -12,9 +12,7 @@ from pathlib import PurePosixPath
 from ..common.models.goal_state import Certificate, CertificateSummary
 from ..common.root import Root
 from .errors import MalformedDocument
-
-TRANSPORT_CERT = "TransportCert.pem"
-TRANSPORT_KEY = "TransportPrivate.pem"
+from .files import TRANSPORT_CERT
 
 
 def transport_header(root: Root, directory: PurePosixPath) -> str:

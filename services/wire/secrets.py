@@ -9,13 +9,15 @@ result from its state directory:
     secrets certificates   stdin: the Certificates document; write <THUMB>.crt/.prv and
                            Certificates.pem (0600); stdout: JSON [{thumbprint, has_private_key}]
 
-A failure exits non-zero with one line on stderr saying why (never what a secret holds).
+A failure exits non-zero with one line on stderr saying why (never what a secret holds). It
+imports neither pydantic nor asyncio: it runs on every new incarnation, and its start-up time is
+part of the time until extensions see the goal state.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import PurePosixPath
@@ -23,17 +25,12 @@ from pathlib import PurePosixPath
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from pydantic import TypeAdapter
 
-from ..common.commands import Runner
 from ..common.errors import WaagentError
-from ..common.models.goal_state import CertificateSummary
 from ..common.root import Root
 from . import certificates, transport
-from .certstore import TRANSPORT_CERT, TRANSPORT_KEY
 from .errors import MalformedDocument
-
-SUMMARIES = TypeAdapter(tuple[CertificateSummary, ...])
+from .files import TRANSPORT_CERT, TRANSPORT_KEY
 
 
 def load_transport(root: Root, directory: PurePosixPath) -> transport.TransportCredentials:
@@ -47,13 +44,13 @@ def load_transport(root: Root, directory: PurePosixPath) -> transport.TransportC
     return transport.TransportCredentials(x509.load_pem_x509_certificate(cert_pem), key)
 
 
-async def decrypt_certificates(
+def decrypt_certificates(
     root: Root, directory: PurePosixPath, document: bytes, openssl: str
 ) -> bytes:
     creds = load_transport(root, directory)
-    certs = await certificates.decrypt_document(document, creds, Runner(), openssl)
+    certs = certificates.decrypt_document(document, creds, openssl)
     certificates.store(certs, root, directory)
-    return SUMMARIES.dump_json(certificates.summary(certs))
+    return json.dumps(certificates.summary(certs)).encode()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             transport.create(root, directory)
         else:
             document = sys.stdin.buffer.read()
-            summary = asyncio.run(decrypt_certificates(root, directory, document, args.openssl))
+            summary = decrypt_certificates(root, directory, document, args.openssl)
             sys.stdout.buffer.write(summary)
     except WaagentError as exc:
         sys.stderr.write(f"{exc.message}\n")

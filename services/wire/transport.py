@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ..common.root import Root
-from .certstore import TRANSPORT_CERT as CERT_FILE
-from .certstore import TRANSPORT_KEY as KEY_FILE
+from .files import TRANSPORT_CERT as CERT_FILE
+from .files import TRANSPORT_KEY as KEY_FILE
 
 VALIDITY = datetime.timedelta(days=730)
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from waagent.common.commands import BASE_ENV, CommandFailed
+from waagent.common.cmdenv import BASE_ENV
+from waagent.common.commands import CommandFailed
 from waagent.common.errors import InvalidArgs, NotSupported
 from waagent.diskd.crypt import SwapEncryption
 from waagent.diskd.mounts import KernelState

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import stat
 from pathlib import Path, PurePosixPath
 
@@ -12,7 +11,6 @@ from tests.unit.wire.conftest import (
     make_tenant,
     openssl,
 )
-from waagent.common.commands import Runner
 from waagent.common.root import Root
 from waagent.wire import certificates
 from waagent.wire.errors import MalformedDocument
@@ -20,7 +18,7 @@ from waagent.wire.transport import TransportCredentials
 
 
 def decrypt(document: bytes, creds: TransportCredentials):  # type: ignore[no-untyped-def]
-    return asyncio.run(certificates.decrypt_document(document, creds, Runner(), "openssl"))
+    return certificates.decrypt_document(document, creds, "openssl")
 
 
 def test_the_certificates_document_yields_each_certificate_with_its_key(
