@@ -11,6 +11,7 @@ import fcntl
 import os
 import pwd
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,18 @@ def _locked() -> Iterator[None]:
     with open(STATE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+def _processes_of(uid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def _exists(name: str) -> bool:
@@ -76,8 +89,14 @@ def release(name: str) -> None:
                 holder.unlink(missing_ok=True)
         created = STATE / f"{name}.created"
         if not holders and created.exists() and _exists(name):
+            # userdel refuses while a process of the user is alive (a service being stopped).
+            uid = pwd.getpwnam(name).pw_uid
+            deadline = time.monotonic() + 10
+            while _processes_of(uid) and time.monotonic() < deadline:
+                time.sleep(0.05)
             subprocess.run(["userdel", name], check=False, capture_output=True, timeout=30)
-            created.unlink(missing_ok=True)
+        if not _exists(name):
+            created.unlink(missing_ok=True)  # kept while the user exists: the next release retries
 
 
 @contextlib.contextmanager
