@@ -25,13 +25,18 @@ log = logging.getLogger(__name__)
 
 HEADERS = {"User-Agent": f"{AGENT_NAME}/{AGENT_VERSION}", "Accept-Encoding": "identity"}
 EXTD_TIMEOUT = 120.0
+KEEPALIVE_MARGIN = 10.0
 
 
-def fabric_client() -> httpx.AsyncClient:
+def fabric_client(poll_period: float) -> httpx.AsyncClient:
     # WireServer, HostGAPlugin and IMDS: plain HTTP, never a proxy, no CA store to load (an
-    # https URL here would fail verification, which is the safe outcome).
+    # https URL here would fail verification, which is the safe outcome). The connection must
+    # outlive one poll period, or httpx's 5 s default closes it before every 6 s poll.
     return httpx.AsyncClient(
-        trust_env=False, headers=HEADERS, verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        trust_env=False,
+        headers=HEADERS,
+        verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
+        limits=httpx.Limits(keepalive_expiry=poll_period + KEEPALIVE_MARGIN),
     )
 
 
@@ -83,7 +88,9 @@ async def setup(ctx: ServiceContext) -> None:
     wire = Wire(
         ctx.root,
         ctx.config,
-        Clients(FabricHttp(fabric_client()), StorageClients()),
+        Clients(
+            FabricHttp(fabric_client(ctx.config.extensions_goal_state_period)), StorageClients()
+        ),
         Runner(),
         callbacks=Callbacks(properties_changed, goal_state_changed, schedule_extd),
         route_table=Path(ctx.args.route_table),
