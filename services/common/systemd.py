@@ -154,9 +154,7 @@ class Systemd:
         finally:
             self._waiting.pop(job, None)
         if result != "done":
-            raise Failed(
-                f"systemd could not {member.removesuffix('Unit').lower()} {unit}: {result}"
-            )
+            raise Failed(f"systemd's {member} of {unit} ended in {result!r}")
 
     async def start_transient(
         self, unit: str, properties: dict[str, Variant], *, mode: str = "fail"

@@ -88,7 +88,7 @@ def test_a_mount_and_a_swap_become_transient_units(bus: PrivateBus) -> None:
 def test_a_failed_job_is_a_clear_error(bus: PrivateBus) -> None:
     async def body(client: systemd.Systemd) -> None:
         with pytest.raises(
-            Failed, match="systemd could not starttransient mnt-resource.mount: failed"
+            Failed, match="^systemd's StartTransientUnit of mnt-resource.mount ended in 'failed'$"
         ):
             await SystemdUnits(client).mount(Path("/dev/sdb1"), "ext4", None, Path("/mnt/resource"))
 
