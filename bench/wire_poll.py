@@ -128,15 +128,7 @@ def service() -> None:
             timeout=60,
             what="wire Ready",
         )
-        reply = env.busctl.call(
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
-            "GetConnectionUnixProcessID",
-            "s",
-            WIRE.name,
-        )
-        pid = int(reply.data[0])
+        pid = env.busctl.owner_pid(WIRE.name)
         time.sleep(PERIOD)
         before, bare_before = process_figures(pid), cpu_of(bare.pid)
         time.sleep(IDLE_SECONDS)

@@ -21,19 +21,6 @@ def env_config() -> dict[str, str]:
     return {"Services.IdleTimeout": "2"}
 
 
-def owner_pid(env: Environment, name: str) -> int:
-    reply = env.busctl.call(
-        "org.freedesktop.DBus",
-        "/org/freedesktop/DBus",
-        "org.freedesktop.DBus",
-        "GetConnectionUnixProcessID",
-        "s",
-        name,
-    )
-    assert reply.ok, reply.error
-    return int(reply.data[0])
-
-
 def uid_of(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -50,7 +37,7 @@ def test_a_call_activates_the_service_and_it_exits_when_idle(env: Environment) -
     reply = env.busctl.call(*PROBE, "Hello", user="nobody")
     assert reply.ok, reply.error
     assert reply.data == ["hello"]
-    pid = owner_pid(env, PROBE[0])
+    pid = env.busctl.owner_pid(PROBE[0])
     wait_for(lambda: not name_has_owner(env.bus, PROBE[0]), timeout=15, what="the probe to go idle")
     wait_for(lambda: not _alive(pid), timeout=5, what=f"process {pid} to exit")
 
@@ -59,7 +46,7 @@ def test_wire_runs_as_its_own_unprivileged_user(env: Environment) -> None:
     import pwd
 
     assert env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping").ok
-    assert uid_of(owner_pid(env, WIRE.name)) == pwd.getpwnam(WIRE_USER).pw_uid
+    assert uid_of(env.busctl.owner_pid(WIRE.name)) == pwd.getpwnam(WIRE_USER).pw_uid
 
 
 def test_only_the_wire_user_may_own_the_wire_name(env: Environment) -> None:
@@ -87,27 +74,27 @@ def test_a_call_in_progress_keeps_the_service_alive_past_the_idle_timeout(
 
 def test_the_service_comes_back_on_the_next_call(env: Environment) -> None:
     assert env.busctl.call(*PROBE, "Hello").ok
-    first = owner_pid(env, PROBE[0])
+    first = env.busctl.owner_pid(PROBE[0])
     wait_for(lambda: not name_has_owner(env.bus, PROBE[0]), timeout=15, what="the probe to go idle")
     assert env.busctl.call(*PROBE, "Hello").ok
-    assert owner_pid(env, PROBE[0]) != first
+    assert env.busctl.owner_pid(PROBE[0]) != first
 
 
 def test_diskd_is_activated_by_a_property_read_and_exits_when_idle(env: Environment) -> None:
     state = env.busctl.get_property(DISK.name, DISK.path, DISK.interface, "State", user="nobody")
     assert state == "NoResourceDisk"
-    pid = owner_pid(env, DISK.name)
+    pid = env.busctl.owner_pid(DISK.name)
     wait_for(lambda: not name_has_owner(env.bus, DISK.name), timeout=15, what="diskd to go idle")
     wait_for(lambda: not _alive(pid), timeout=5, what=f"diskd ({pid}) to exit")
 
 
 def test_a_resident_service_stays_past_the_idle_timeout(env: Environment) -> None:
     assert env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Ping").ok
-    first = owner_pid(env, WIRE.name)
+    first = env.busctl.owner_pid(WIRE.name)
     # Wire polls the goal state: it is resident and keeps its name past Services.IdleTimeout.
     with pytest.raises(AssertionError):
         wait_for(lambda: not name_has_owner(env.bus, WIRE.name), timeout=4, what="wire to leave")
-    assert owner_pid(env, WIRE.name) == first
+    assert env.busctl.owner_pid(WIRE.name) == first
 
 
 def _alive(pid: int) -> bool:

@@ -118,16 +118,7 @@ class Vm:
         return [(r["state"], r["substatus"] or "") for r in self.fabric.records("health")]
 
     def pid(self) -> int:
-        reply = self.env.busctl.call(
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
-            "GetConnectionUnixProcessID",
-            "s",
-            PROVISIONER.name,
-        )
-        assert reply.ok, reply.error
-        return int(reply.data[0])
+        return self.env.busctl.owner_pid(PROVISIONER.name)
 
     def kill(self) -> None:
         """SIGKILL the provisioner: it gets no chance to clean up."""
