@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,13 @@ def bus(private_bus: PrivateBus) -> PrivateBus:
     return private_bus
 
 
-def with_manager(bus: PrivateBus, body) -> Manager:  # type: ignore[no-untyped-def]
-    manager = Manager()
+def with_manager(
+    bus: PrivateBus,
+    body: Callable[[systemd.Systemd], Awaitable[None]],
+    manager: Manager | None = None,
+) -> Manager:
+    """Run `body` against a client of a fake systemd (`manager`, or a fresh one) on `bus`."""
+    manager = manager or Manager()
 
     async def go() -> None:
         service = await MessageBus(bus_address=bus.address).connect()
@@ -94,16 +100,4 @@ def test_a_failed_job_is_a_clear_error(bus: PrivateBus) -> None:
 
     manager = Manager()
     manager.results["mnt-resource.mount"] = "failed"
-
-    async def go() -> None:
-        service = await MessageBus(bus_address=bus.address).connect()
-        service.export(systemd.PATH, manager)
-        await service.request_name(systemd.NAME)
-        client = await MessageBus(bus_address=bus.address).connect()
-        try:
-            await body(systemd.Systemd(client))
-        finally:
-            client.disconnect()
-            service.disconnect()
-
-    asyncio.run(go())
+    with_manager(bus, body, manager)
