@@ -18,7 +18,7 @@ from typing import Any
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from .bus.client import add_match
+from .bus.client import add_match, to_bus_daemon
 from .errors import Failed
 from .names import SYSTEMD, SYSTEMD_MANAGER, SYSTEMD_PATH
 
@@ -85,16 +85,7 @@ async def running(bus: MessageBus, is_booted: bool | None = None) -> bool:
 
 
 async def available(bus: MessageBus) -> bool:
-    reply = await bus.call(
-        Message(
-            destination="org.freedesktop.DBus",
-            path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus",
-            member="NameHasOwner",
-            signature="s",
-            body=[NAME],
-        )
-    )
+    reply = await bus.call(to_bus_daemon("NameHasOwner", "s", [NAME]))
     return bool(reply is not None and reply.message_type != MessageType.ERROR and reply.body[0])
 
 

@@ -86,18 +86,21 @@ async def call(
     return reply
 
 
+def to_bus_daemon(member: str, signature: str = "", body: Sequence[Any] = ()) -> Message:
+    """A method call to the bus daemon itself (org.freedesktop.DBus)."""
+    return Message(
+        destination="org.freedesktop.DBus",
+        path="/org/freedesktop/DBus",
+        interface="org.freedesktop.DBus",
+        member=member,
+        signature=signature,
+        body=list(body),
+    )
+
+
 async def add_match(bus: MessageBus, rule: str) -> None:
     """Ask the bus daemon to deliver the signals matching `rule` to this connection."""
-    reply = await bus.call(
-        Message(
-            destination="org.freedesktop.DBus",
-            path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus",
-            member="AddMatch",
-            signature="s",
-            body=[rule],
-        )
-    )
+    reply = await bus.call(to_bus_daemon("AddMatch", "s", [rule]))
     if reply is not None and reply.message_type == MessageType.ERROR:
         raise error_from_reply(reply)
 

@@ -22,6 +22,7 @@ from dbus_fast.aio import MessageBus
 
 from .. import names
 from ..errors import Failed, InteractiveAuthorizationRequired, NotAuthorized
+from .client import to_bus_daemon
 from .interface import Auth
 
 log = logging.getLogger(__name__)
@@ -89,14 +90,7 @@ class Authorizer:
         if not msg.sender:
             raise NotAuthorized("the caller has no bus name")
         reply = await self._call_bus(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="GetConnectionUnixUser",
-                signature="s",
-                body=[msg.sender],
-            ),
+            to_bus_daemon("GetConnectionUnixUser", "s", [msg.sender]),
             CHECK_TIMEOUT,
         )
         if reply.message_type == MessageType.ERROR:
