@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from ..common.models.base import FrozenModel
 
 MIB = 1 << 20
 
@@ -25,10 +25,8 @@ class State(StrEnum):
     FAILED = "Failed"
 
 
-class DiskStatus(BaseModel):
+class DiskStatus(FrozenModel):
     """Everything the Disk1 properties show; replaced as a whole on each change."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     device: str = ""
     mount_point: str = ""

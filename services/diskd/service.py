@@ -18,11 +18,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from ..common.boot import current_boot_id
 from ..common.config import AgentConfig
 from ..common.errors import InvalidArgs, WaagentError, from_os_error
+from ..common.models.base import FrozenModel
 from ..common.root import Root
 from .detect import DiskFinder
 from .models import MIB, DiskStatus, State
@@ -38,10 +39,8 @@ UNEXPECTED = "unexpected error; the service log has details"
 Listener = Callable[[DiskStatus, DiskStatus], None]
 
 
-class BootRecord(BaseModel):
+class BootRecord(FrozenModel):
     """What the last job of this boot ended with (kept in /run, gone at the next boot)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     boot_id: str
     state: State

@@ -13,8 +13,9 @@ import logging
 from pathlib import PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from ..common.models.base import FrozenModel
 from ..common.root import Root
 
 log = logging.getLogger(__name__)
@@ -22,11 +23,7 @@ log = logging.getLogger(__name__)
 FILE_NAME = "extd.json"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ExtensionRef(_Model):
+class ExtensionRef(FrozenModel):
     """One settings object of the goal state: what its status is looked up by."""
 
     name: str
@@ -34,7 +31,7 @@ class ExtensionRef(_Model):
     state: Literal["enabled", "disabled"] = "enabled"
 
 
-class ExtensionFailure(_Model):
+class ExtensionFailure(FrozenModel):
     """A failure the agent reports for an extension when the extension wrote no status
     (`forced`: reported even over the extension's own status, as for a refused extension)."""
 
@@ -45,7 +42,7 @@ class ExtensionFailure(_Model):
     forced: bool = False
 
 
-class HandlerRecord(_Model):
+class HandlerRecord(FrozenModel):
     name: str
     version: str
     requested_state: str = "enabled"
@@ -66,7 +63,7 @@ class HandlerRecord(_Model):
         return next((e for e in self.extensions if e.name == name), None)
 
 
-class GoalStateOutcome(_Model):
+class GoalStateOutcome(FrozenModel):
     status: Literal["Success", "Failed"]
     code: int = 0
     message: str
@@ -74,7 +71,7 @@ class GoalStateOutcome(_Model):
     svd_seq_no: str
 
 
-class ExtdState(_Model):
+class ExtdState(FrozenModel):
     goal_state_id: str = ""
     completed: bool = True
     outcome: GoalStateOutcome | None = None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from ..common.models.base import FrozenModel
 
 Source = Literal["ovf", "imds"]
 
@@ -17,29 +19,23 @@ class State(StrEnum):
     FAILED = "Failed"
 
 
-class PublicKey(BaseModel):
+class PublicKey(FrozenModel):
     """An authorized key: its value, or the thumbprint of a tenant certificate holding it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
     fingerprint: str = ""
     value: str = ""
 
 
-class KeyPair(BaseModel):
+class KeyPair(FrozenModel):
     """A private key taken from a tenant certificate (`<Lib.Dir>/<THUMB>.prv`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     path: str
     fingerprint: str
 
 
-class ProvisioningData(BaseModel):
+class ProvisioningData(FrozenModel):
     """What the fabric asks for: from ovf-env.xml (reference §6.1), or from IMDS osProfile."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     source: Source
     hostname: str
@@ -57,17 +53,13 @@ class ProvisioningData(BaseModel):
         return self.provision_guest_agent.strip().lower() == "false"
 
 
-class StepTime(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class StepTime(FrozenModel):
     name: str
     seconds: float
 
 
-class Status(BaseModel):
+class Status(FrozenModel):
     """What the bus shows (State, FailureReason, ProvisionedUser, Source, LastRun)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     state: State = State.NOT_PROVISIONED
     failure_reason: str = ""
@@ -77,14 +69,12 @@ class Status(BaseModel):
     last_run: int = 0
 
 
-class Record(BaseModel):
+class Record(FrozenModel):
     """The provisioner's own record in Lib.Dir, written atomically as a run progresses.
 
     It lives next to the `provisioned` marker, so deprovisioning (which empties Lib.Dir) forgets
     it as well.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     status: Status = Field(default_factory=Status)
     # The Ready report got through; a restart after the marker but before it reports again.

@@ -16,8 +16,9 @@ import logging
 from pathlib import PurePosixPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from ..common.models.base import FrozenModel
 from ..common.root import Root
 from .models import Record
 
@@ -32,9 +33,7 @@ BOOT_NOTE = PurePosixPath("/run/waagent/provisioner.json")
 Outcome = Literal["ran", "deprovisioned"]
 
 
-class BootNote(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class BootNote(FrozenModel):
     boot_id: str
     outcome: Outcome
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import PurePosixPath
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
+from ..common.models.base import FrozenModel
 from ..common.models.extensions import ExtensionsGoalState
 from ..common.models.goal_state import GoalStateSummary
 from ..common.models.status import ExtensionsStatus
@@ -65,10 +66,8 @@ class Observable:
         return [f.name for f in fields(cls) if f.name != "changes"]
 
 
-class GoalStateCache(BaseModel):
+class GoalStateCache(FrozenModel):
     """The last goal state wire fetched completely (written atomically after each one)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     summary: GoalStateSummary
     extensions: ExtensionsGoalState

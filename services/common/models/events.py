@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from .base import FrozenModel
 
 # Provider ids of the classic schemas (§10.12).
 EVENTS_PROVIDER = "69B669B9-4AF8-4C50-BDC4-6006FA76E975"
 LOGS_PROVIDER = "FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F"
 
 
-class TelemetryEvent(BaseModel):
+class TelemetryEvent(FrozenModel):
     """One event: GuestAgentExtensionEvents (id 1) by default, parameters by their classic name."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider_id: str = EVENTS_PROVIDER
     event_id: int = 1
     parameters: dict[str, str | int | bool | float] = Field(default_factory=dict)
 
 
-class TelemetryBatch(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class TelemetryBatch(FrozenModel):
     events: tuple[TelemetryEvent, ...] = ()

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from .base import FrozenModel
 
 
-class CertificateSummary(BaseModel):
+class CertificateSummary(FrozenModel):
     """One tenant certificate delivered by the fabric (§3.2 summary)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     thumbprint: str
     has_private_key: bool
 
 
-class GoalStateSummary(BaseModel):
+class GoalStateSummary(FrozenModel):
     """What identifies the VM's current goal state (§2.7)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     endpoint: str
     incarnation: str
@@ -39,10 +35,8 @@ class GoalStateSummary(BaseModel):
         return self.role_config_name.split(".", 1)[0]
 
 
-class Certificate(BaseModel):
+class Certificate(FrozenModel):
     """A tenant certificate with its private key: only ever sent to root callers."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     thumbprint: str
     certificate_pem: str
