@@ -40,6 +40,7 @@ PACKAGES = (
     "e2fsprogs",
     "fdisk",
     "sudo",
+    "openssl",  # a runtime dependency of the agent: extensions decrypt settings with it
 )
 STAMP = "waagent-packages"
 
