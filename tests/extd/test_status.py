@@ -72,7 +72,7 @@ def test_a_missing_status_file_is_transitioning(tmp_path: Path) -> None:
         ("{not json", "invalid JSON"),
         ('{"status": {}}', "not a JSON array"),
         ('[{"status": {"code": 0}}]', "has no status"),
-        ('[{"status": {"status": "great"}}]', "is not one of"),
+        ('[{"status": {"status": 3}}]', "is not a string"),
         ('[{"status": {"status": "success", "code": "x"}}]', "is not a number"),
         (
             '[{"status": {"status": "success", "formattedMessage": {"message": "m"}}}]',
@@ -89,6 +89,25 @@ def test_a_malformed_status_file_is_an_error_1012(
     found = StatusReader().read(path, "P.A")
     assert found is not None and (found.status, found.code) == ("error", 1012)
     assert reason in (found.formatted_message.message or "")
+
+
+@pytest.mark.parametrize("value", ["failed", "Failed", "aborted"])
+def test_a_status_outside_the_documented_set_is_an_error_keeping_the_extensions_code(
+    tmp_path: Path, value: str
+) -> None:
+    path = tmp_path / "0.status"
+    document = {
+        "status": value,
+        "code": 52,
+        "formattedMessage": {"lang": "en-US", "message": "apt-get failed: no space"},
+        "substatus": [{"status": value, "code": 3, "name": "step"}],
+    }
+    path.write_text(json.dumps([{"version": 1.0, "status": document}]))
+    found = StatusReader().read(path, "P.A")
+    assert found is not None
+    assert (found.status, found.code) == ("error", 52)
+    assert found.formatted_message.message == "apt-get failed: no space"
+    assert found.substatus is not None and found.substatus[0].status == "error"
 
 
 def test_a_status_file_being_written_is_not_an_error_yet(tmp_path: Path) -> None:
