@@ -9,16 +9,17 @@ systemd on this bus?", so services pick the backend by capability.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from .bus.client import add_match, to_bus_daemon
+from .bus.client import add_match, remove_match, to_bus_daemon
 from .errors import Failed
 from .names import SYSTEMD, SYSTEMD_MANAGER, SYSTEMD_PATH
 
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 NAME = SYSTEMD.name
 PATH = SYSTEMD_PATH
 MANAGER = SYSTEMD_MANAGER
+UNIT = "org.freedesktop.systemd1.Unit"
+SERVICE = "org.freedesktop.systemd1.Service"
+PROPERTIES = "org.freedesktop.DBus.Properties"
+NO_SUCH_UNIT = "org.freedesktop.systemd1.NoSuchUnit"
 JOB_TIMEOUT = 120.0
 
 _SAFE = re.compile(r"[A-Za-z0-9:_.]")
@@ -52,23 +57,48 @@ def unit_for_path(path: str, suffix: str) -> str:
     return f"{escape_path(path)}.{suffix}"
 
 
+def unit_object_path(unit: str) -> str:
+    """The unit's object path (sd-bus label escaping: every byte but [A-Za-z0-9] as _xx)."""
+    label = "".join(
+        chr(byte) if chr(byte).isascii() and chr(byte).isalnum() else f"_{byte:02x}"
+        for byte in unit.encode()
+    )
+    return f"{PATH}/unit/{label or '_'}"
+
+
+class SystemdError(Failed):
+    """systemd answered a call with an error (`name` is the D-Bus error name)."""
+
+    def __init__(self, message: str, name: str | None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
 async def _call(
-    bus: MessageBus, member: str, signature: str = "", body: Sequence[Any] = ()
+    bus: MessageBus,
+    member: str,
+    signature: str = "",
+    body: Sequence[Any] = (),
+    *,
+    path: str = PATH,
+    interface: str = MANAGER,
+    unix_fds: Sequence[int] = (),
 ) -> Message:
     reply = await bus.call(
         Message(
             destination=NAME,
-            path=PATH,
-            interface=MANAGER,
+            path=path,
+            interface=interface,
             member=member,
             signature=signature,
             body=list(body),
+            unix_fds=list(unix_fds),
         )
     )
     assert reply is not None
     if reply.message_type == MessageType.ERROR:
         detail = reply.body[0] if reply.body else reply.error_name
-        raise Failed(f"systemd {member}: {detail}")
+        raise SystemdError(f"systemd {member}: {detail}", reply.error_name)
     return reply
 
 
@@ -99,14 +129,17 @@ class Systemd:
         # same batch as the method reply, before the caller resumes).
         self._ended: dict[str, str] = {}
         self._subscribed = False
+        self._watchers: dict[str, list[Callable[[], None]]] = {}
         bus.add_message_handler(self._on_message)
 
     def _on_message(self, msg: Message) -> bool:
-        if (
-            msg.message_type == MessageType.SIGNAL
-            and msg.interface == MANAGER
-            and msg.member == "JobRemoved"
-        ):
+        if msg.message_type != MessageType.SIGNAL:
+            return False
+        if msg.interface == PROPERTIES and msg.member == "PropertiesChanged":
+            for callback in self._watchers.get(msg.path or "", []):
+                callback()
+            return False
+        if msg.interface == MANAGER and msg.member == "JobRemoved":
             _job_id, job_path, _unit, result = msg.body
             future = self._waiting.pop(job_path, None)
             if future is not None and not future.done():
@@ -126,10 +159,17 @@ class Systemd:
         await _call(self.bus, "Subscribe")
         self._subscribed = True
 
-    async def _run_job(self, unit: str, member: str, signature: str, body: Sequence[Any]) -> None:
+    async def _run_job(
+        self,
+        unit: str,
+        member: str,
+        signature: str,
+        body: Sequence[Any],
+        unix_fds: Sequence[int] = (),
+    ) -> None:
         await self._subscribe()
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        reply = await _call(self.bus, member, signature, body)
+        reply = await _call(self.bus, member, signature, body, unix_fds=unix_fds)
         job = str(reply.body[0])
         if job in self._ended:
             future.set_result(self._ended.pop(job))
@@ -148,12 +188,69 @@ class Systemd:
             raise Failed(f"systemd's {member} of {unit} ended in {result!r}")
 
     async def start_transient(
-        self, unit: str, properties: dict[str, Variant], *, mode: str = "fail"
+        self,
+        unit: str,
+        properties: dict[str, Variant],
+        *,
+        mode: str = "fail",
+        unix_fds: Sequence[int] = (),
     ) -> None:
-        """StartTransientUnit, returning once the unit is started (or failed)."""
+        """StartTransientUnit, returning once the unit is started (or failed). File
+        descriptor properties (`h`) index into `unix_fds`."""
         props = list(properties.items())
-        await self._run_job(unit, "StartTransientUnit", "ssa(sv)a(sa(sv))", [unit, mode, props, []])
+        await self._run_job(
+            unit, "StartTransientUnit", "ssa(sv)a(sa(sv))", [unit, mode, props, []], unix_fds
+        )
         log.info("systemd started %s", unit)
+
+    async def loaded(self, unit: str) -> bool:
+        """The unit is loaded (GetUnit, which unlike a property read does not load it)."""
+        try:
+            await _call(self.bus, "GetUnit", "s", [unit])
+        except SystemdError as exc:
+            if exc.name == NO_SUCH_UNIT:
+                return False
+            raise
+        return True
+
+    async def properties(self, unit: str, interface: str) -> dict[str, Any]:
+        """Every property of one of the unit's interfaces, as plain values."""
+        reply = await _call(
+            self.bus,
+            "GetAll",
+            "s",
+            [interface],
+            path=unit_object_path(unit),
+            interface=PROPERTIES,
+        )
+        return {name: value.value for name, value in reply.body[0].items()}
+
+    async def kill(self, unit: str, signal: int, who: str = "all") -> None:
+        """KillUnit: systemd signals the unit's processes (we need no CAP_KILL for it)."""
+        await _call(self.bus, "KillUnit", "ssi", [unit, who, signal])
+
+    async def reset_failed(self, unit: str) -> None:
+        await _call(self.bus, "ResetFailedUnit", "s", [unit])
+
+    @contextlib.asynccontextmanager
+    async def watching(self, unit: str, changed: Callable[[], None]) -> AsyncIterator[None]:
+        """Call `changed` at every PropertiesChanged of the unit while the block runs (the
+        match is in place before the block starts, so no change is missed)."""
+        await self._subscribe()
+        path = unit_object_path(unit)
+        rule = f"type='signal',sender='{NAME}',path='{path}',interface='{PROPERTIES}'"
+        await add_match(self.bus, rule)
+        self._watchers.setdefault(path, []).append(changed)
+        try:
+            yield
+        finally:
+            callbacks = self._watchers.get(path, [])
+            callbacks.remove(changed)
+            if not callbacks:
+                self._watchers.pop(path, None)
+            if self.bus.connected:
+                with contextlib.suppress(Exception):
+                    await remove_match(self.bus, rule)
 
     async def set_unit_properties(
         self, unit: str, properties: dict[str, Variant], *, runtime: bool = True

@@ -10,22 +10,20 @@ from ..common import systemd
 from ..common.bus import ServiceContext, service_main
 from ..common.names import EXTENSIONS
 from .build import build_service
-from .bus import (
-    ExtensionObject,
-    ExtensionsInterface,
-    Objects,
-    SystemdScopes,
-    WireClient,
-)
+from .bus import ExtensionObject, ExtensionsInterface, Objects, WireClient
+from .units import TransientServices
 
 log = logging.getLogger(__name__)
 
 
 async def setup(ctx: ServiceContext) -> None:
-    placer = SystemdScopes(ctx.bus) if await systemd.running(ctx.bus) else None
-    log.info("extension commands run %s", "in systemd scopes" if placer else "as child processes")
+    launcher = TransientServices(ctx.bus) if await systemd.running(ctx.bus) else None
+    log.info(
+        "extension commands run %s",
+        "as transient services of systemd" if launcher else "as child processes",
+    )
     service = build_service(
-        ctx.config, ctx.root, WireClient(ctx.bus), placer=placer, config_path=ctx.loaded.path
+        ctx.config, ctx.root, WireClient(ctx.bus), launcher=launcher, config_path=ctx.loaded.path
     )
     root = ExtensionsInterface(service)
     ctx.export(EXTENSIONS.path, root)

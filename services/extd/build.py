@@ -7,7 +7,7 @@ from pathlib import Path
 from ..common.classic_files import ClassicFiles
 from ..common.config import AgentConfig
 from ..common.root import Root
-from .commands import HandlerCommands, RunningCommands, ScopePlacer, SliceLimits
+from .commands import HandlerCommands, Launcher, LaunchRecords, SliceLimits
 from .layout import Layouts
 from .lifecycle import Lifecycle, LifecycleSettings
 from .operations import Timeouts
@@ -19,7 +19,8 @@ from .state import StateStore
 from .telemetry import Telemetry
 from .wire_api import WireApi
 
-RUNNING_FILE = "extd.running"
+RUNNING_FILE = "extd.running"  # the commands running now (for a restarted extd)
+OUTPUT_DIR = ".extd-output"  # their stdout and stderr, root only
 
 
 def lifecycle_settings(config: AgentConfig) -> LifecycleSettings:
@@ -40,7 +41,7 @@ def build_service(
     root: Root,
     wire: WireApi,
     *,
-    placer: ScopePlacer | None = None,
+    launcher: Launcher | None = None,
     config_path: str = "/etc/waagent.conf",
     watch: WatchSettings | None = None,
 ) -> ExtensionsService:
@@ -49,12 +50,15 @@ def build_service(
     records = Records(StateStore(root, config.lib_dir), layouts)
     reporter = Reporter(layouts)
     telemetry = Telemetry()
-    running = RunningCommands(Path(root.resolve(config.lib_dir)) / RUNNING_FILE)
+    lib_dir = Path(root.resolve(config.lib_dir))
+    commands = HandlerCommands(
+        launcher, LaunchRecords(lib_dir / RUNNING_FILE), lib_dir / OUTPUT_DIR
+    )
     lifecycle = Lifecycle(
         layouts,
         records,
         wire,
-        HandlerCommands(placer, running),
+        commands,
         telemetry,
         settings=lifecycle_settings(config),
     )

@@ -3,8 +3,8 @@
 The root object takes ProcessGoalState from wire and serves the ObjectManager (dbus-fast
 answers GetManagedObjects and emits InterfacesAdded/Removed for what is exported under it). Each
 handler, and each extension of a multi-config handler, is an object under it with read-only
-properties and Enable/Disable/Uninstall behind polkit. The clients extd needs (wire, systemd)
-are here too, so no other module speaks D-Bus.
+properties and Enable/Disable/Uninstall behind polkit. The client of wire is here too; the
+systemd side of running commands is `units.py`.
 """
 
 # No `from __future__ import annotations` here: dbus-fast reads the signatures from the
@@ -15,7 +15,6 @@ import os
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from dbus_fast import Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusInt32, DBusSignature, DBusStr
 from dbus_fast.constants import PropertyAccess
@@ -35,8 +34,6 @@ from ..common.names import (
     WIRE,
     WIRE_USER,
 )
-from ..common.systemd import Systemd
-from .commands import SliceLimits
 from .service import ExtensionsService
 from .status import Entry
 from .wire_api import DownloadKind
@@ -300,37 +297,3 @@ class WireClient:
 
     async def send_events(self, batch: TelemetryBatch) -> None:
         await call(self.bus, WIRE, "SendEvents", "s", [batch.model_dump_json()])
-
-
-class SystemdScopes:
-    """Puts a command into a transient scope in its handler's slice (org.freedesktop.systemd1),
-    with the slice's CPU and memory limits set at runtime, as `systemd-run --scope` would."""
-
-    def __init__(self, bus: MessageBus) -> None:
-        self.systemd = Systemd(bus)
-
-    async def place(self, pid: int, unit: str, slice_name: str, limits: SliceLimits) -> None:
-        # The start job of a scope is done once the process sits in it.
-        await self.systemd.start_transient(
-            unit,
-            {
-                "Description": Variant("s", f"waagent extension command ({slice_name})"),
-                "Slice": Variant("s", slice_name),
-                "PIDs": Variant("au", [pid]),
-                "CPUAccounting": Variant("b", False),
-                "MemoryAccounting": Variant("b", False),
-            },
-        )
-        await self.systemd.set_unit_properties(slice_name, _slice_properties(limits))
-
-
-def _slice_properties(limits: SliceLimits) -> dict[str, Variant]:
-    cpu = limits.cpu_quota_percent
-    memory = limits.memory_max_mb
-    return {
-        "CPUAccounting": Variant("b", True),
-        "MemoryAccounting": Variant("b", True),
-        # systemd's "infinity" is the largest unsigned 64-bit number.
-        "CPUQuotaPerSecUSec": Variant("t", cpu * 10_000 if cpu else 2**64 - 1),
-        "MemoryMax": Variant("t", memory << 20 if memory else 2**64 - 1),
-    }

@@ -1,14 +1,18 @@
 """Running a handler command the classic way (reference §9.9), with hard limits.
 
-`/bin/sh -c <handler dir>/<command>` in the handler directory, in a new session and process
-group, stdout and stderr into unnamed files in the handler directory (a daemon the command
-leaves behind never blocks us). While it runs, each output file is cut back to nothing whenever
-it passes a small bound, after keeping its head: the classic report uses only the first 3200
-characters, so a command printing 100 MB costs neither memory nor disk. On timeout every process
-of its session is killed and the failure is code 1011.
+`/bin/sh -c <handler dir>/<command>` in the handler directory, stdout and stderr into files of
+extd's own (0600, in a private directory, so a secret an extension prints is readable by root
+only), the classic environment, the operation's timeout. Where the command runs is the
+`Launcher`'s business:
 
-When a `ScopePlacer` is given (systemd is PID 1), the command is held at a gate until it sits in
-a transient scope in its handler's slice, so not one instruction runs outside the limits.
+- with systemd as PID 1 (`units.TransientServices`), a transient service started by PID 1 in
+  the handler's slice: the command sees the host exactly as a root login does, none of extd's
+  sandbox, and it survives extd (a restarted extd adopts it and takes its result);
+- otherwise (`ChildProcesses`, `waagent -daemon`), a child of extd in a session of its own.
+
+Output files are watched with inotify: past a small bound a file is emptied after keeping its
+head (the classic report uses only the first 3200 characters), so a command printing 100 MB
+costs neither memory nor disk. On timeout everything the command started is killed (1011).
 """
 
 from __future__ import annotations
@@ -18,15 +22,15 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from ..common import inotify
 from ..common.root import write_file_atomic
 from .errors import Code, ExtensionError
 
@@ -35,21 +39,39 @@ log = logging.getLogger(__name__)
 OUTPUT_CHARS = 3200  # classic: what the status and the log keep of a command's output
 HEAD_BYTES = OUTPUT_CHARS * 4  # enough bytes for 3200 UTF-8 characters
 CUT_AT = 64 * 1024  # an output file larger than this is emptied (its head is kept)
-WATCH_INTERVAL = 0.05
 COMMAND_LOG_MAX = 10 << 20  # CommandExecution.log is head-truncated at 10 MiB
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-# Holds the command until the parent closes the gate (its stdin), then runs it as classic does.
-GATE = 'read -r _; exec </dev/null; exec /bin/sh -c "$0"'
+# Variables systemd (or the bus daemon) sets for extd itself: meaningless, or misleading, in a
+# command's environment, which otherwise inherits extd's (classic: the agent's environment).
+PER_PROCESS_VARIABLES = frozenset(
+    {
+        "INVOCATION_ID",
+        "JOURNAL_STREAM",
+        "NOTIFY_SOCKET",
+        "LISTEN_PID",
+        "LISTEN_FDS",
+        "LISTEN_FDNAMES",
+        "WATCHDOG_PID",
+        "WATCHDOG_USEC",
+        "SYSTEMD_EXEC_PID",
+        "MAINPID",
+        "MANAGERPID",
+        "RUNTIME_DIRECTORY",
+        "STATE_DIRECTORY",
+        "CACHE_DIRECTORY",
+        "LOGS_DIRECTORY",
+        "CONFIGURATION_DIRECTORY",
+        "CREDENTIALS_DIRECTORY",
+        "DBUS_STARTER_ADDRESS",
+        "DBUS_STARTER_BUS_TYPE",
+    }
+)
 
 
 @dataclass(frozen=True)
 class SliceLimits:
     cpu_quota_percent: int | None = None
     memory_max_mb: int | None = None
-
-
-class ScopePlacer(Protocol):
-    async def place(self, pid: int, unit: str, slice_name: str, limits: SliceLimits) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,10 +94,28 @@ class CommandSpec:
     log_file: Path
     slice_name: str | None = None
     limits: SliceLimits = SliceLimits()
+    handler: str = ""  # Publisher.Type[ version], for names and descriptions
 
     @property
     def path(self) -> str:
         return str(self.cwd / self.command.lstrip("/"))
+
+    @property
+    def key(self) -> str:
+        """Identifies the same operation across an extd restart (to adopt, not rerun, it)."""
+        return "\0".join(
+            (
+                self.operation,
+                self.path,
+                self.env.get("ConfigSequenceNumber", ""),
+                self.env.get("ConfigExtensionName", ""),
+            )
+        )
+
+    def environment(self) -> dict[str, str]:
+        """The classic environment: extd's own (less per-process variables), then ours."""
+        inherited = {k: v for k, v in os.environ.items() if k not in PER_PROCESS_VARIABLES}
+        return {"PATH": DEFAULT_PATH, **inherited, **self.env}
 
 
 def slice_name(handler: str, extension: str | None = None) -> str:
@@ -85,20 +125,80 @@ def slice_name(handler: str, extension: str | None = None) -> str:
     return f"azure-vmextensions-{safe}.slice"
 
 
-class _Output:
-    """One output stream: an unnamed file the command appends to, watched and cut."""
+# ---- where a command runs ---------------------------------------------------------------------
 
-    def __init__(self, directory: Path) -> None:
-        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
-        try:
-            self.fd = os.open(directory, flags | os.O_TMPFILE, 0o600)
-        except OSError:
-            name = directory / f".output.{os.getpid()}.{time.monotonic_ns()}"
-            self.fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, 0o600)
-            os.unlink(name)
+
+@dataclass(frozen=True)
+class Launch:
+    """A running command as recorded on disk: enough for a restarted extd to find it."""
+
+    handle: str  # the unit name, or "<pid>:<start time>" of a child
+    key: str
+    stdout: str
+    stderr: str
+
+
+class Launcher(Protocol):
+    """Starts commands and waits for them. `adopts`: a command outlives extd and a restarted
+    extd can wait for it; otherwise a restarted extd kills what is left and runs it again."""
+
+    adopts: bool
+
+    async def start(self, spec: CommandSpec, stdout: int, stderr: int) -> str: ...
+
+    async def wait(self, handle: str) -> int | None:
+        """The exit code (-N: killed by signal N), or None when the timeout killed it all."""
+        ...
+
+    async def exists(self, handle: str) -> bool: ...
+
+    async def kill_leftover(self, handle: str) -> None: ...
+
+
+class LaunchRecords:
+    """The commands running now, on disk (atomic, 0600)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.launches: dict[str, Launch] = {}
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+                for item in json.loads(path.read_text()):
+                    launch = Launch(**item)
+                    self.launches[launch.handle] = launch
+
+    def _save(self) -> None:
+        if self.path is not None:
+            items = [asdict(launch) for launch in self.launches.values()]
+            write_file_atomic(self.path, json.dumps(items), mode=0o600)
+
+    def add(self, launch: Launch) -> None:
+        self.launches[launch.handle] = launch
+        self._save()
+
+    def remove(self, handle: str) -> None:
+        if self.launches.pop(handle, None) is not None:
+            self._save()
+
+    def find(self, key: str) -> Launch | None:
+        return next((x for x in self.launches.values() if x.key == key), None)
+
+
+# ---- output -----------------------------------------------------------------------------------
+
+
+class _Output:
+    """One output stream: a 0600 file of extd's the command appends to, watched and cut."""
+
+    def __init__(self, path: Path, create: bool) -> None:
+        self.path = path
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
+        if create:
+            flags |= os.O_CREAT | os.O_EXCL
+        self.fd = os.open(path, flags, 0o600)
         self.head: bytes | None = None
 
-    def watch(self) -> None:
+    def cut(self) -> None:
         if os.fstat(self.fd).st_size > CUT_AT:
             if self.head is None:
                 self.head = os.pread(self.fd, HEAD_BYTES, 0)
@@ -108,9 +208,62 @@ class _Output:
         data = self.head if self.head is not None else os.pread(self.fd, HEAD_BYTES, 0)
         return data.decode("utf-8", errors="backslashreplace")[:OUTPUT_CHARS]
 
-    def close(self) -> None:
+    def close(self, remove: bool) -> None:
         with contextlib.suppress(OSError):
             os.close(self.fd)
+        if remove:
+            self.path.unlink(missing_ok=True)
+
+
+class Outputs:
+    """stdout and stderr of one command, cut as they grow (inotify, no polling)."""
+
+    def __init__(self, out: _Output, err: _Output) -> None:
+        self.out, self.err = out, err
+        self._watch: inotify.Watch | None = None
+
+    @classmethod
+    def create(cls, directory: Path, name: str) -> Outputs:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out = _Output(directory / f"{name}.stdout", create=True)
+        try:
+            return cls(out, _Output(directory / f"{name}.stderr", create=True))
+        except OSError:
+            out.close(remove=True)
+            raise
+
+    @classmethod
+    def reopen(cls, launch: Launch) -> Outputs:
+        out = _Output(Path(launch.stdout), create=False)
+        try:
+            return cls(out, _Output(Path(launch.stderr), create=False))
+        except OSError:
+            out.close(remove=False)
+            raise
+
+    def _cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.out.cut()
+            self.err.cut()
+
+    def watch(self) -> None:
+        self._cut()
+        try:
+            self._watch = inotify.Watch(self._cut)
+            self._watch.add(self.out.path)
+            self._watch.add(self.err.path)
+        except OSError as exc:  # the output is still cut once the command ends
+            log.warning("cannot watch command output (%s)", exc)
+
+    def combined(self) -> str:
+        self._cut()
+        return combine(self.out.text(), self.err.text())
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+        self.out.close(remove=True)
+        self.err.close(remove=True)
 
 
 def combine(stdout: str, stderr: str, limit: int = OUTPUT_CHARS) -> str:
@@ -125,6 +278,32 @@ def combine(stdout: str, stderr: str, limit: int = OUTPUT_CHARS) -> str:
         stdout = stdout[len(stdout) - keep[id(stdout)] :] if keep[id(stdout)] else ""
         stderr = stderr[len(stderr) - keep[id(stderr)] :] if keep[id(stderr)] else ""
     return template.format(stdout, stderr)
+
+
+def append_command_log(path: Path, text: str) -> None:
+    """CommandExecution.log: appended, root-only (commands print secrets); once past 10 MiB
+    its oldest half is dropped."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > COMMAND_LOG_MAX:
+            data = path.read_bytes()
+            write_file_atomic(path, data[len(data) // 2 :], mode=0o600)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    fd = os.open(path, flags, 0o600)
+    with open(fd, "a", encoding="utf-8", errors="backslashreplace") as log_file:
+        os.fchmod(fd, 0o600)  # a log an earlier version made world-readable
+        log_file.write(f"{stamp} {text}\n")
+
+
+def _noexec(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_NOEXEC)
+    except OSError:
+        return False
+
+
+# ---- children of extd (no systemd) ------------------------------------------------------------
 
 
 def _stat_fields(pid: int) -> list[bytes]:
@@ -146,45 +325,6 @@ def _start_time(pid: int) -> int | None:
     return int(fields[19]) if len(fields) > 19 else None
 
 
-class RunningCommands:
-    """The sessions of the commands running now, on disk: a restarted extd kills what its
-    predecessor left running (it redoes those operations) instead of racing with it."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.sessions: dict[int, int] = {}
-
-    def _save(self) -> None:
-        if self.path is not None:
-            write_file_atomic(self.path, json.dumps(self.sessions), mode=0o600)
-
-    def add(self, pid: int) -> None:
-        started = _start_time(pid)
-        if started is not None:
-            self.sessions[pid] = started
-            self._save()
-
-    def remove(self, pid: int) -> None:
-        if self.sessions.pop(pid, None) is not None:
-            self._save()
-
-    def kill_leftovers(self) -> list[int]:
-        """Kill the sessions a previous extd recorded that still run; return their leaders."""
-        if self.path is None:
-            return []
-        try:
-            recorded = {int(k): int(v) for k, v in json.loads(self.path.read_text()).items()}
-        except (OSError, ValueError, AttributeError):
-            recorded = {}
-        killed = [pid for pid, started in recorded.items() if _start_time(pid) == started]
-        for pid in killed:
-            log.warning("killing the command session %d an earlier extd left running", pid)
-            kill_session(pid)
-        self.sessions = {}
-        self._save()
-        return killed
-
-
 def kill_session(leader: int) -> None:
     """SIGKILL the process group and every process of the session `leader` started."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -195,45 +335,105 @@ def kill_session(leader: int) -> None:
                 os.kill(int(entry), signal.SIGKILL)
 
 
-def _noexec(path: Path) -> bool:
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_NOEXEC)
-    except OSError:
-        return False
+class ChildProcesses:
+    """Commands as children of extd, each leading a session of its own (no systemd)."""
+
+    adopts = False
+
+    def __init__(self) -> None:
+        self._running: dict[str, tuple[asyncio.subprocess.Process, float]] = {}
+
+    async def start(self, spec: CommandSpec, stdout: int, stderr: int) -> str:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "/bin/sh",
+                "-c",
+                spec.path,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                cwd=spec.cwd,
+                env=spec.environment(),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ExtensionError(
+                spec.error_code, f"cannot run {spec.path}: {exc.strerror or exc}"
+            ) from None
+        handle = f"{proc.pid}:{_start_time(proc.pid)}"
+        self._running[handle] = (proc, spec.timeout)
+        return handle
+
+    async def wait(self, handle: str) -> int | None:
+        proc, timeout = self._running.pop(handle)
+        try:
+            async with asyncio.timeout(timeout):
+                return await proc.wait()
+        except TimeoutError:
+            kill_session(proc.pid)
+            await proc.wait()
+            return None
+        except asyncio.CancelledError:
+            kill_session(proc.pid)
+            raise
+
+    async def exists(self, handle: str) -> bool:
+        pid, _, started = handle.partition(":")
+        return pid.isdigit() and str(_start_time(int(pid))) == started
+
+    async def kill_leftover(self, handle: str) -> None:
+        if await self.exists(handle):
+            log.warning("killing the command session %s an earlier extd left running", handle)
+            kill_session(int(handle.partition(":")[0]))
 
 
-def append_command_log(path: Path, text: str) -> None:
-    """CommandExecution.log: appended; once past 10 MiB its oldest half is dropped."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        if path.stat().st_size > COMMAND_LOG_MAX:
-            data = path.read_bytes()
-            path.write_bytes(data[len(data) // 2 :])
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    with open(path, "a", encoding="utf-8", errors="backslashreplace") as log_file:
-        log_file.write(f"{stamp} {text}\n")
+# ---- running one command ----------------------------------------------------------------------
 
 
 class HandlerCommands:
     def __init__(
-        self, placer: ScopePlacer | None = None, running: RunningCommands | None = None
+        self,
+        launcher: Launcher | None = None,
+        records: LaunchRecords | None = None,
+        output_dir: Path | None = None,
     ) -> None:
-        self.placer = placer
-        self.running = running or RunningCommands(None)
+        self.launcher: Launcher = launcher or ChildProcesses()
+        self.records = records or LaunchRecords(None)
+        self.output_dir = output_dir
+
+    async def recover(self) -> list[Launch]:
+        """At start: what an earlier extd left running. A launcher that adopts keeps those
+        for `run` to wait for; otherwise they are killed (their operations run again)."""
+        left = list(self.records.launches.values())
+        for launch in left:
+            if not await self.launcher.exists(launch.handle):
+                log.info("command %s of an earlier extd is gone", launch.handle)
+                self._forget(launch)
+            elif not self.launcher.adopts:
+                await self.launcher.kill_leftover(launch.handle)
+                self._forget(launch)
+        return left
+
+    def _forget(self, launch: Launch) -> None:
+        self.records.remove(launch.handle)
+        for name in (launch.stdout, launch.stderr):
+            Path(name).unlink(missing_ok=True)
 
     async def run(self, spec: CommandSpec) -> CommandResult:
-        """Run the command; a non-zero exit or a timeout raises ExtensionError."""
-        env = {"PATH": DEFAULT_PATH, **os.environ, **spec.env}
+        """Run the command (or wait for the same one an earlier extd started); a non-zero exit
+        or a timeout raises ExtensionError."""
         command = spec.path
-        append_command_log(spec.log_file, f"{spec.operation}: running {command}")
-        out, err = _Output(spec.cwd), _Output(spec.cwd)
         started = time.monotonic()
+        handle, outputs = await self._start_or_adopt(spec)
         try:
-            exit_code = await self._run(spec, command, env, out, err)
-            output = combine(out.text(), err.text())
+            outputs.watch()
+            try:
+                exit_code = await self.launcher.wait(handle)
+            finally:
+                self.records.remove(handle)
+            output = outputs.combined()
         finally:
-            out.close()
-            err.close()
+            outputs.close()
         duration = time.monotonic() - started
         if exit_code is None:
             append_command_log(spec.log_file, f"{spec.operation}: timed out\n{output}")
@@ -254,74 +454,29 @@ class HandlerCommands:
             )
         return CommandResult(exit_code, output, duration)
 
-    async def _run(
-        self, spec: CommandSpec, command: str, env: dict[str, str], out: _Output, err: _Output
-    ) -> int | None:
-        """The exit code, or None after a timeout (everything it started is killed)."""
-        gate_read, gate_write = os.pipe() if self.placer and spec.slice_name else (-1, -1)
-        argv = ["/bin/sh", "-c", command]
-        if gate_read >= 0:
-            argv = ["/bin/sh", "-c", GATE, command]
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=gate_read if gate_read >= 0 else asyncio.subprocess.DEVNULL,
-                stdout=out.fd,
-                stderr=err.fd,
-                cwd=spec.cwd,
-                env=env,
-                start_new_session=True,
+    async def _start_or_adopt(self, spec: CommandSpec) -> tuple[str, Outputs]:
+        earlier = self.records.find(spec.key)
+        if earlier is not None:
+            try:
+                outputs = Outputs.reopen(earlier)
+            except OSError:
+                log.warning("the output of %s is gone; waiting without it", earlier.handle)
+                outputs = self._new_outputs(spec)
+            append_command_log(
+                spec.log_file, f"{spec.operation}: waiting for {earlier.handle} (extd restarted)"
             )
-        except OSError as exc:
-            if gate_write >= 0:
-                os.close(gate_write)
-            raise ExtensionError(
-                spec.error_code, f"cannot run {command}: {exc.strerror or exc}"
-            ) from None
-        finally:
-            if gate_read >= 0:
-                os.close(gate_read)
-        self.running.add(proc.pid)
-        if gate_write >= 0:
-            await self._place(proc.pid, spec)
-            os.close(gate_write)  # EOF opens the gate
-        deadline = time.monotonic() + spec.timeout
+            log.info("%s: adopting %s, started by an earlier extd", spec.operation, earlier.handle)
+            return earlier.handle, outputs
+        append_command_log(spec.log_file, f"{spec.operation}: running {spec.path}")
+        outputs = self._new_outputs(spec)
         try:
-            return await self._wait(proc, deadline, out, err)
-        finally:
-            self.running.remove(proc.pid)
-
-    @staticmethod
-    async def _wait(
-        proc: asyncio.subprocess.Process, deadline: float, out: _Output, err: _Output
-    ) -> int | None:
-        try:
-            while True:
-                out.watch()
-                err.watch()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    kill_session(proc.pid)
-                    await proc.wait()
-                    return None
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(remaining, WATCH_INTERVAL)):
-                        return await proc.wait()
-        except asyncio.CancelledError:
-            kill_session(proc.pid)
+            handle = await self.launcher.start(spec, outputs.out.fd, outputs.err.fd)
+        except BaseException:
+            outputs.close()
             raise
+        self.records.add(Launch(handle, spec.key, str(outputs.out.path), str(outputs.err.path)))
+        return handle, outputs
 
-    async def _place(self, pid: int, spec: CommandSpec) -> None:
-        assert self.placer is not None and spec.slice_name is not None
-        unit = f"{spec.operation.lower()}_{os.urandom(8).hex()}.scope"
-        try:
-            await self.placer.place(pid, unit, spec.slice_name, spec.limits)
-        except Exception as exc:
-            # Classic: when systemd-run fails, cgroups are disabled and commands run directly.
-            log.warning(
-                "cannot put %s into %s (%s); running commands without resource limits",
-                shlex.quote(spec.command),
-                spec.slice_name,
-                exc,
-            )
-            self.placer = None
+    def _new_outputs(self, spec: CommandSpec) -> Outputs:
+        directory = self.output_dir or spec.cwd
+        return Outputs.create(directory, f"{spec.operation.lower()}-{os.urandom(8).hex()}")

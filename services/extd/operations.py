@@ -127,6 +127,7 @@ class Operations:
             log_file=layout.command_log(unit.extension),
             slice_name=slice_name(layout.name, unit.extension),
             limits=self.slice_limits(manifest),
+            handler=f"{layout.name} {layout.version}",
         )
         started = time.monotonic()
         try:

@@ -115,9 +115,9 @@ class ExtensionsService:
 
     async def start(self) -> None:
         """Show what is on disk; resume a goal state an earlier extd did not finish."""
-        killed = self.lifecycle.commands.running.kill_leftovers()
-        if killed:
-            log.info("an earlier extd was stopped while %d command(s) ran", len(killed))
+        left = await self.lifecycle.commands.recover()
+        if left:
+            log.info("an earlier extd was stopped while %d command(s) ran", len(left))
         self._compute()
         state = self.records.state
         if state.goal_state_id and not state.completed:

@@ -14,7 +14,9 @@ from waagent.extd.commands import (
     CommandResult,
     CommandSpec,
     HandlerCommands,
-    RunningCommands,
+    ChildProcesses,
+    Launch,
+    LaunchRecords,
     combine,
     slice_name,
 )
@@ -95,18 +97,58 @@ def test_a_daemon_left_behind_does_not_block_the_command(tmp_path: Path) -> None
     os.kill(int((tmp_path / "daemon.pid").read_text()), 9)
 
 
-def test_commands_left_running_by_an_earlier_extd_are_killed(tmp_path: Path) -> None:
+def test_commands_left_running_by_an_earlier_extd_are_killed_when_they_cannot_be_adopted(
+    tmp_path: Path,
+) -> None:
+    """Without systemd a command is extd's child: a restarted extd kills what is left (its
+    operation runs again) and forgets its output files."""
     registry = tmp_path / "extd.running"
-    running = RunningCommands(registry)
-    process = asyncio.run(_start_sleeper())
-    running.add(process)
-    assert RunningCommands(registry).kill_leftovers() == [process]
-    wait_for(lambda: not alive(process), timeout=5, what="the leftover to die")
+
+    async def go() -> tuple[int, list[Launch]]:
+        proc = await asyncio.create_subprocess_exec("sleep", "300", start_new_session=True)
+        out, err = tmp_path / "x.stdout", tmp_path / "x.stderr"
+        out.touch()
+        err.touch()
+        handle = (
+            f"{proc.pid}:{Path(f'/proc/{proc.pid}/stat').read_text().rsplit(')', 1)[1].split()[19]}"
+        )
+        LaunchRecords(registry).add(Launch(handle, "k", str(out), str(err)))
+        commands = HandlerCommands(ChildProcesses(), LaunchRecords(registry))
+        left = await commands.recover()
+        await proc.wait()
+        return proc.pid, left
+
+    pid, left = asyncio.run(go())
+    assert [launch.key for launch in left] == ["k"]
+    assert not alive(pid)
+    assert LaunchRecords(registry).launches == {}
+    assert not (tmp_path / "x.stdout").exists()
 
 
-async def _start_sleeper() -> int:
-    proc = await asyncio.create_subprocess_exec("sleep", "300", start_new_session=True)
-    return proc.pid
+def test_a_command_whose_output_files_are_root_only_and_removed_after(tmp_path: Path) -> None:
+    outputs = tmp_path / "out"
+    seen = tmp_path / "seen"
+    command = spec(tmp_path, f"ls -l {outputs} > {seen}; echo secret-token")
+    result = run(command, HandlerCommands(output_dir=outputs))
+    assert "secret-token" in result.output
+    listing = seen.read_text()
+    assert listing.count("-rw------- 1 root root") == 2, listing
+    assert list(outputs.iterdir()) == []
+    assert (outputs.stat().st_mode & 0o777) == 0o700
+    log_file = tmp_path / "logs" / "CommandExecution.log"
+    assert (log_file.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_command_log_an_earlier_version_left_world_readable_becomes_root_only(
+    tmp_path: Path,
+) -> None:
+    log_file = tmp_path / "logs" / "CommandExecution.log"
+    log_file.parent.mkdir()
+    log_file.write_text("old\n")
+    log_file.chmod(0o644)
+    run(spec(tmp_path, "true"))
+    assert (log_file.stat().st_mode & 0o777) == 0o600
+    assert log_file.read_text().startswith("old\n")
 
 
 def test_output_is_combined_within_3200_characters_keeping_tails() -> None:

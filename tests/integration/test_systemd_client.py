@@ -101,3 +101,32 @@ def test_a_failed_job_is_a_clear_error(bus: PrivateBus) -> None:
     manager = Manager()
     manager.results["mnt-resource.mount"] = "failed"
     with_manager(bus, body, manager)
+
+
+def test_systemd_counts_as_running_only_when_booted_with_it_and_on_the_bus(bus: PrivateBus) -> None:
+    async def booted(client: systemd.Systemd) -> None:
+        assert await systemd.running(client.bus, True)
+        assert not await systemd.running(client.bus, False)
+
+    with_manager(bus, booted)
+
+    async def alone() -> bool:
+        client = await MessageBus(bus_address=bus.address).connect()  # nobody owns systemd1
+        try:
+            return await systemd.running(client, True)
+        finally:
+            client.disconnect()
+
+    assert not asyncio.run(alone())
+
+
+@pytest.mark.parametrize(
+    ("unit", "path"),
+    [
+        ("waagent-extension-enable-0a1b.service", "waagent_2dextension_2denable_2d0a1b_2eservice"),
+        ("mnt-resource.mount", "mnt_2dresource_2emount"),
+        ("a_b\\x2d.swap", "a_5fb_5cx2d_2eswap"),
+    ],
+)
+def test_unit_object_paths_are_escaped_as_systemd_does(unit: str, path: str) -> None:
+    assert systemd.unit_object_path(unit) == f"/org/freedesktop/systemd1/unit/{path}"

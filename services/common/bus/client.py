@@ -105,6 +105,13 @@ async def add_match(bus: MessageBus, rule: str) -> None:
         raise error_from_reply(reply)
 
 
+async def remove_match(bus: MessageBus, rule: str) -> None:
+    """Undo `add_match` (a connection that closes drops its matches anyway)."""
+    reply = await bus.call(to_bus_daemon("RemoveMatch", "s", [rule]))
+    if reply is not None and reply.message_type == MessageType.ERROR:
+        raise error_from_reply(reply)
+
+
 async def get_all(bus: MessageBus, service: BusName, path: str | None = None) -> dict[str, Variant]:
     """All properties of the service's main interface, as variants (values with their types)."""
     reply = await call(

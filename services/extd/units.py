@@ -1,0 +1,160 @@
+"""Handler commands as transient services started by PID 1 (what `systemd-run --unit=...
+--slice=... --property=...` does), when systemd is PID 1.
+
+An extension is root code the VM owner asked for: it must see the system a root login sees,
+not extd's sandbox. A forked child moved into a scope would keep extd's mount namespace,
+capability bounding set, seccomp filter and private /tmp; a service started by systemd has none
+of them. The unit:
+
+- runs `/bin/sh -c <command>` as root (`User=root` gives the login's HOME, USER, SHELL) in the
+  handler directory, with the classic environment, stdout/stderr on extd's capped files (passed
+  as file descriptors), in `azure-vmextensions-<Handler>.slice` with the handler's limits;
+- `RemainAfterExit=yes` keeps the unit, and with it the exit status, until extd has read it,
+  even across an extd restart; `KillMode=process` lets daemons the command leaves behind live
+  on (classic extensions such as run-command start them and exit);
+- `RuntimeMaxSec=` is the operation's timeout, enforced by systemd whether or not extd runs;
+  a timed-out unit then has its whole control group killed (`KillUnit`, by systemd).
+
+extd learns the end from the unit's PropertiesChanged signals (no polling) and reads `Result`,
+`ExecMainCode` and `ExecMainStatus`. It signals no process itself, so it needs no CAP_KILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+from dbus_fast import Variant
+from dbus_fast.aio import MessageBus
+
+from ..common.systemd import SERVICE, UNIT, Systemd
+from .commands import CommandSpec, SliceLimits
+from .errors import ExtensionError
+
+log = logging.getLogger(__name__)
+
+CLD_EXITED = 1  # ExecMainCode: the si_code of the main process's end
+UNIT_PREFIX = "waagent-extension-"
+USEC = 1_000_000
+INFINITY = 2**64 - 1  # systemd's "infinity" for unsigned properties
+
+
+def unit_name(spec: CommandSpec) -> str:
+    return f"{UNIT_PREFIX}{spec.operation.lower()}-{os.urandom(8).hex()}.service"
+
+
+def slice_properties(limits: SliceLimits) -> dict[str, Variant]:
+    cpu = limits.cpu_quota_percent
+    memory = limits.memory_max_mb
+    return {
+        "CPUAccounting": Variant("b", True),
+        "MemoryAccounting": Variant("b", True),
+        "CPUQuotaPerSecUSec": Variant("t", cpu * 10_000 if cpu else INFINITY),
+        "MemoryMax": Variant("t", memory << 20 if memory else INFINITY),
+    }
+
+
+def service_properties(spec: CommandSpec) -> dict[str, Variant]:
+    """The transient service of one command; fd 0 and 1 of the call are stdout and stderr."""
+    environment = [f"{k}={v}" for k, v in spec.environment().items() if "\n" not in k + v]
+    properties = {
+        "Description": Variant("s", f"Azure VM extension {spec.handler}: {spec.operation}"),
+        "Type": Variant("s", "exec"),
+        "RemainAfterExit": Variant("b", True),
+        "KillMode": Variant("s", "process"),
+        "KillSignal": Variant("i", signal.SIGKILL),
+        "RuntimeMaxUSec": Variant("t", max(1, int(spec.timeout * USEC))),
+        "ExecStart": Variant("a(sasb)", [("/bin/sh", ["/bin/sh", "-c", spec.path], False)]),
+        "WorkingDirectory": Variant("s", str(spec.cwd)),
+        "User": Variant("s", "root"),
+        "Environment": Variant("as", environment),
+        "StandardInput": Variant("s", "null"),
+        "StandardOutputFileDescriptor": Variant("h", 0),
+        "StandardErrorFileDescriptor": Variant("h", 1),
+        # As in a login shell: SIGPIPE is not ignored, no task limit of a system service.
+        "IgnoreSIGPIPE": Variant("b", False),
+        "TasksMax": Variant("t", INFINITY),
+    }
+    if spec.slice_name:
+        properties["Slice"] = Variant("s", spec.slice_name)
+    return properties
+
+
+def _ended(unit: dict[str, Any], service: dict[str, Any]) -> bool:
+    """The main process is gone (exited, killed, or never started)."""
+    return bool(service.get("ExecMainExitTimestampMonotonic")) or unit.get("ActiveState") in (
+        "failed",
+        "inactive",
+    )
+
+
+class TransientServices:
+    """Launcher (see commands.Launcher) of commands as transient services of systemd."""
+
+    adopts = True
+
+    def __init__(self, bus: MessageBus) -> None:
+        self.systemd = Systemd(bus)
+
+    async def start(self, spec: CommandSpec, stdout: int, stderr: int) -> str:
+        unit = unit_name(spec)
+        if spec.slice_name:
+            # Limits first: not one instruction of the command runs outside them.
+            await self.systemd.set_unit_properties(spec.slice_name, slice_properties(spec.limits))
+        try:
+            await self.systemd.start_transient(
+                unit, service_properties(spec), unix_fds=[stdout, stderr]
+            )
+        except Exception as exc:
+            raise ExtensionError(
+                spec.error_code, f"systemd could not start {spec.path} as {unit}: {exc}"
+            ) from None
+        return unit
+
+    async def exists(self, handle: str) -> bool:
+        return await self.systemd.loaded(handle)
+
+    async def kill_leftover(self, handle: str) -> None:  # never called: leftovers are adopted
+        await self.systemd.kill(handle, signal.SIGKILL)
+
+    async def wait(self, handle: str) -> int | None:
+        started = time.monotonic()
+        changed = asyncio.Event()
+        async with self.systemd.watching(handle, changed.set):
+            while True:
+                changed.clear()
+                unit = await self.systemd.properties(handle, UNIT)
+                service = await self.systemd.properties(handle, SERVICE)
+                if _ended(unit, service):
+                    break
+                await changed.wait()
+        result = str(service.get("Result", ""))
+        log.debug("%s ended: %s after %.2f s", handle, result, time.monotonic() - started)
+        if result == "timeout":
+            await self._kill_all(handle)
+        await self._release(handle, str(unit.get("ActiveState", "")))
+        if result == "timeout":
+            return None
+        code, status = int(service.get("ExecMainCode", 0)), int(service.get("ExecMainStatus", 0))
+        return status if code == CLD_EXITED else -status
+
+    async def _kill_all(self, unit: str) -> None:
+        """What the timed-out command left behind goes too (its main process is gone)."""
+        try:
+            await self.systemd.kill(unit, signal.SIGKILL)
+        except Exception as exc:
+            log.debug("nothing left of %s to kill (%s)", unit, exc)
+
+    async def _release(self, unit: str, state: str) -> None:
+        """Let systemd unload the unit; processes the command left behind keep running."""
+        try:
+            if state == "active":
+                await self.systemd.stop(unit)
+            else:
+                await self.systemd.reset_failed(unit)
+        except Exception as exc:
+            log.warning("could not release %s: %s", unit, exc)
