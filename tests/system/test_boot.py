@@ -8,21 +8,16 @@ extensions through a bus-activated extd. Each service's memory and CPU are print
 
 from __future__ import annotations
 
-import json
 import shlex
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.harness.fabric import FabricProcess, fabric_process
 from tests.harness.wait import wait_for
-from tests.system.container import Container, container, missing_tools
-from waagent.fabric.network import FabricNetwork
-from waagent.fabric.scenario import Scenario
+from tests.system.container import Container, missing_tools
+from tests.system.vm import Vm, booted_vm
 
 pytestmark = pytest.mark.system
 
@@ -43,68 +38,31 @@ CONFIG = {
 }
 
 
-@dataclass
-class Vm:
-    box: Container
-    fabric: FabricProcess
-    scenario: Scenario
-
-    def run(self, *argv: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
-        return self.box.run(argv, user=user)
-
-    def busctl(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
-        return self.run("busctl", "--json=short", *args, user=user)
-
-    def prop(self, name: str, prop: str) -> object:
-        path = "/" + name.replace(".", "/")
-        out = self.busctl("get-property", name, path, name, prop)
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)["data"]
-
-
 def installed(program: str) -> bool:
     return (Path(__file__).resolve().parents[2] / "services" / program / "__main__.py").exists()
 
 
+def verify_units(box: Container) -> None:
+    box.verify_output = subprocess.run(  # type: ignore[attr-defined]
+        [
+            "systemd-analyze",
+            "verify",
+            f"--root={box.rootfs}",
+            "--man=no",
+            *[f"/usr/lib/systemd/system/waagent-{p}.service" for p in SERVICES],
+            "/usr/lib/systemd/system/waagent.target",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def vm() -> Iterator[Vm]:
-    scenario = Scenario.default()
-    work = Path(tempfile.mkdtemp(prefix="waagent-system-", dir="/var/tmp"))
-    try:
-        with (
-            FabricNetwork() as net,
-            fabric_process(
-                work / "fabric",
-                None,
-                scenario,
-                address=net.wireserver,
-                extra_args=["--imds-listen", net.imds],
-                popen=net.popen_in_fabric,
-            ) as fabric,
-            container(work) as box,
-        ):
-            ovf = work / "ovf.iso"
-            fabric.client.write_ovf_image(str(ovf))
-            box.prepare(CONFIG)
-            verify = subprocess.run(
-                [
-                    "systemd-analyze",
-                    "verify",
-                    f"--root={box.rootfs}",
-                    "--man=no",
-                    *[f"/usr/lib/systemd/system/waagent-{p}.service" for p in SERVICES],
-                    "/usr/lib/systemd/system/waagent.target",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-            box.verify_output = verify  # type: ignore[attr-defined]
-            box.boot(netns=net.vm_ns, binds_ro=[(ovf, "/dev/sr0")])
-            yield Vm(box, fabric, scenario)
-    finally:
-        subprocess.run(["rm", "-rf", str(work)], check=False, timeout=120)
+    with booted_vm(CONFIG, verify_units) as booted:
+        yield booted
 
 
 def test_the_units_verify_without_a_single_warning(vm: Vm) -> None:

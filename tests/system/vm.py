@@ -1,0 +1,83 @@
+"""A booted VM for the system tests: the image in a container with the agent installed, the
+fabric simulator at 168.63.129.16 in a network namespace, the OVF image as /dev/sr0."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.harness.fabric import FabricProcess, fabric_process
+from tests.system.container import Container, container
+from waagent.fabric.network import FabricNetwork
+from waagent.fabric.scenario import Scenario
+
+
+@dataclass
+class Vm:
+    box: Container
+    fabric: FabricProcess
+    scenario: Scenario
+
+    def run(self, *argv: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self.box.run(argv, user=user)
+
+    def busctl(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self.run("busctl", "--json=short", *args, user=user)
+
+    def prop(self, name: str, prop: str) -> object:
+        path = "/" + name.replace(".", "/")
+        out = self.busctl("get-property", name, path, name, prop)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["data"]
+
+    def show(self, unit: str, *props: str) -> dict[str, str]:
+        """`systemctl show` of the unit's properties."""
+        argv = ["systemctl", "show", unit] + [f"--property={p}" for p in props]
+        lines = self.run(*argv).stdout.splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
+    def handler_status(self, handler: str, since: int = 0) -> dict[str, object] | None:
+        """The newest handler status the fabric received for `handler` (records from `since`)."""
+        for record in reversed(self.fabric.client.records("status")[since:]):
+            aggregate = record["document"]["aggregateStatus"]
+            for status in aggregate.get("handlerAggregateStatus", []):
+                if status["handlerName"] == handler:
+                    return status  # type: ignore[no-any-return]
+        return None
+
+
+@contextlib.contextmanager
+def booted_vm(
+    config: dict[str, str],
+    before_boot: Callable[[Container], None] | None = None,
+) -> Iterator[Vm]:
+    """Prepare (make install), configure, boot; everything stopped and removed afterwards."""
+    scenario = Scenario.default()
+    work = Path(tempfile.mkdtemp(prefix="waagent-system-", dir="/var/tmp"))
+    try:
+        with (
+            FabricNetwork() as net,
+            fabric_process(
+                work / "fabric",
+                None,
+                scenario,
+                address=net.wireserver,
+                extra_args=["--imds-listen", net.imds],
+                popen=net.popen_in_fabric,
+            ) as fabric,
+            container(work) as box,
+        ):
+            ovf = work / "ovf.iso"
+            fabric.client.write_ovf_image(str(ovf))
+            box.prepare(config)
+            if before_boot is not None:
+                before_boot(box)
+            box.boot(netns=net.vm_ns, binds_ro=[(ovf, "/dev/sr0")])
+            yield Vm(box, fabric, scenario)
+    finally:
+        subprocess.run(["rm", "-rf", str(work)], check=False, timeout=120)
