@@ -8,7 +8,11 @@ figure does not include up to one polling period), and it stops when the fabric 
 blob in which every extension reports success. extd is not running before: its bus activation is
 part of the figure. Then, for one extension, a settings change and a version update (the classic
 agent's other two figures), and extd's resident memory while idle with 10 extensions installed.
-Prints figures; asserts nothing. Needs root. Run: .venv/bin/python bench/extensions.py
+
+`--vm` measures the same three cases for one extension in the booted system-test VM (systemd as
+PID 1, the units as installed): there each command is a transient service started by systemd,
+as on a real VM, and extd stays in its sandbox. Prints figures; asserts nothing. Needs root.
+Run: .venv/bin/python bench/extensions.py [--vm]
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from tests.extd.system import System
 from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 from tests.harness.wait import wait_for
+from tests.system.vm import Vm, booted_vm
+from waagent.common.names import WIRE
 from waagent.fabric.scenario import CertificateSpec, Scenario
 
 RUNS = 3
@@ -146,7 +152,63 @@ def one_run(count: int, extras: bool) -> dict[str, float]:
     return figures
 
 
+VM_CONFIG = {"Extensions.GoalStatePeriod": "60", "Services.IdleTimeout": "3"}
+
+
+def timed_in_vm(
+    vm: Vm, name: str, change: Callable[[], object], check: Callable[[dict[str, Any]], bool]
+) -> float:
+    """Seconds from the change (extd idle, wire told to Refresh) to success in a status blob."""
+    wait_for(
+        lambda: vm.show("waagent-extd.service", "ActiveState")["ActiveState"] == "inactive",
+        timeout=60,
+        what="extd to exit when idle",
+    )
+    before = len(vm.fabric.client.records("status"))
+    change()
+    started = time.monotonic()
+    vm.run("busctl", "call", WIRE.name, WIRE.path, WIRE.interface, "Refresh")
+
+    def done() -> bool:
+        status = vm.handler_status(name, before)
+        return status is not None and check(status)
+
+    wait_for(done, timeout=600, interval=0.005, what="success")
+    return time.monotonic() - started
+
+
+def vm_run(name: str) -> dict[str, float]:
+    """add / settings / update of the sample extension in a freshly booted VM."""
+    with booted_vm(VM_CONFIG) as vm:
+        wait_for(lambda: vm.fabric.client.records("status"), timeout=60, what="a status")
+        client = vm.fabric.client
+        return {
+            "add": timed_in_vm(
+                vm, name, lambda: client.add_extension(name, version="1.0.0"), success(0)
+            ),
+            "settings": timed_in_vm(
+                vm, name, lambda: client.set_extension_settings(name, public={"n": 1}), success(1)
+            ),
+            "update": timed_in_vm(
+                vm, name, lambda: client.update_extension(name, "1.1.0"), success(1, "1.1.0")
+            ),
+        }
+
+
+def main_vm() -> None:
+    print(f"extd in the booted VM, commands as transient services (median of {RUNS} VMs)")
+    print("  from the change at the fabric (and wire's Refresh) to success in the status blob")
+    runs = [vm_run(f"Bench.Vm.Ext{run}") for run in range(RUNS)]
+    for key in ("add", "settings", "update"):
+        figure = statistics.median(r[key] for r in runs)
+        spread = f"{min(r[key] for r in runs):.2f}-{max(r[key] for r in runs):.2f}"
+        print(f"{key:<12}{figure:>7.2f} s  ({spread})   classic {CLASSIC[key]:.1f} s")
+
+
 def main() -> None:
+    if "--vm" in sys.argv[1:]:
+        main_vm()
+        return
     print(f"extd: incarnation bump -> status success at the fabric (median of {RUNS} runs)")
     print("  bump: from the change at the fabric; fetched: from wire having the whole goal state")
     print(f"{'case':<30}{'bump':>9}{'fetched':>10}{'classic':>10}")

@@ -21,7 +21,15 @@ from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import dbus_property
 from pydantic import TypeAdapter
 
-from ..common.bus import PUBLIC, Auth, Interface, ServiceContext, bus_method, polkit_action
+from ..common.bus import (
+    PUBLIC,
+    Auth,
+    Interface,
+    ServiceContext,
+    bus_method,
+    current_caller,
+    polkit_action,
+)
 from ..common.bus.client import call
 from ..common.errors import InvalidArgs, NotSupported
 from ..common.models.events import TelemetryBatch
@@ -35,7 +43,7 @@ from ..common.names import (
     WIRE_USER,
 )
 from .service import ExtensionsService
-from .status import Entry
+from .status import Entry, without_messages
 from .wire_api import DownloadKind
 
 log = logging.getLogger(__name__)
@@ -139,16 +147,18 @@ class ExtensionObject(Interface):
         return int(self.values.get("Code", 0))
 
     @dbus_property(access=PropertyAccess.READ)
-    def Message(self) -> DBusStr:
-        return str(self.values.get("Message", ""))
-
-    @dbus_property(access=PropertyAccess.READ)
     def SequenceNumber(self) -> DBusInt32:
         return int(self.values.get("SequenceNumber", -1))
 
     @dbus_property(access=PropertyAccess.READ)
     def LastOperation(self) -> DBusStr:
         return str(self.values.get("LastOperation", ""))
+
+    @bus_method(auth=MANAGE)
+    def GetMessage(self) -> DBusStr:
+        # A method, not a property: extensions put command output and secrets in their
+        # messages, and a property is readable by every local user.
+        return str(self.values.get("Message", ""))
 
     @bus_method(auth=MANAGE)
     async def Enable(self) -> NoValue:
@@ -187,7 +197,11 @@ class ExtensionsInterface(Interface):
 
     @bus_method(auth=PUBLIC)
     def GetStatus(self) -> DBusStr:
-        return self._service.current_report().model_dump_json(by_alias=True)
+        report = self._service.current_report()
+        caller = current_caller()
+        if caller is None or not caller.is_root:
+            report = without_messages(report)
+        return report.model_dump_json(by_alias=True)
 
 
 class Objects:

@@ -368,3 +368,38 @@ def comparable(report: ExtensionsStatus) -> str:
         if settings:
             settings.pop("timestampUTC", None)
     return json.dumps(data, sort_keys=True)
+
+
+def without_messages(report: ExtensionsStatus) -> ExtensionsStatus:
+    """The report for a caller who is not root: states, codes and versions, no text (extensions
+    put command output and secrets in messages and substatus)."""
+
+    def detail(status: ExtensionStatusDetail) -> ExtensionStatusDetail:
+        subs = status.substatus
+        return status.model_copy(
+            update={
+                "formatted_message": FormattedMessage(),
+                "substatus": None
+                if subs is None
+                else tuple(SubStatus(status=s.status, code=s.code) for s in subs),
+            }
+        )
+
+    handlers = []
+    for handler in report.handler_aggregate_status:
+        runtime = handler.runtime_settings_status
+        if runtime is not None:
+            settings = runtime.settings_status
+            runtime = runtime.model_copy(
+                update={
+                    "settings_status": settings.model_copy(
+                        update={"status": detail(settings.status)}
+                    )
+                }
+            )
+        handlers.append(
+            handler.model_copy(
+                update={"formatted_message": None, "runtime_settings_status": runtime}
+            )
+        )
+    return report.model_copy(update={"handler_aggregate_status": tuple(handlers)})

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.harness.procs import alive
 from tests.harness.wait import wait_for
 from waagent.extd.commands import (
+    ChildProcesses,
     CommandResult,
     CommandSpec,
     HandlerCommands,
-    ChildProcesses,
     Launch,
     LaunchRecords,
     combine,
@@ -103,26 +103,17 @@ def test_commands_left_running_by_an_earlier_extd_are_killed_when_they_cannot_be
     """Without systemd a command is extd's child: a restarted extd kills what is left (its
     operation runs again) and forgets its output files."""
     registry = tmp_path / "extd.running"
-
-    async def go() -> tuple[int, list[Launch]]:
-        proc = await asyncio.create_subprocess_exec("sleep", "300", start_new_session=True)
-        out, err = tmp_path / "x.stdout", tmp_path / "x.stderr"
-        out.touch()
-        err.touch()
-        handle = (
-            f"{proc.pid}:{Path(f'/proc/{proc.pid}/stat').read_text().rsplit(')', 1)[1].split()[19]}"
-        )
-        LaunchRecords(registry).add(Launch(handle, "k", str(out), str(err)))
-        commands = HandlerCommands(ChildProcesses(), LaunchRecords(registry))
-        left = await commands.recover()
-        await proc.wait()
-        return proc.pid, left
-
-    pid, left = asyncio.run(go())
+    sleeper = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    started = Path(f"/proc/{sleeper.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    out, err = tmp_path / "x.stdout", tmp_path / "x.stderr"
+    out.touch()
+    err.touch()
+    LaunchRecords(registry).add(Launch(f"{sleeper.pid}:{started}", "k", str(out), str(err)))
+    left = asyncio.run(HandlerCommands(ChildProcesses(), LaunchRecords(registry)).recover())
+    assert sleeper.wait(timeout=5) == -9
     assert [launch.key for launch in left] == ["k"]
-    assert not alive(pid)
     assert LaunchRecords(registry).launches == {}
-    assert not (tmp_path / "x.stdout").exists()
+    assert not out.exists()
 
 
 def test_a_command_whose_output_files_are_root_only_and_removed_after(tmp_path: Path) -> None:

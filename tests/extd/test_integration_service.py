@@ -51,16 +51,50 @@ def test_each_handler_is_an_object_with_its_state_under_the_object_manager(
         "State": "Enabled",
         "Status": "success",
         "Code": 0,
-        "Message": values["Message"],
         "SequenceNumber": 1,
         "LastOperation": "Enable",
     }
-    assert json.loads(values["Message"]) == {"protected": None, "public": {}}
-    status = system.env.busctl.call(
-        EXTENSIONS.name, EXTENSIONS.path, EXTENSIONS.interface, "GetStatus", user=UNPRIVILEGED
+    message = system.call_extension(PROBE, "GetMessage")
+    assert message.ok, message.error
+    assert json.loads(message.data[0]) == {"protected": None, "public": {}}
+
+
+def test_extension_messages_and_substatus_text_are_for_root_only(system: System) -> None:
+    """The probe puts its decrypted protected settings in its message, as a careless
+    run-command extension puts command output there: no local user may read them."""
+    system.start()
+    system.wait_extension_status(PROBE, "success", seq=1)
+
+    def get_status(user: str | None) -> str:
+        reply = system.env.busctl.call(
+            EXTENSIONS.name, EXTENSIONS.path, EXTENSIONS.interface, "GetStatus", user=user
+        )
+        assert reply.ok, reply.error
+        return str(reply.data[0])
+
+    as_root = get_status(None)
+    assert "protected" in as_root  # the probe's message is there for root
+    unprivileged = get_status(UNPRIVILEGED)
+    handler = json.loads(unprivileged)["handlerAggregateStatus"][0]
+    status = handler["runtimeSettingsStatus"]["settingsStatus"]["status"]
+    assert (handler["handlerName"], handler["handlerVersion"], status["status"]) == (
+        PROBE,
+        "1.0.0",
+        "success",
     )
-    assert status.ok, status.error
-    assert json.loads(status.data[0])["handlerAggregateStatus"][0]["handlerName"] == PROBE
+    assert status["formattedMessage"].get("message") is None
+    assert "protected" not in unprivileged
+    refused = system.call_extension(PROBE, "GetMessage", user=UNPRIVILEGED)
+    assert not refused.ok and "org.waagent.manage-extensions" in refused.error
+    objects = system.env.busctl.call(
+        EXTENSIONS.name,
+        EXTENSIONS.path,
+        "org.freedesktop.DBus.ObjectManager",
+        "GetManagedObjects",
+        user=UNPRIVILEGED,
+    )
+    assert objects.ok, objects.error
+    assert "protected" not in json.dumps(objects.data)
 
 
 def test_an_unprivileged_disable_is_refused_by_polkit_and_root_may_disable(
