@@ -192,8 +192,8 @@ class ExtensionsInterface(Interface):
         return state.outcome.status if state.outcome else ""
 
     @bus_method(auth=WIRE_ONLY)
-    def ProcessGoalState(self) -> NoValue:
-        self._service.process_goal_state()
+    async def ProcessGoalState(self) -> NoValue:
+        await self._service.accept_goal_state()
 
     @bus_method(auth=PUBLIC)
     def GetStatus(self) -> DBusStr:

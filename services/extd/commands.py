@@ -25,7 +25,7 @@ import os
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -130,12 +130,17 @@ def slice_name(handler: str, extension: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Launch:
-    """A running command as recorded on disk: enough for a restarted extd to find it."""
+    """A command of the goal state being processed, as recorded on disk: while it runs, enough
+    for a restarted extd to find it; once it ended, its result, so that a restarted extd that
+    reaches the same operation again continues past it instead of running it twice."""
 
     handle: str  # the unit name, or "<pid>:<start time>" of a child
     key: str
     stdout: str
     stderr: str
+    exit_code: int | None = None  # None: killed by its timeout (when `ended`)
+    output: str = ""
+    ended: bool = False
 
 
 class Launcher(Protocol):
@@ -182,6 +187,20 @@ class LaunchRecords:
 
     def find(self, key: str) -> Launch | None:
         return next((x for x in self.launches.values() if x.key == key), None)
+
+    def end(self, handle: str, exit_code: int | None, output: str) -> None:
+        launch = self.launches.get(handle)
+        if launch is not None:
+            self.launches[handle] = replace(launch, exit_code=exit_code, output=output, ended=True)
+            self._save()
+
+    def settle(self) -> None:
+        """The goal state's effects are on disk: forget the commands that ended."""
+        ended = [handle for handle, launch in self.launches.items() if launch.ended]
+        for handle in ended:
+            del self.launches[handle]
+        if ended:
+            self._save()
 
 
 # ---- output -----------------------------------------------------------------------------------
@@ -404,7 +423,7 @@ class HandlerCommands:
     async def recover(self) -> list[Launch]:
         """At start: what an earlier extd left running. A launcher that adopts keeps those
         for `run` to wait for; otherwise they are killed (their operations run again)."""
-        left = list(self.records.launches.values())
+        left = [launch for launch in self.records.launches.values() if not launch.ended]
         for launch in left:
             if not await self.launcher.exists(launch.handle):
                 log.info("command %s of an earlier extd is gone", launch.handle)
@@ -419,22 +438,43 @@ class HandlerCommands:
         for name in (launch.stdout, launch.stderr):
             Path(name).unlink(missing_ok=True)
 
+    def settle(self) -> None:
+        """Call once the effects of the commands run so far are recorded (goal state done)."""
+        self.records.settle()
+
+    def launched_under(self, directory: Path) -> bool:
+        """A command of the goal state in progress ran (or runs) from `directory`."""
+        inside = f"{directory}/"
+        return any(x.key.split("\0")[1].startswith(inside) for x in self.records.launches.values())
+
     async def run(self, spec: CommandSpec) -> CommandResult:
-        """Run the command (or wait for the same one an earlier extd started); a non-zero exit
-        or a timeout raises ExtensionError."""
-        command = spec.path
+        """Run the command (or wait for the same one an earlier extd started, or take the
+        result it recorded); a non-zero exit or a timeout raises ExtensionError."""
         started = time.monotonic()
-        handle, outputs = await self._start_or_adopt(spec)
+        earlier = self.records.find(spec.key)
+        if earlier is not None and earlier.ended:
+            log.info("%s of %s ended before extd restarted", spec.operation, spec.handler)
+            append_command_log(spec.log_file, f"{spec.operation}: ended before extd restarted")
+            return self._result(spec, earlier.exit_code, earlier.output, 0.0)
+        handle, outputs = await self._start_or_adopt(spec, earlier)
         try:
             outputs.watch()
             try:
                 exit_code = await self.launcher.wait(handle)
-            finally:
+            except BaseException:
                 self.records.remove(handle)
+                raise
             output = outputs.combined()
+            self.records.end(handle, exit_code, output)
         finally:
             outputs.close()
-        duration = time.monotonic() - started
+        return self._result(spec, exit_code, output, time.monotonic() - started)
+
+    @staticmethod
+    def _result(
+        spec: CommandSpec, exit_code: int | None, output: str, duration: float
+    ) -> CommandResult:
+        command = spec.path
         if exit_code is None:
             append_command_log(spec.log_file, f"{spec.operation}: timed out\n{output}")
             raise ExtensionError(
@@ -454,8 +494,9 @@ class HandlerCommands:
             )
         return CommandResult(exit_code, output, duration)
 
-    async def _start_or_adopt(self, spec: CommandSpec) -> tuple[str, Outputs]:
-        earlier = self.records.find(spec.key)
+    async def _start_or_adopt(
+        self, spec: CommandSpec, earlier: Launch | None
+    ) -> tuple[str, Outputs]:
         if earlier is not None:
             try:
                 outputs = Outputs.reopen(earlier)

@@ -147,7 +147,12 @@ class Lifecycle:
         self.records.update(handler.name, version=target.version)
         uninstall_code = NOT_RUN
         if target.read_state() in ("NotInstalled", "FailedUpgrade"):
-            await self._download(handler, selected, target)
+            if target.exists() and self.commands.launched_under(target.dir):
+                # An earlier extd stopped in the middle of this: what runs (or ran) from the
+                # directory must find it as it left it.
+                log.info("%s: continuing where an earlier extd stopped", handler.name)
+            else:
+                await self._download(handler, selected, target)
             manifest = self._manifest(target, handler)
             target.write_state("NotInstalled")
             self._write_settings(target, handler)

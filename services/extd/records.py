@@ -76,6 +76,14 @@ class Records:
         )
         self.save()
 
+    def accept(self, goal_state_id: str) -> None:
+        """A goal state was handed over: on disk before wire hears that it was taken, so an
+        extd that dies before finishing it resumes it at its next start."""
+        self.state = self.state.model_copy(
+            update={"goal_state_id": goal_state_id, "completed": False}
+        )
+        self.save()
+
     def finish(self, outcome: GoalStateOutcome) -> None:
         self.state = self.state.model_copy(update={"completed": True, "outcome": outcome})
         self.save()

@@ -135,6 +135,14 @@ class ExtensionsService:
 
     # ---- goal states ------------------------------------------------------------------------
 
+    async def accept_goal_state(self) -> None:
+        """Take wire's current goal state: recorded on disk (so it is resumed after a crash),
+        then scheduled. Wire's call returns once this did, which is its acknowledgement."""
+        goal_state = await self.wire.extensions_goal_state()
+        if goal_state is not None:
+            self.records.accept(goal_state.id)
+        self.process_goal_state()
+
     def process_goal_state(self) -> None:
         """Schedule processing of the current goal state; returns at once."""
         self._pending = True
@@ -168,6 +176,7 @@ class ExtensionsService:
         started = self.clock()
         async with self._lock:
             await self.processor.process(plan)
+            self.lifecycle.commands.settle()
         log.info("goal state %s processed in %.2f s", plan.goal_state_id, self.clock() - started)
         await self.publish(force=True)
         self.telemetry.collect(self._event_folders())
@@ -263,6 +272,7 @@ class ExtensionsService:
                 await work()
             finally:
                 self.records.save()
+                self.lifecycle.commands.settle()
         await self.publish(force=True)
         self._ensure_watcher()
 
