@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +21,8 @@ from .errors import Code, ExtensionError
 log = logging.getLogger(__name__)
 
 FILE_NAME = "HandlerManifest.json"
+# A manifest is a few hundred bytes; more is not a manifest (and is not read into memory).
+MAX_SIZE = 1 << 20
 Operation = Literal["install", "uninstall", "update", "enable", "disable"]
 OPERATIONS: tuple[Operation, ...] = ("install", "uninstall", "update", "enable", "disable")
 
@@ -49,12 +54,14 @@ def _flag(section: dict[str, Any], key: str, where: str) -> bool:
     if isinstance(value, str) and value.strip().lower() == "true":
         return True
     if value not in (None, "", "false", "False"):
-        log.warning("%s: %s is %r, not a boolean; taken as false", where, key, value)
+        log.warning("%s: %s is %.100r, not a boolean; taken as false", where, key, value)
     return False
 
 
 def _positive_int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or value <= 0:  # JSON may say Infinity or NaN
         return None
     return int(value)
 
@@ -66,6 +73,10 @@ def parse_handler_manifest(text: str, where: str = FILE_NAME) -> HandlerManifest
     except ValueError as exc:
         raise ExtensionError(
             Code.HANDLER_MANIFEST_MALFORMED, f"{where} is not valid JSON: {exc}"
+        ) from None
+    except RecursionError:
+        raise ExtensionError(
+            Code.HANDLER_MANIFEST_MALFORMED, f"{where} is nested too deeply"
         ) from None
     if isinstance(document, list):
         document = document[0] if document else None
@@ -104,11 +115,25 @@ def parse_handler_manifest(text: str, where: str = FILE_NAME) -> HandlerManifest
 
 def load_handler_manifest(handler_dir: Path) -> HandlerManifest:
     """Raise ExtensionError 1002 when the file is missing or unreadable, 1003 when malformed."""
-    path = handler_dir / FILE_NAME
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        data = _read(handler_dir / FILE_NAME)
     except OSError as exc:
         raise ExtensionError(
             Code.HANDLER_MANIFEST_NOT_FOUND, f"{FILE_NAME} not found in the package: {exc.strerror}"
         ) from None
-    return parse_handler_manifest(text)
+    return parse_handler_manifest(data.decode("utf-8", errors="replace"))
+
+
+def _read(path: Path) -> bytes:
+    """The manifest's bytes: a regular file, not through a link (unpacking put a file there),
+    and not larger than MAX_SIZE (1003)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with open(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ExtensionError(Code.HANDLER_MANIFEST_MALFORMED, f"{FILE_NAME} is not a file")
+        data = file.read(MAX_SIZE + 1)
+    if len(data) > MAX_SIZE:
+        raise ExtensionError(
+            Code.HANDLER_MANIFEST_MALFORMED, f"{FILE_NAME} is larger than {MAX_SIZE} bytes"
+        )
+    return data

@@ -32,14 +32,26 @@ HANDLER_STATES = ("enabled", "disabled", "uninstall")
 
 HandlerState = Literal["enabled", "disabled", "uninstall"]
 ExtensionState = Literal["enabled", "disabled"]
-# Names become file and directory names: one path component, no leading dot.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Names become file and directory names: one path component, no leading dot. Always used with
+# fullmatch: `$` would accept a trailing newline.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Settings deeper than this are refused: their settings file is written with json.dumps, which
+# recurses (classic settings are a few levels deep).
+MAX_SETTINGS_DEPTH = 100
+# How much of a bad value a message quotes: messages go to the fabric and the log.
+_QUOTE = 100
 # (handler name in lower case, extension name or None): what an item is and what it depends on.
 ItemKey = tuple[str, str | None]
 
 
 class ConfigProblem(ValueError):
     """A rule of §9.1 the handler's configuration breaks (one line)."""
+
+
+def _quote(value: str) -> str:
+    """A value for a message: repr, cut to a few words."""
+    text = repr(value)
+    return text if len(text) <= _QUOTE else f"{text[:_QUOTE]}... ({len(value)} characters)"
 
 
 @dataclass(frozen=True)
@@ -158,7 +170,7 @@ def _int(text: str | None, what: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise ConfigProblem(f"{what} {text!r} is not a number") from None
+        raise ConfigProblem(f"{what} {_quote(text)} is not a number") from None
 
 
 def _level(text: str) -> int:
@@ -166,6 +178,24 @@ def _level(text: str) -> int:
         return int(text.strip())
     except ValueError:
         return 0  # classic: an unparsable dependencyLevel is level 0
+
+
+_TOO_DEEP = f"the settings are nested more than {MAX_SETTINGS_DEPTH} levels deep"
+
+
+def _depth(document: Any) -> int:
+    """How deep lists and objects nest in a parsed document (without recursing)."""
+    deepest = 0
+    todo: list[tuple[Any, int]] = [(document, 0)]
+    while todo:
+        value, depth = todo.pop()
+        children = value.values() if isinstance(value, dict) else value
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth + 1)
+            if deepest > MAX_SETTINGS_DEPTH:
+                break
+            todo.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _handler_settings(text: str) -> dict[str, Any]:
@@ -176,6 +206,10 @@ def _handler_settings(text: str) -> dict[str, Any]:
         document = json.loads(text)
     except ValueError as exc:
         raise ConfigProblem(f"the settings are not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ConfigProblem(_TOO_DEEP) from None
+    if _depth(document) > MAX_SETTINGS_DEPTH:
+        raise ConfigProblem(_TOO_DEEP)
     runtime = document.get("runtimeSettings") if isinstance(document, dict) else None
     if not isinstance(runtime, list) or not runtime:
         raise ConfigProblem("the settings have no runtimeSettings list")
@@ -205,7 +239,9 @@ def _settings(
     seq_no = _int(runtime.seq_no, f"seqNo of {name}")
     state = (runtime.state or "enabled").lower()
     if state not in ("enabled", "disabled"):
-        raise ConfigProblem(f"state {runtime.state!r} of extension {name} is not enabled/disabled")
+        raise ConfigProblem(
+            f"state {_quote(runtime.state or '')} of extension {name} is not enabled/disabled"
+        )
     bare = ExtensionSettings(name, seq_no, state, level=level, depends_on=depends_on)  # type: ignore[arg-type]
     try:
         handler = _handler_settings(runtime.text)
@@ -253,7 +289,8 @@ def _matching_settings(
     if settings.version != plugin.version:
         raise ConfigProblem(
             f"Extension PluginSettings Version Mismatch! Expected PluginSettings version: "
-            f"{plugin.version} for Handler: {plugin.name} but found version: {settings.version}"
+            f"{plugin.version} for Handler: {plugin.name} but found version: "
+            f"{_quote(settings.version)}"
         )
     if settings.runtime_settings and settings.extension_runtime_settings:
         raise ConfigProblem("both RuntimeSettings and ExtensionRuntimeSettings are present")
@@ -266,7 +303,7 @@ def _check_state(plugin: Plugin) -> None:
     if not plugin.state:
         raise ConfigProblem("Received empty Extensions.Plugins.Plugin.state")
     if plugin.state.lower() not in HANDLER_STATES:
-        raise ConfigProblem(f"Unknown ext handler state {plugin.state!r}")
+        raise ConfigProblem(f"Unknown ext handler state {_quote(plugin.state)}")
 
 
 def _handler(
@@ -292,6 +329,24 @@ def _handler(
         return _single_config(base, settings, deps, certificates)
     except ConfigProblem as exc:
         return replace(base, error=str(exc))
+
+
+def _contained(
+    plugin: Plugin,
+    all_settings: tuple[PluginSettings, ...],
+    certificates: frozenset[str] | None,
+) -> HandlerPlan:
+    """The handler's plan; any failure judging its configuration is an error on it alone."""
+    try:
+        return _handler(plugin, all_settings, certificates)
+    except Exception as exc:
+        log.exception("judging the configuration of %s failed", plugin.name)
+        return HandlerPlan(
+            name=plugin.name,
+            version=plugin.version,
+            state=plugin.state.lower(),
+            error=f"the configuration could not be read ({type(exc).__name__})",
+        )
 
 
 def _single_config(
@@ -326,8 +381,8 @@ def _multi_config(
     for runtime in settings.extension_runtime_settings:
         if not runtime.name:
             raise ConfigProblem("an ExtensionRuntimeSettings has no name")
-        if not SAFE_NAME.match(runtime.name):
-            raise ConfigProblem(f"extension name {runtime.name!r} is not a valid name")
+        if not SAFE_NAME.fullmatch(runtime.name):
+            raise ConfigProblem(f"extension name {_quote(runtime.name)} is not a valid name")
         level, depends = deps.get(runtime.name, (0, ()))
         extension, problem = _settings(runtime, runtime.name, level, depends, certificates)
         extensions.append(extension)
@@ -452,7 +507,7 @@ def build_plan(
     handlers: list[HandlerPlan] = []
     skipped: list[str] = []
     for plugin in goal_state.plugins:
-        if not SAFE_NAME.match(plugin.name) or not is_version(plugin.version):
+        if not SAFE_NAME.fullmatch(plugin.name) or not is_version(plugin.version):
             log.warning(
                 "InvalidExtensionConfig: plugin %r version %r is ignored (not a usable name "
                 "and version)",
@@ -465,7 +520,7 @@ def build_plan(
             log.warning("InvalidExtensionConfig: handler %s is listed twice", plugin.name)
             skipped.append(plugin.name)
             continue
-        handlers.append(_handler(plugin, goal_state.plugin_settings, certificates))
+        handlers.append(_contained(plugin, goal_state.plugin_settings, certificates))
     items = _resolve(_items(handlers))
     cycles = _cycles(items)
     if cycles:

@@ -48,6 +48,15 @@ def disabled_message(item: PlanItem, config_path: str) -> str:
     )
 
 
+def _unexpected(exc: Exception) -> ExtensionError:
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return ExtensionError(
+        Code.UNKNOWN_FAILURE,
+        f"Unexpected error when processing the extension: {type(exc).__name__}: {first}",
+        operation="ExtensionProcessing",
+    )
+
+
 class Processor:
     def __init__(
         self,
@@ -114,18 +123,13 @@ class Processor:
         self._labels = {i.key: i.label for i in plan.items}
         failed: set[ItemKey] = set()
         for item in plan.items:
-            if not self.settings.extensions_enabled:
-                self._refuse(item)
-            elif item.handler.error is not None:
-                await self.lifecycle.run(item)  # reports the configuration error
-                failed.add(item.key)
-            elif (problem := await self._dependencies(item, failed, deadline)) is not None:
-                self.lifecycle.report_failure(
-                    item,
-                    ExtensionError(Code.UNKNOWN_FAILURE, problem, operation="ExtensionProcessing"),
-                )
-                failed.add(item.key)
-            elif not await self.lifecycle.run(item):
+            try:
+                if not await self._item(item, failed, deadline):
+                    failed.add(item.key)
+            except Exception as exc:
+                # One extension's surprise is its own failure: the others still run.
+                log.exception("%s: processing failed unexpectedly", item.label)
+                self.lifecycle.report_failure(item, _unexpected(exc))
                 failed.add(item.key)
             self.records.save()
             if self.step_done is not None:
@@ -133,6 +137,21 @@ class Processor:
         if self.settings.extensions_enabled:
             self.cleanup(plan)
         return self._outcome(plan, "Success", Code.SUCCESS, SUCCESS_MESSAGE)
+
+    async def _item(self, item: PlanItem, failed: set[ItemKey], deadline: float) -> bool:
+        """Process one item; False when it failed (the failure is reported)."""
+        if not self.settings.extensions_enabled:
+            self._refuse(item)
+            return True
+        if item.handler.error is not None:
+            await self.lifecycle.run(item)  # reports the configuration error
+            return False
+        if (problem := await self._dependencies(item, failed, deadline)) is not None:
+            self.lifecycle.report_failure(
+                item, ExtensionError(Code.UNKNOWN_FAILURE, problem, operation="ExtensionProcessing")
+            )
+            return False
+        return await self.lifecycle.run(item)
 
     def _refuse(self, item: PlanItem) -> None:
         code = Code.ENABLE_FAILED if not item.is_removal else Code.DISABLE_FAILED

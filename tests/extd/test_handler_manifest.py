@@ -65,3 +65,33 @@ def test_a_missing_manifest_is_1002(tmp_path: Path) -> None:
     with pytest.raises(ExtensionError) as error:
         load_handler_manifest(tmp_path)
     assert error.value.code == 1002
+
+
+def test_a_manifest_nested_5000_deep_is_malformed() -> None:
+    with pytest.raises(ExtensionError) as error:
+        parse_handler_manifest("[" * 5000 + "]" * 5000)
+    assert error.value.code == 1003
+    assert "nested too deeply" in error.value.text
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN", "1e400"])
+def test_resource_limits_that_are_not_finite_numbers_are_ignored(value: str) -> None:
+    text = manifest().replace(
+        '"version": 1.0,', f'"resourceLimits": {{"memoryQuotaInMB": {value}}},'
+    )
+    assert parse_handler_manifest(text).limits.memory_quota_mb is None
+
+
+def test_a_manifest_that_is_a_symlink_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere.json").write_text(manifest())
+    (tmp_path / "HandlerManifest.json").symlink_to("elsewhere.json")
+    with pytest.raises(ExtensionError) as error:
+        load_handler_manifest(tmp_path)
+    assert error.value.code == 1002
+
+
+def test_a_manifest_larger_than_a_megabyte_is_malformed(tmp_path: Path) -> None:
+    (tmp_path / "HandlerManifest.json").write_text(manifest() + " " * (1 << 20))
+    with pytest.raises(ExtensionError) as error:
+        load_handler_manifest(tmp_path)
+    assert error.value.code == 1003

@@ -9,29 +9,23 @@ from pathlib import Path
 import pytest
 
 from tests.harness.wait import wait_for
-from waagent.fabric.scenario import Extension, Scenario
+from waagent.fabric.scenario import Scenario
 
-from .hostile import bomb, make_zip, probe_files, serve_package, serve_settings_text
+from .hostile import (
+    bomb,
+    failed,
+    make_zip,
+    probe_files,
+    serve_package,
+    serve_settings_text,
+    with_sample,
+)
 from .system import PROBE, SAMPLE, System, detail, handler_copy, message, probe_extension
 
 pytestmark = pytest.mark.integration
 
 FIRST = "Waagent.Test.First"
 SECOND = "Waagent.Test.Second"
-
-
-def with_sample(scenario: Scenario, *extensions: Extension) -> Scenario:
-    sample = Extension(name=SAMPLE, version="1.0.0")
-    return scenario.model_copy(update={"extensions": [*extensions, sample]})
-
-
-def failed(system: System, handler: str, code: int, timeout: float = 30) -> dict[str, object]:
-    """The handler's entry once it is NotReady with `code`; the sample must have succeeded."""
-    item = system.wait_entry(
-        handler, lambda i: i["status"] == "NotReady" and i["code"] == code, timeout=timeout
-    )
-    system.wait_extension_status(SAMPLE, "success", seq=0)
-    return item
 
 
 class TestPackages:

@@ -209,3 +209,47 @@ def test_plugins_without_name_or_version_and_duplicates_are_skipped() -> None:
     plan = build_plan(goal_state([plugin("P.A"), Plugin(name="", version="1"), plugin("p.a")], []))
     assert [h.name for h in plan.handlers] == ["P.A"]
     assert len(plan.skipped) == 2
+
+
+def nested(depth: int) -> str:
+    """A settings document whose publicSettings nest `depth` lists deep."""
+    public = "[" * depth + "]" * depth
+    return '{"runtimeSettings": [{"handlerSettings": {"publicSettings": ' + public + "}}]}"
+
+
+def test_settings_nested_5000_deep_are_an_error_on_their_handler_alone() -> None:
+    plan = build_plan(
+        goal_state(
+            [plugin("P.Deep"), plugin("P.Fine")],
+            [single("P.Deep", "4", text=nested(5000)), single("P.Fine")],
+        )
+    )
+    deep, fine = plan.handlers
+    assert deep.error == "the settings are nested more than 100 levels deep"
+    assert deep.extensions[0].seq_no == 4
+    assert fine.error is None and len(plan.items) == 2
+
+
+def test_settings_within_the_depth_limit_are_kept() -> None:
+    plan = build_plan(goal_state([plugin("P.A")], [single("P.A", text=nested(90))]))
+    assert plan.handlers[0].error is None
+
+
+def test_a_huge_bad_value_is_quoted_in_a_short_message() -> None:
+    plan = build_plan(goal_state([plugin("P.A")], [single("P.A", seq="9" * 5000 + "x")]))
+    error = plan.handlers[0].error
+    assert error is not None and error.startswith("seqNo of P.A '99999")
+    assert "(5001 characters) is not a number" in error and len(error) < 200
+
+
+def test_a_name_ending_in_a_newline_is_not_a_name() -> None:
+    plan = build_plan(goal_state([plugin("Contoso.X\n"), plugin("Contoso.Y")], []))
+    assert [h.name for h in plan.handlers] == ["Contoso.Y"]
+    assert plan.skipped == ("Contoso.X\n",)
+
+
+def test_an_extension_name_ending_in_a_newline_is_an_error() -> None:
+    runtime = RuntimeSettings(seq_no="0", name="first\n", text=settings_text())
+    settings = PluginSettings(name="P.A", version="1.0", extension_runtime_settings=(runtime,))
+    plan = build_plan(goal_state([plugin("P.A")], [settings]))
+    assert plan.handlers[0].error == "extension name 'first\\n' is not a valid name"
