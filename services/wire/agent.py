@@ -40,6 +40,7 @@ from ..common.models.status import (
 from ..common.root import Root
 from ..common.selfexec import module_command
 from . import certstore, documents, endpoint, osinfo, reports, xmldoc
+from .download import BUDGET as DOWNLOAD_BUDGET
 from .download import Downloader, Kind
 from .errors import FabricError, InvalidContainer, MalformedDocument, ResourceGone
 from .history import History
@@ -130,6 +131,7 @@ class Wire:
         files: StateFiles | None = None,
         environ: dict[str, str] | None = None,
         route_table: Path = endpoint.ROUTE_TABLE,
+        download_budget: float = DOWNLOAD_BUDGET,
     ) -> None:
         self.root = root
         self.config = config
@@ -139,6 +141,7 @@ class Wire:
         self.files = files or StateFiles(root)
         self.environ = environ if environ is not None else dict(os.environ)
         self.route_table = route_table
+        self.download_budget = download_budget
         self.observable = Observable()
         self.history = History(root, self.files.path("history"))
         self.transport_header = ""
@@ -175,6 +178,7 @@ class Wire:
             self.hostplugin,
             self.refresh_container,
             self.root.resolve(self.files.path("downloads")),
+            budget=self.download_budget,
         )
         self.imds = Imds(self.clients.fabric, self.config.protocol_imds_endpoint)
         self._set(endpoint=address)

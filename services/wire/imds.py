@@ -8,7 +8,7 @@ from .errors import MalformedDocument
 from .http import FabricHttp, RetryPolicy
 
 API_VERSION = "2021-02-01"
-IMDS_POLICY = RetryPolicy(attempts=3, deadline=30.0)
+IMDS_POLICY = RetryPolicy(attempts=3, attempt_deadline=10.0, deadline=30.0)
 
 
 class Imds:
