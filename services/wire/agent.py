@@ -234,7 +234,7 @@ class Wire:
         self._set(state=READY, last_error="")
 
     def _failed(self, exc: Exception, state: str) -> None:
-        text = str(exc)
+        text = redact(str(exc))  # LastError is readable by anyone
         if text != self._problem.text:
             log.warning("%s", text)
             self._problem = _Problem(text, time.monotonic(), 0)
@@ -460,8 +460,8 @@ class Wire:
             return
         self.history.save("GoalState.xml", raw)
         if ext_xml:
-            # No protected settings and no SAS query string of any URL (§2.10 redaction).
-            text = redact(redact_settings_text(ext_xml.decode("utf-8", errors="replace")))
+            # No protected settings (History.save takes out SAS tokens, §2.10 redaction).
+            text = redact_settings_text(ext_xml.decode("utf-8", errors="replace"))
             self.history.save("ExtensionsConfig.xml", text)
         if hosting_xml:
             self.history.save("HostingEnvironmentConfig.xml", hosting_xml)

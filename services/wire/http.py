@@ -102,7 +102,7 @@ def _mapped_errors(what: str) -> Iterator[None]:
     except httpx.TimeoutException:
         raise _Retryable(f"{what}: timed out") from None
     except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
-        raise _Retryable(f"{what}: {type(exc).__name__}: {exc}") from None
+        raise _Retryable(redact(f"{what}: {type(exc).__name__}: {exc}")) from None
 
 
 class FabricHttp:
