@@ -130,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="SECONDS",
         help="cap every fabric request's total time, retries included (default: each request's "
-        "own budget, 30 s for a goal-state poll, at most 300 s)",
+        "own budget, 20 s for a goal-state poll, at most 300 s)",
     )
     parser.add_argument(
         "--download-budget",

@@ -68,7 +68,8 @@ class RetryPolicy:
 
 DEFAULT_POLICY = RetryPolicy()
 # The goal-state poll repeats every period anyway: one retry, and the State shows a problem soon.
-POLL_POLICY = RetryPolicy(attempts=2, attempt_deadline=15.0, deadline=30.0)
+# 20 s in all: a Refresh that fails answers before busctl's default 25 s timeout.
+POLL_POLICY = RetryPolicy(attempts=2, attempt_deadline=10.0, deadline=20.0)
 # Status is uploaded every period too; HostGAPlugin failing falls back to storage at once.
 STATUS_POLICY = RetryPolicy(attempts=2, attempt_deadline=15.0, deadline=30.0)
 TELEMETRY_POLICY = RetryPolicy(
