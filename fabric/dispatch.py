@@ -60,6 +60,25 @@ async def _truncated(request: web.Request, response: web.Response) -> web.Stream
     return stream
 
 
+async def _dripped(
+    request: web.Request, response: web.Response, interval: float
+) -> web.StreamResponse:
+    """The headers at once, then the body one byte every `interval` seconds: each read of a
+    client is quick, the whole answer takes as long as the body is long (a stalled host)."""
+    body = response.body if isinstance(response.body, bytes) else b""
+    stream = web.StreamResponse(status=response.status, headers=response.headers)
+    stream.content_length = len(body)
+    await stream.prepare(request)
+    try:
+        for index in range(len(body)):
+            await stream.write(body[index : index + 1])
+            await asyncio.sleep(interval)
+        await stream.write_eof()
+    except ConnectionError:
+        pass  # the client gave up: what the fault is for
+    return stream
+
+
 def _drop(request: web.Request) -> web.Response:
     if request.transport is not None:
         request.transport.abort()
@@ -85,6 +104,8 @@ async def _apply(step: Step | None, request: web.Request, route: Route) -> web.S
         return await route.handler(request)
     if step.kind == "truncate":
         return await _truncated(request, await route.handler(request))
+    if step.kind == "drip":
+        return await _dripped(request, await route.handler(request), step.delay or 0.0)
     return _instead(step, request, route)
 
 

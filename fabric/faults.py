@@ -1,7 +1,8 @@
 """Programmable faults: per endpoint, a sequence of steps consumed one request at a time.
 
 A step is a status code (500, 503, 429, 410, 404, ...), "400-invalid-container", {"delay": s},
-"drop", "truncate", "malformed" or "ok". After the sequence, normal service resumes.
+{"drip": s} (the headers at once, then the body one byte every s seconds), "drop", "truncate",
+"malformed" or "ok". After the sequence, normal service resumes.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ ENDPOINTS = (
     "storage-artifacts-profile",
 )
 
-StepKind = Literal["status", "invalid-container", "delay", "drop", "truncate", "malformed", "ok"]
+StepKind = Literal[
+    "status", "invalid-container", "delay", "drip", "drop", "truncate", "malformed", "ok"
+]
+TIMED_STEPS: tuple[StepKind, ...] = ("delay", "drip")
 NAMED_STEPS: dict[str, StepKind] = {
     "400-invalid-container": "invalid-container",
     "drop": "drop",
@@ -69,20 +73,21 @@ class Step:
             return cls("status", status=code)
         if isinstance(raw, str) and raw in NAMED_STEPS:
             return cls(NAMED_STEPS[raw])
-        if isinstance(raw, dict) and set(raw) == {"delay"}:
-            seconds = raw["delay"]
+        if isinstance(raw, dict) and len(raw) == 1 and next(iter(raw)) in TIMED_STEPS:
+            [(kind, seconds)] = raw.items()
             if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-                raise FaultError(f"delay must be a number of seconds, not {seconds!r}")
-            return cls("delay", delay=float(seconds))
+                raise FaultError(f"{kind} must be a number of seconds, not {seconds!r}")
+            return cls(kind, delay=float(seconds))
         raise FaultError(
-            f"not a fault step: {raw!r} (a status code, {sorted(NAMED_STEPS)} or {{'delay': s}})"
+            f"not a fault step: {raw!r} (a status code, {sorted(NAMED_STEPS)}, "
+            "{'delay': s} or {'drip': s})"
         )
 
     def describe(self) -> str:
         if self.kind == "status":
             return str(self.status)
-        if self.kind == "delay":
-            return f"delay {self.delay:g}s"
+        if self.kind in TIMED_STEPS:
+            return f"{self.kind} {self.delay:g}s"
         return self.kind
 
 

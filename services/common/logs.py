@@ -1,8 +1,10 @@
 """Logging: one logger per module, to stderr (journald) and to the classic /var/log/waagent.log.
 
 Secrets are redacted in one place, a filter on every handler: SAS query strings of storage URLs
-(as the classic agent does) and any literal registered with `register_secret` (passwords,
-protected settings) never reach a log line.
+(as the classic agent does), a SAS signature anywhere else (a URL cut up, escaped or encoded in
+settings text), and any literal registered with `register_secret` (passwords, protected
+settings) never reach a log line. `redact` is also what wire applies to everything it writes for
+others to read (the goal-state history, LastError).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ SAS_URL = re.compile(
     r"(https?://[^\s\"'<>?]+\?)(?=[^\s\"'<>]*\b(?:sv|st|se|sr|sp|sip|spr|sig)=)[^\s\"'<>]*",
     re.IGNORECASE,
 )
+# A signature outside such a URL: `sig=` or URL-encoded `sig%3D`, also after `&amp;` or `\u0026`.
+SAS_SIGNATURE = re.compile(r"(?<![A-Za-z_-])(sig(?:=|%3D))[^&\s\"'<>\\]+", re.IGNORECASE)
 REDACTED = "<redacted>"
 
 _secrets: set[str] = set()
@@ -36,6 +40,7 @@ def register_secret(value: str) -> None:
 
 def redact(text: str) -> str:
     text = SAS_URL.sub(lambda m: m.group(1) + REDACTED, text)
+    text = SAS_SIGNATURE.sub(lambda m: m.group(1) + REDACTED, text)
     with _secrets_lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:

@@ -19,6 +19,7 @@ from ..common.errors import WaagentError
 from ..common.names import EXTENSIONS, WIRE
 from .agent import Callbacks, Clients, Wire
 from .bus import WireInterface
+from .download import BUDGET as DOWNLOAD_BUDGET
 from .http import FabricHttp
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,16 @@ log = logging.getLogger(__name__)
 HEADERS = {"User-Agent": f"{AGENT_NAME}/{AGENT_VERSION}", "Accept-Encoding": "identity"}
 EXTD_TIMEOUT = 120.0
 KEEPALIVE_MARGIN = 10.0
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
+    return value
 
 
 def fabric_client(poll_period: float) -> httpx.AsyncClient:
@@ -43,15 +54,16 @@ def fabric_client(poll_period: float) -> httpx.AsyncClient:
 class StorageClients:
     """One client per proxy, created on first use (the system CA store loads only then)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_deadline: float | None = None) -> None:
         self._clients: dict[str | None, FabricHttp] = {}
+        self._max_deadline = max_deadline
 
     def __call__(self, proxy: str | None) -> FabricHttp:
         if proxy not in self._clients:
             client = httpx.AsyncClient(
                 trust_env=False, proxy=proxy, headers=HEADERS, verify=ssl.create_default_context()
             )
-            self._clients[proxy] = FabricHttp(client)
+            self._clients[proxy] = FabricHttp(client, max_deadline=self._max_deadline)
         return self._clients[proxy]
 
 
@@ -85,15 +97,20 @@ async def setup(ctx: ServiceContext) -> None:
     async def schedule_extd() -> None:
         notify_extd()
 
+    deadline: float | None = ctx.args.request_deadline
     wire = Wire(
         ctx.root,
         ctx.config,
         Clients(
-            FabricHttp(fabric_client(ctx.config.extensions_goal_state_period)), StorageClients()
+            FabricHttp(
+                fabric_client(ctx.config.extensions_goal_state_period), max_deadline=deadline
+            ),
+            StorageClients(deadline),
         ),
         Runner(),
         callbacks=Callbacks(properties_changed, goal_state_changed, schedule_extd),
         route_table=Path(ctx.args.route_table),
+        download_budget=ctx.args.download_budget,
     )
     await wire.start()
     interface = WireInterface(wire)
@@ -106,6 +123,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--route-table",
         default="/proc/net/route",
         help="the kernel route table to look for a WireServer route in (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--request-deadline",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="cap every fabric request's total time, retries included (default: each request's "
+        "own budget, 20 s for a goal-state poll, at most 300 s)",
+    )
+    parser.add_argument(
+        "--download-budget",
+        type=positive_seconds,
+        default=DOWNLOAD_BUDGET,
+        metavar="SECONDS",
+        help="the wall-clock budget of one Download, all URIs and channels (default: %(default)g)",
     )
 
 

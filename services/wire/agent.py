@@ -40,6 +40,7 @@ from ..common.models.status import (
 from ..common.root import Root
 from ..common.selfexec import module_command
 from . import certstore, documents, endpoint, osinfo, reports, xmldoc
+from .download import BUDGET as DOWNLOAD_BUDGET
 from .download import Downloader, Kind
 from .errors import FabricError, InvalidContainer, MalformedDocument, ResourceGone
 from .history import History
@@ -130,6 +131,7 @@ class Wire:
         files: StateFiles | None = None,
         environ: dict[str, str] | None = None,
         route_table: Path = endpoint.ROUTE_TABLE,
+        download_budget: float = DOWNLOAD_BUDGET,
     ) -> None:
         self.root = root
         self.config = config
@@ -139,6 +141,7 @@ class Wire:
         self.files = files or StateFiles(root)
         self.environ = environ if environ is not None else dict(os.environ)
         self.route_table = route_table
+        self.download_budget = download_budget
         self.observable = Observable()
         self.history = History(root, self.files.path("history"))
         self.transport_header = ""
@@ -175,6 +178,7 @@ class Wire:
             self.hostplugin,
             self.refresh_container,
             self.root.resolve(self.files.path("downloads")),
+            budget=self.download_budget,
         )
         self.imds = Imds(self.clients.fabric, self.config.protocol_imds_endpoint)
         self._set(endpoint=address)
@@ -230,7 +234,7 @@ class Wire:
         self._set(state=READY, last_error="")
 
     def _failed(self, exc: Exception, state: str) -> None:
-        text = str(exc)
+        text = redact(str(exc))  # LastError is readable by anyone
         if text != self._problem.text:
             log.warning("%s", text)
             self._problem = _Problem(text, time.monotonic(), 0)
@@ -456,8 +460,8 @@ class Wire:
             return
         self.history.save("GoalState.xml", raw)
         if ext_xml:
-            # No protected settings and no SAS query string of any URL (§2.10 redaction).
-            text = redact(redact_settings_text(ext_xml.decode("utf-8", errors="replace")))
+            # No protected settings (History.save takes out SAS tokens, §2.10 redaction).
+            text = redact_settings_text(ext_xml.decode("utf-8", errors="replace"))
             self.history.save("ExtensionsConfig.xml", text)
         if hosting_xml:
             self.history.save("HostingEnvironmentConfig.xml", hosting_xml)

@@ -158,13 +158,14 @@ class WireInterface(Interface):
 
     @bus_method(auth=PUBLIC)
     def GetExtensionsGoalState(self) -> DBusStr:
-        """Root and wire see everything; anyone else a copy without SAS tokens and secrets."""
+        """Root and wire see everything; anyone else handlers, versions, states and sequence
+        numbers only (settings and URLs carry SAS tokens)."""
         goal_state = self.wire.extensions
         if goal_state is None:
             return "{}"
         caller = current_caller()
         trusted = caller is not None and (caller.is_root or caller.user == WIRE_USER)
-        return (goal_state if trusted else goal_state.redacted()).model_dump_json()
+        return (goal_state if trusted else goal_state.public()).model_dump_json()
 
     @bus_method(auth=PUBLIC)
     async def GetInstanceMetadata(self) -> DBusStr:

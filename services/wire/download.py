@@ -2,13 +2,15 @@
 
 Each URI is tried on the default channel, then on the other (direct storage or HostGAPlugin);
 when only the other one works it becomes the default. URIs are shuffled; the whole download has a
-5-minute budget. The body streams into an unnamed file in wire's state directory, is verified for
-its kind, and is handed over as a read-only file descriptor: large payloads never sit in memory
-and the receiver cannot change what wire verified.
+5-minute budget on the wall clock, so a host dripping the body cannot hold the caller longer. The
+body streams into an unnamed file in wire's state directory, is verified for its kind, and is
+handed over as a read-only file descriptor: large payloads never sit in memory and the receiver
+cannot change what wire verified.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -99,13 +101,15 @@ class Downloader:
         refresh_container: Callable[[], Awaitable[None]],
         directory: Path,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        budget: float = BUDGET,
     ) -> None:
+        if budget <= 0:
+            raise ValueError(f"the download budget must be positive, not {budget!r}")
         self.storage = storage
+        self.budget = budget
         self.hostplugin = hostplugin
         self.refresh_container = refresh_container
         self.directory = directory
-        self.clock = clock
         self.hostplugin_is_default = False
         self.manifest_url: str | None = None
 
@@ -151,33 +155,47 @@ class Downloader:
             raise DownloadFailed(f"no URI to download the {kind} from")
         candidates = list(uris)
         random.shuffle(candidates)
-        started = self.clock()
-        last = "no attempt made"
+        errors: list[str] = []
         with _unnamed_file(self.directory) as sink:
-            for url in candidates:
-                if self.clock() - started > BUDGET:
-                    last = f"the {BUDGET:.0f} s download budget is spent"
-                    break
-                primary, secondary = (
-                    ("hostplugin", "direct")
-                    if self.hostplugin_is_default
-                    else ("direct", "hostplugin")
-                )
-                for channel in (primary, secondary):
-                    try:
-                        await self._try(channel, url, kind, sink, fast_track)
-                    except FabricError as exc:
-                        last = str(exc)
-                        continue
-                    if channel == secondary:
-                        self.hostplugin_is_default = channel == "hostplugin"
-                        log.info(
-                            "Default channel changed to %s channel.",
-                            "HostGAPlugin" if self.hostplugin_is_default else "Direct",
-                        )
-                    if kind == "manifest":
-                        self.manifest_url = url
-                    return read_only_copy(sink)
+            try:
+                async with asyncio.timeout(self.budget):
+                    return await self._first_good(candidates, kind, sink, fast_track, errors)
+            except TimeoutError:
+                last = errors[-1] if errors else "no answer yet"
+                raise DownloadFailed(
+                    f"Failed to download {kind}: the {self.budget:g} s download budget is spent. "
+                    f"Last error: {last}"
+                ) from None
+
+    async def _first_good(
+        self,
+        candidates: Sequence[str],
+        kind: Kind,
+        sink: BinaryIO,
+        fast_track: bool,
+        errors: list[str],
+    ) -> int:
+        """Each URI on each channel until one gives a verified file; `errors` collects failures."""
+        for url in candidates:
+            primary, secondary = (
+                ("hostplugin", "direct") if self.hostplugin_is_default else ("direct", "hostplugin")
+            )
+            for channel in (primary, secondary):
+                try:
+                    await self._try(channel, url, kind, sink, fast_track)
+                except FabricError as exc:
+                    errors.append(str(exc))
+                    continue
+                if channel == secondary:
+                    self.hostplugin_is_default = channel == "hostplugin"
+                    log.info(
+                        "Default channel changed to %s channel.",
+                        "HostGAPlugin" if self.hostplugin_is_default else "Direct",
+                    )
+                if kind == "manifest":
+                    self.manifest_url = url
+                return read_only_copy(sink)
+        last = errors[-1] if errors else "no attempt made"
         raise DownloadFailed(f"Failed to download {kind} from all URIs. Last error: {last}")
 
 

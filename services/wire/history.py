@@ -1,7 +1,9 @@
 """Goal state history (§2.10): one folder per goal state, at most 50, oldest pruned first.
 
-Support engineers read these; nothing secret goes in (ExtensionsConfig is redacted, certificates
-appear as a thumbprint summary only).
+Support engineers read these (and log bundles carry them off the VM): nothing secret goes in.
+Every document passes the log redaction on its way to disk (SAS query strings and signatures),
+the caller takes protected settings out of ExtensionsConfig, and certificates appear as a
+thumbprint summary only.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import shutil
 import time
 from pathlib import PurePosixPath
 
+from ..common.logs import redact
 from ..common.root import Root
 
 log = logging.getLogger(__name__)
@@ -37,8 +40,9 @@ class History:
     def save(self, name: str, data: bytes | str) -> None:
         if self.current is None:
             return
+        text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
         try:
-            self.root.write_atomic(self.current / name, data, mode=0o600)
+            self.root.write_atomic(self.current / name, redact(text), mode=0o600)
         except OSError as exc:
             log.warning("cannot save %s to the history: %s", name, exc.strerror or exc)
 

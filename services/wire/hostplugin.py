@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 PORT = 32526
 API_VERSION = "2015-09-01"
-LOG_UPLOAD_POLICY = RetryPolicy(timeout=30.0)
+# §2.4: 30 s per socket operation; a bundle is up to 100 MiB.
+LOG_UPLOAD_POLICY = RetryPolicy(timeout=30.0, attempt_deadline=120.0)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class HostPlugin:
                 f"{self.base}/versions",
                 what="HostGAPlugin versions",
                 headers={"x-ms-containerid": self._identity().container_id},
-                policy=RetryPolicy(attempts=1, throttled_attempts=1),
+                policy=RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=15.0),
             )
             self.available = API_VERSION.encode() in reply.body
         return self.available

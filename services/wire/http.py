@@ -3,6 +3,11 @@
 The retry policy is data (`RetryPolicy`). The transport is an injected `httpx.AsyncClient`, so
 unit tests give it an `httpx.MockTransport` and integration tests the fabric simulator. httpx
 exceptions become our errors in one place (`_mapped_errors`).
+
+Time is bounded on the wall clock, not only per read: httpx's timeout applies to each read, so a
+host that drips its answer a byte every few seconds would hold a request forever. Each attempt
+(connect, send, every read of the body) has `attempt_deadline`, and the whole request, attempts
+and waits included, `deadline`; an attempt in flight is cut off when either runs out.
 """
 
 from __future__ import annotations
@@ -47,7 +52,10 @@ class RetryPolicy:
     throttle_delay: float = 1.0
     # Throttling raises the attempt count to this (telemetry keeps its own small count).
     throttled_attempts: int = 25
+    # httpx's timeout: connect, and each read or write (§2.4: 10 s per socket operation).
     timeout: float = 10.0
+    # Wall clock of one attempt, from connect to the last byte of the body.
+    attempt_deadline: float = 60.0
     # Total time budget across attempts and waits: the classic health report could back off
     # for days (30 attempts x Fibonacci x 15 s); ours gives up after this and says so.
     deadline: float = 300.0
@@ -60,13 +68,18 @@ class RetryPolicy:
 
 DEFAULT_POLICY = RetryPolicy()
 # The goal-state poll repeats every period anyway: one retry, and the State shows a problem soon.
-POLL_POLICY = RetryPolicy(attempts=2, deadline=30.0)
+# 20 s in all: a Refresh that fails answers before busctl's default 25 s timeout.
+POLL_POLICY = RetryPolicy(attempts=2, attempt_deadline=10.0, deadline=20.0)
 # Status is uploaded every period too; HostGAPlugin failing falls back to storage at once.
-STATUS_POLICY = RetryPolicy(attempts=2, deadline=30.0)
-TELEMETRY_POLICY = RetryPolicy(attempts=3, throttle_delay=8.0, throttled_attempts=3, deadline=60.0)
+STATUS_POLICY = RetryPolicy(attempts=2, attempt_deadline=15.0, deadline=30.0)
+TELEMETRY_POLICY = RetryPolicy(
+    attempts=3, throttle_delay=8.0, throttled_attempts=3, attempt_deadline=30.0, deadline=60.0
+)
 HEALTH_POLICY = RetryPolicy(attempts=30, delay=15.0, deadline=300.0)
+# Packages are up to 512 MiB: an attempt may take longer than a document's.
+DOWNLOAD_POLICY = RetryPolicy(attempt_deadline=150.0)
 # HostGAPlugin's artifact cache answers a transient 400 (§2.4).
-ARTIFACT_POLICY = RetryPolicy(extra_retry_codes=frozenset({400}))
+ARTIFACT_POLICY = replace(DOWNLOAD_POLICY, extra_retry_codes=frozenset({400}))
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,7 @@ def _mapped_errors(what: str) -> Iterator[None]:
     except httpx.TimeoutException:
         raise _Retryable(f"{what}: timed out") from None
     except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
-        raise _Retryable(f"{what}: {type(exc).__name__}: {exc}") from None
+        raise _Retryable(redact(f"{what}: {type(exc).__name__}: {exc}")) from None
 
 
 class FabricHttp:
@@ -100,12 +113,30 @@ class FabricHttp:
         self,
         client: httpx.AsyncClient,
         *,
+        max_deadline: float | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`max_deadline` caps every request's deadline, whatever its policy allows."""
+        if max_deadline is not None and max_deadline <= 0:
+            raise ValueError(f"max_deadline must be positive, not {max_deadline!r}")
         self.client = client
+        self.max_deadline = max_deadline
         self._sleep = sleep
         self._clock = clock
+
+    def _deadline(self, policy: RetryPolicy) -> float:
+        if self.max_deadline is None:
+            return policy.deadline
+        return min(policy.deadline, self.max_deadline)
+
+    async def _bounded(self, window: float, what: str, attempt: Awaitable[Reply]) -> Reply:
+        """One attempt, cut off after `window` seconds however its reads trickle in."""
+        try:
+            async with asyncio.timeout(window):
+                return await attempt
+        except TimeoutError:
+            raise _Retryable(f"{what}: no complete answer within {window:.1f} s") from None
 
     async def _once(
         self,
@@ -163,6 +194,7 @@ class FabricHttp:
         With a `sink`, a 200 body is streamed into it (rewound at each attempt) instead of memory.
         """
         started = self._clock()
+        deadline = self._deadline(policy)
         attempts = policy.attempts
         attempt = 0
         last = ""
@@ -170,9 +202,14 @@ class FabricHttp:
         while True:
             attempt += 1
             delay = fibonacci_delay(attempt + 1, policy.delay)
+            window = min(policy.attempt_deadline, deadline - (self._clock() - started))
             try:
-                reply = await self._once(
-                    method, url, headers or {}, content, policy.timeout, max_bytes, what, sink
+                reply = await self._bounded(
+                    max(window, 0.0),
+                    what,
+                    self._once(
+                        method, url, headers or {}, content, policy.timeout, max_bytes, what, sink
+                    ),
                 )
             except _Retryable as exc:
                 last = str(exc)
@@ -190,7 +227,7 @@ class FabricHttp:
                     attempts = max(attempts, policy.throttled_attempts)
                     delay = policy.throttle_delay
             elapsed = self._clock() - started
-            if attempt >= attempts or elapsed + delay > policy.deadline:
+            if attempt >= attempts or elapsed + delay >= deadline:
                 raise HttpFailed(f"{redact(last)} -- {attempt} attempts made in {elapsed:.1f} s")
             log.debug("%s; retrying in %.0f s", redact(last), delay)
             await self._sleep(delay)

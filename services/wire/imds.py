@@ -1,23 +1,69 @@
-"""IMDS (§4.6): instance metadata at 169.254.169.254, header `Metadata: true`, never proxied."""
+"""IMDS (§4.6): instance metadata at 169.254.169.254, header `Metadata: true`, never proxied.
+
+Any local user may ask wire for the instance document, so wire must not turn each call into an
+IMDS request (IMDS throttles the VM, and the user would spend wire's time): the answer is kept
+for `ttl` seconds, a failure for `error_ttl`, and concurrent calls share one request.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import Callable
 
-from .errors import MalformedDocument
+from .errors import FabricError, MalformedDocument
 from .http import FabricHttp, RetryPolicy
 
 API_VERSION = "2021-02-01"
-IMDS_POLICY = RetryPolicy(attempts=3, deadline=30.0)
+IMDS_POLICY = RetryPolicy(attempts=3, attempt_deadline=10.0, deadline=30.0)
+CACHE_TTL = 60.0
+ERROR_TTL = 10.0
 
 
 class Imds:
-    def __init__(self, http: FabricHttp, address: str) -> None:
+    def __init__(
+        self,
+        http: FabricHttp,
+        address: str,
+        *,
+        ttl: float = CACHE_TTL,
+        error_ttl: float = ERROR_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.http = http
         self.address = address
+        self.ttl = ttl
+        self.error_ttl = error_ttl
+        self._clock = clock
+        self._answer: tuple[float, str | FabricError] | None = None
+        self._pending: asyncio.Task[str] | None = None
 
     async def instance(self) -> str:
         """The instance document as JSON text (validated as JSON, passed on unchanged)."""
+        if self._answer is not None:
+            at, value = self._answer
+            if self._clock() - at < (self.error_ttl if isinstance(value, Exception) else self.ttl):
+                if isinstance(value, Exception):
+                    raise value
+                return value
+        if self._pending is None:
+            self._pending = asyncio.create_task(self._fetch())
+            self._pending.add_done_callback(self._settled)
+        # Shielded: a caller that gives up (or times out) does not cancel the others' request.
+        return await asyncio.shield(self._pending)
+
+    def _settled(self, task: asyncio.Task[str]) -> None:
+        self._pending = None
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is None:
+            self._answer = (self._clock(), task.result())
+        elif isinstance(error, FabricError):
+            self._answer = (self._clock(), error)
+
+    async def _fetch(self) -> str:
         reply = await self.http.request(
             "GET",
             f"http://{self.address}/metadata/instance?api-version={API_VERSION}",

@@ -14,7 +14,7 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ..common.models.extensions import StatusUploadBlob
-from .http import STATUS_POLICY, FabricHttp, Reply
+from .http import DOWNLOAD_POLICY, STATUS_POLICY, FabricHttp, Reply
 
 STORAGE_VERSION = "2014-02-14"
 PAGE = 512
@@ -86,7 +86,7 @@ class Storage:
 
     async def get(self, url: str, *, what: str, sink: BinaryIO | None, max_bytes: int) -> Reply:
         return await self.http_for(url).request(
-            "GET", url, what=what, sink=sink, max_bytes=max_bytes
+            "GET", url, what=what, sink=sink, max_bytes=max_bytes, policy=DOWNLOAD_POLICY
         )
 
     async def put_status(self, blob: StatusUploadBlob, content: bytes) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -52,6 +54,34 @@ def test_a_delay_outlasts_the_clients_timeout_and_then_service_resumes(
     with pytest.raises(httpx.ReadTimeout):
         agent.http.get(f"{agent.wire}/?comp=versions", timeout=0.3)
     assert agent.versions().status_code == 200
+
+
+def test_a_drip_sends_the_body_one_byte_at_a_time_and_no_read_times_out(
+    agent: Agentish, fabric: Fabric
+) -> None:
+    fabric.program_faults("versions", [{"drip": 0.2}])
+    url = f"{agent.wire}/?comp=versions"
+    started = time.monotonic()
+    with agent.http.stream("GET", url, timeout=httpx.Timeout(1.0)) as response:
+        assert response.status_code == 200
+        assert int(response.headers["content-length"]) > 5
+        received = b""
+        for chunk in response.iter_raw():
+            assert len(chunk) == 1  # one byte per write: every read is quick
+            received += chunk
+            if len(received) == 5:
+                break
+    elapsed = time.monotonic() - started
+    assert received == agent.versions().content[:5]  # the same answer, only slower
+    assert 0.7 < elapsed < 10, elapsed
+    assert agent.versions().status_code == 200  # the next request is served normally
+
+
+def test_a_drip_step_wants_a_number_of_seconds(fabric: Fabric) -> None:
+    with pytest.raises(FaultError, match="drip must be a number of seconds"):
+        fabric.program_faults("goalstate", [{"drip": "slow"}])
+    fabric.program_faults("storage-package", [{"drip": 2}])
+    assert fabric.faults.pending() == {"storage-package": ["drip 2s"]}
 
 
 def test_a_dropped_connection_gets_no_response(agent: Agentish, fabric: Fabric) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,11 +64,16 @@ def config(**extra: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def wire_system(
-    scenario: Scenario | None = None, extra: dict[str, str] | None = None
+    scenario: Scenario | None = None,
+    extra: dict[str, str] | None = None,
+    wire_args: Sequence[str] = (),
 ) -> Iterator[WireSystem]:
+    """`wire_args`: options of wire's command line (short deadlines), set before it is activated."""
     with fabric_for(None, scenario or Scenario.default()) as fabric:
         env = Environment(endpoint=fabric.address, config=config(**(extra or {})))
         with env:
+            if wire_args:
+                env.make_activatable(WIRE, *wire_args)
             yield WireSystem(env, fabric)
 
 

@@ -17,15 +17,10 @@ from pydantic import BaseModel, ConfigDict
 REDACTED = "***REDACTED***"
 
 _PROTECTED = re.compile(r'("protectedSettings"\s*:\s*)"[^"]*"')
-_SAS_QUERY = re.compile(r"\?[^\s\"'<>]*")
-
-
-def redact_url(url: str) -> str:
-    """Storage SAS URLs carry credentials in their query string."""
-    return _SAS_QUERY.sub("?" + REDACTED, url, count=1) if url else url
 
 
 def redact_settings_text(text: str) -> str:
+    """Protected settings out of a settings document (the goal-state history keeps the rest)."""
     return _PROTECTED.sub(lambda m: f'{m.group(1)}"{REDACTED}"', text)
 
 
@@ -125,46 +120,52 @@ class ExtensionsGoalState(_FabricModel):
     plugins: tuple[Plugin, ...] = ()
     plugin_settings: tuple[PluginSettings, ...] = ()
 
-    def redacted(self) -> ExtensionsGoalState:
-        """A copy safe for non-root callers and logs: no SAS tokens, no protected settings."""
-
-        def settings(items: tuple[RuntimeSettings, ...]) -> tuple[RuntimeSettings, ...]:
-            return tuple(s.model_copy(update={"text": redact_settings_text(s.text)}) for s in items)
-
-        def plugin(p: Plugin) -> Plugin:
-            return p.model_copy(
-                update={
-                    "location": redact_url(p.location),
-                    "failover_location": redact_url(p.failover_location),
-                    "additional_locations": tuple(redact_url(u) for u in p.additional_locations),
-                }
-            )
-
-        blob = self.status_upload_blob
-        return self.model_copy(
-            update={
-                "plugins": tuple(plugin(p) for p in self.plugins),
-                "ga_families": tuple(
-                    f.model_copy(update={"uris": tuple(redact_url(u) for u in f.uris)})
-                    for f in self.ga_families
-                ),
-                "status_upload_blob": (
-                    blob.model_copy(update={"url": redact_url(blob.url)}) if blob else None
-                ),
-                "artifacts_profile_url": (
-                    redact_url(self.artifacts_profile_url) if self.artifacts_profile_url else None
-                ),
-                "plugin_settings": tuple(
-                    ps.model_copy(
-                        update={
-                            "runtime_settings": settings(ps.runtime_settings),
-                            "extension_runtime_settings": settings(ps.extension_runtime_settings),
-                        }
-                    )
-                    for ps in self.plugin_settings
-                ),
-            }
+    def public(self) -> ExtensionsGoalState:
+        """What any local user may see: which handlers, at which versions, in which states, at
+        which sequence numbers. No URL (storage URLs carry SAS tokens) and no settings at all:
+        public settings carry SAS URLs too (fileUris, commandToExecute). Built field by field
+        from what is allowed, so a field added later is not shown until someone decides so."""
+        return ExtensionsGoalState(
+            id=self.id,
+            incarnation=self.incarnation,
+            source=self.source,
+            channel=self.channel,
+            svd_seq_no=self.svd_seq_no,
+            created_on_ticks=self.created_on_ticks,
+            activity_id=self.activity_id,
+            correlation_id=self.correlation_id,
+            on_hold=self.on_hold,
+            required_features=self.required_features,
+            ga_families=tuple(GAFamily(name=f.name, version=f.version) for f in self.ga_families),
+            plugins=tuple(_public_plugin(p) for p in self.plugins),
+            plugin_settings=tuple(_public_plugin_settings(ps) for ps in self.plugin_settings),
         )
+
+
+def _public_plugin(plugin: Plugin) -> Plugin:
+    return Plugin(
+        name=plugin.name,
+        version=plugin.version,
+        state=plugin.state,
+        auto_upgrade=plugin.auto_upgrade,
+        use_exact_version=plugin.use_exact_version,
+        is_json=plugin.is_json,
+        is_multi_config=plugin.is_multi_config,
+    )
+
+
+def _public_settings(items: tuple[RuntimeSettings, ...]) -> tuple[RuntimeSettings, ...]:
+    return tuple(RuntimeSettings(seq_no=s.seq_no, name=s.name, state=s.state) for s in items)
+
+
+def _public_plugin_settings(settings: PluginSettings) -> PluginSettings:
+    return PluginSettings(
+        name=settings.name,
+        version=settings.version,
+        depends_on=settings.depends_on,
+        runtime_settings=_public_settings(settings.runtime_settings),
+        extension_runtime_settings=_public_settings(settings.extension_runtime_settings),
+    )
 
 
 EMPTY_GOAL_STATE_ID = "incarnation_0"

@@ -133,11 +133,23 @@ def test_extensions_config_keeps_what_extd_needs_to_validate() -> None:
     assert multi.depends_on[0].name == "second"
 
 
-def test_the_redacted_copy_has_no_sas_token_and_no_protected_settings() -> None:
-    text = documents.parse_extensions_config(EXTENSIONS, "3").redacted().model_dump_json()
-    assert "SECRET" not in text
-    assert "MIIBsecret" not in text
-    assert "***REDACTED***" in text
+def test_the_public_copy_has_handlers_versions_states_and_sequence_numbers_only() -> None:
+    full = documents.parse_extensions_config(EXTENSIONS, "3")
+    public = full.public()
+    text = public.model_dump_json()
+    for secret in ("SECRET", "MIIBsecret", "publicSettings", "foo", "http", "c2ln"):
+        assert secret not in text, secret
+    assert [(p.name, p.version, p.state) for p in public.plugins] == [
+        (p.name, p.version, p.state) for p in full.plugins
+    ]
+    single, multi = public.plugin_settings
+    assert (single.runtime_settings[0].seq_no, single.runtime_settings[0].text) == ("4", "")
+    assert [(s.name, s.seq_no, s.state) for s in multi.extension_runtime_settings] == [
+        ("first", "2", "enabled"),
+        ("second", "3", None),
+    ]
+    assert public.status_upload_blob is None and public.ga_families[0].uris == ()
+    assert (public.id, public.svd_seq_no) == (full.id, full.svd_seq_no)
 
 
 def test_a_goal_state_without_extensions_config_has_no_status_blob() -> None:

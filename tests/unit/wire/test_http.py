@@ -133,3 +133,64 @@ def test_the_last_error_message_redacts_sas_tokens() -> None:
     with pytest.raises(HttpFailed) as info:
         asyncio.run(http.request("GET", "http://x/", what="blob", policy=RetryPolicy(attempts=1)))
     assert "SECRET" not in str(info.value)
+
+
+class Drip(httpx.AsyncByteStream):
+    """A body that arrives one byte every `interval` seconds: each read is quick."""
+
+    def __init__(self, body: bytes, interval: float) -> None:
+        self.body = body
+        self.interval = interval
+
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        for index in range(len(self.body)):
+            await asyncio.sleep(self.interval)
+            yield self.body[index : index + 1]
+
+
+def dripping(body: bytes = b"x" * 1000, interval: float = 0.05) -> httpx.AsyncClient:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=Drip(body, interval))
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+
+def timed(http: FabricHttp, policy: RetryPolicy) -> tuple[float, HttpFailed]:
+    async def go() -> tuple[float, HttpFailed]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with http.client:
+            with pytest.raises(HttpFailed) as caught:
+                await http.request("GET", "http://127.0.0.1/x", what="doc", policy=policy)
+        return loop.time() - started, caught.value
+
+    return asyncio.run(go())
+
+
+def test_a_dripping_body_is_cut_off_at_the_attempt_deadline() -> None:
+    policy = RetryPolicy(attempts=1, attempt_deadline=0.3, deadline=10.0)
+    elapsed, error = timed(FabricHttp(dripping()), policy)
+    print(f"dripping body cut off after {elapsed:.2f} s")
+    assert "doc: no complete answer within 0.3 s -- 1 attempts made" in str(error)
+    assert elapsed < 5  # did not hang: the body alone would take 50 s
+
+
+def test_the_whole_request_retries_included_ends_at_its_deadline() -> None:
+    policy = RetryPolicy(attempts=6, delay=0.05, attempt_deadline=0.3, deadline=0.8)
+    elapsed, error = timed(FabricHttp(dripping()), policy)
+    print(f"request with retries ended after {elapsed:.2f} s: {error}")
+    assert "no complete answer" in str(error)
+    assert elapsed < 5
+
+
+def test_max_deadline_caps_every_policy() -> None:
+    http = FabricHttp(dripping(), max_deadline=0.3)
+    elapsed, error = timed(http, DEFAULT_POLICY)
+    print(f"capped request ended after {elapsed:.2f} s")
+    assert "no complete answer within 0.3 s" in str(error)
+    assert elapsed < 5
+
+
+def test_a_max_deadline_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_deadline must be positive"):
+        FabricHttp(httpx.AsyncClient(), max_deadline=0)
