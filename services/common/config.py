@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,6 +24,7 @@ from pydantic import (
     ValidationError,
 )
 
+from . import system_dirs
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,13 @@ def _switch(value: Any) -> Any:
 def _absolute_path(value: Any) -> Any:
     if isinstance(value, str) and not value.startswith("/"):
         raise ValueError("an absolute path")
+    return value
+
+
+def _mount_point(value: str) -> str:
+    why = system_dirs.refusal(value)
+    if why is not None:
+        raise ValueError(f"a mount point outside the system directories ({why})")
     return value
 
 
@@ -141,8 +150,11 @@ class AgentConfig(BaseModel):
         "Provisioning.PasswordCryptId", "6"
     )
     http_proxy_host: str | None = _opt("HttpProxy.Host", None)
-    resource_disk_mount_point: AbsPath = _opt("ResourceDisk.MountPoint", "/mnt/resource")
-    resource_disk_mount_options: str | None = _opt("ResourceDisk.MountOptions", None)
+    resource_disk_mount_point: Annotated[AbsPath, AfterValidator(_mount_point)] = _opt(
+        "ResourceDisk.MountPoint", "/mnt/resource"
+    )
+    # Not the classic None: a scratch disk anyone may write to needs no devices or setuid.
+    resource_disk_mount_options: str | None = _opt("ResourceDisk.MountOptions", "nodev,nosuid")
     # New in waagent: the resource disk's device for hosts where detection cannot find it.
     resource_disk_device: AbsPath | None = _opt("ResourceDisk.Device", None)
     resource_disk_filesystem: Literal["ext2", "ext3", "ext4", "xfs", "btrfs"] = _opt(

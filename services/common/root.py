@@ -10,14 +10,26 @@ their mode from the first byte.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import logging
 import os
+import re
+import secrets
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from .errors import InvalidArgs
 
+log = logging.getLogger(__name__)
+
 _MAX_SYMLINKS = 40
+# `.#<name>.<pid>-<token>.tmp`; the token-less form is what earlier versions wrote. The token
+# keeps a stale file of an earlier process with the same pid from blocking a new write.
+_TEMP_NAME = re.compile(r"\.#(?P<name>.+)\.(?P<pid>[0-9]+)(?:-[0-9a-f]+)?\.tmp")
+# A temporary file this old is stale even when a process of its writer's pid is alive.
+STALE_AFTER = 3600.0
 
 
 class Root:
@@ -134,6 +146,15 @@ class Root:
         pure = PurePosixPath(inner)
         return self.resolve(pure.parent) / pure.name
 
+    def remove_stale_temps(self, inner_dirs: Iterable[str | PurePosixPath]) -> list[Path]:
+        """Delete temporary files of interrupted atomic writes in these directories."""
+        removed: list[Path] = []
+        for inner in inner_dirs:
+            directory = self.resolve(inner)
+            if directory.is_dir():
+                removed += remove_stale_temps(directory)
+        return removed
+
     def glob(self, inner_dir: str | PurePosixPath, pattern: str) -> Iterator[Path]:
         directory = self.resolve(inner_dir)
         if directory.is_dir():
@@ -151,11 +172,13 @@ def write_file_atomic(
     """Atomic replace of `path`: temp file with the final mode, fsync, rename, fsync directory."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     directory = path.parent
-    tmp = directory / f".#{path.name}.{os.getpid()}.tmp"
+    tmp = directory / f".#{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
     fd = os.open(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode & 0o600
     )
     try:
+        # Held until the rename: a sweeper never takes the file of a live writer.
+        fcntl.flock(fd, fcntl.LOCK_EX)
         if uid is not None or gid is not None:
             os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
         os.fchmod(fd, mode)  # exact mode, whatever the umask; the file is still empty
@@ -181,3 +204,68 @@ def write_file_atomic(
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_stale_temps(directory: Path, *, now: float | None = None) -> list[Path]:
+    """Delete the temporary files `write_file_atomic` left in `directory` when killed.
+
+    Only regular files with our naming are candidates. A file is stale when no process holds
+    its lock (a writer holds it from creation to rename, and the kernel drops it when the
+    writer dies) and, as well, its writer's pid is gone, or it was written before this boot,
+    or it is older than STALE_AFTER. The second condition covers the instant between a
+    writer's create and its lock, when the lock alone would say "free".
+    """
+    removed = []
+    for entry in os.scandir(directory):
+        if _TEMP_NAME.fullmatch(entry.name) and _remove_if_stale(Path(entry.path), now):
+            log.info("removed %s, left by an interrupted write", entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
+def _remove_if_stale(path: Path, now: float | None) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False  # a symlink, or already gone
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a live writer
+        match = _TEMP_NAME.fullmatch(path.name)
+        assert match is not None
+        if not _writer_gone(int(match["pid"]), st.st_mtime, now):
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return True
+    finally:
+        os.close(fd)
+
+
+def _writer_gone(pid: int, mtime: float, now: float | None) -> bool:
+    now = time.time() if now is None else now
+    booted = now - time.clock_gettime(time.CLOCK_BOOTTIME)
+    if mtime < booted or now - mtime > STALE_AFTER:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """A killed writer not yet reaped by its parent still has its pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in (b"Z", b"X")

@@ -20,6 +20,7 @@ from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.errors import Failed
 from ..common.root import Root, write_file_atomic
+from ..common.system_dirs import refusal
 from .activation import Activator, Commands
 from .models import State, Table
 from .mounts import KernelState
@@ -102,6 +103,7 @@ class ResourceDisk:
                 raise Failed(f"{disk} holds the root filesystem; it is not a resource disk")
             log.info("%s is already mounted at %s; using it", disk, mounted.mount_point)
         else:
+            self.check_mount_point()
             await self.partitioner.update_kernel(disk)
             mount_point = self.root.makedirs(self.config.resource_disk_mount_point, 0o755)
             plan = await self.plan(disk, table)
@@ -112,6 +114,19 @@ class ResourceDisk:
             mounted = MountedDisk(disk, mount_point, fstype)
         write_readme(mounted.mount_point)
         return mounted
+
+    def check_mount_point(self) -> None:
+        """Refuse a mount point on a system directory, also one reached through a symlink."""
+        configured = self.config.resource_disk_mount_point
+        resolved = str(self.root.inner(self.root.resolve(configured)))
+        why = refusal(configured) or refusal(resolved)
+        if why is None:
+            return
+        shown = configured if resolved == configured else f"{configured} (resolved: {resolved})"
+        raise Failed(
+            f"ResourceDisk.MountPoint={shown}: {why}; "
+            "the resource disk is neither formatted nor mounted"
+        )
 
     async def plan(self, disk: Path, table: Table | None) -> Plan:
         whole = await self.prober.probe(disk)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
@@ -122,6 +122,8 @@ class DiskService:
     async def prepare(self) -> None:
         """Before the service takes its bus name: start the boot work when it is due (State
         already says Detecting), else read the current state, so no caller sees a stale one."""
+        # Temporary files of a write interrupted by a kill (only dead writers' go).
+        self.root.remove_stale_temps([str(PurePosixPath(RECORD).parent)])
         record = self._read_record()
         if self.config.resource_disk_format and record is None:
             self._update(state=State.DETECTING)

@@ -43,12 +43,13 @@ def build_provisioner(
     host_keys = HostKeys(
         root, runner, config.os_ssh_dir, config.provisioning_ssh_host_key_pair_type
     )
+    sshd = SshdConfig(root, config.os_ssh_dir)
     parts = Parts(
         store=store,
         media=MediaReader(dev_root, KernelMount(root, runner, config.dvd_mount_point)),
         users=users,
         sudoers=sudoers,
-        sshd=SshdConfig(root, config.os_ssh_dir),
+        sshd=sshd,
         keys=SshKeys(root, config.os_home_dir, config.lib_dir),
         hostname=hostname,
         custom_data=CustomData(
@@ -66,6 +67,7 @@ def build_provisioner(
             sudoers=sudoers,
             hostname=hostname,
             host_keys=host_keys,
+            sshd=sshd,
             units=units,
             store=store,
         ),

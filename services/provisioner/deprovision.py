@@ -30,6 +30,7 @@ from . import ovf
 from .host_keys import HostKeys
 from .hostname import DEPROVISIONED_NAME, Hostname
 from .peers import Units
+from .sshd_config import SshdConfig
 from .state import StateStore
 from .sudoers import Sudoers
 from .users import UserError, Users, validate_name
@@ -120,6 +121,7 @@ class Deprovisioner:
         sudoers: Sudoers,
         hostname: Hostname,
         host_keys: HostKeys,
+        sshd: SshdConfig,
         units: Units,
         store: StateStore,
     ) -> None:
@@ -129,6 +131,7 @@ class Deprovisioner:
         self.sudoers = sudoers
         self.hostname = hostname
         self.host_keys = host_keys
+        self.sshd = sshd
         self.units = units
         self.store = store
 
@@ -174,6 +177,7 @@ class Deprovisioner:
                 add(f"delete the user {user}", functools.partial(self._delete_user, user))
         add("delete the firewall setup", self._sync(self.delete_firewall_setup))
         add("delete cgroup settings", self._sync(self.delete_cgroup_drop_ins))
+        add("delete the old sshd drop-in", self._sync(self.sshd.remove_old_drop_in))
         return Plan(tuple(warnings), tuple(actions), user)
 
     @staticmethod

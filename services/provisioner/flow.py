@@ -33,13 +33,13 @@ from .custom_data import CustomData
 from .deprovision import Deprovisioner
 from .home_files import HomeFiles
 from .host_keys import HostKeys
-from .hostname import Hostname, validate_hostname
+from .hostname import DHCLIENT_CONFS, Hostname, validate_hostname
 from .media import MediaReader, NoMedia
 from .models import ProvisioningData, Record, State, Status, StepTime
 from .peers import Units, Wire
 from .ssh_keys import KeyPlan, SshKeys
 from .sshd_config import SshdConfig, settings
-from .state import StateStore
+from .state import BOOT_NOTE, StateStore
 from .sudoers import Sudoers
 from .users import Users
 
@@ -156,9 +156,20 @@ class Provisioner:
         marker = self.parts.store.marker()
         return marker is not None and instance_id.same(marker, instance_id.read(self.sysfs_root))
 
+    def written_dirs(self) -> list[str]:
+        """The directories this service writes files to atomically."""
+        config = self.config
+        shadow_dir = str(PurePosixPath(config.os_password_path).parent)
+        fixed = ["/etc", *(str(PurePosixPath(p).parent) for p in DHCLIENT_CONFS)]
+        dirs = [*fixed, shadow_dir, config.os_ssh_dir, config.os_sudoers_dir, config.lib_dir]
+        return list(dict.fromkeys([*dirs, str(BOOT_NOTE.parent)]))
+
     def prepare(self) -> None:
         """At service start: show the recorded state, and provision when this boot has not
         run yet (a run killed half-way left no note, so it is finished now)."""
+        # A kill -9 mid-write leaves a temporary file; ours are named and locked so that only
+        # those of dead writers go (wire writes to Lib.Dir at the same time).
+        self.root.remove_stale_temps(self.written_dirs())
         record = self.parts.store.load()
         if self._already_provisioned():
             self._show(record.status, state=State.PROVISIONED, failure_reason="")

@@ -216,6 +216,85 @@ def test_an_unknown_filesystem_in_the_config_stops_the_service_before_it_touches
     assert disk.mounts() == []
 
 
+def test_a_mount_point_that_is_a_symlink_to_etc_is_refused_and_the_disk_left_untouched(
+    diskd: Start, loop_disks: Disks, tmp_path: Path
+) -> None:
+    disk = ntfs_typed(loop_disks(128))
+    before = hashlib.sha256(disk.image.read_bytes()).hexdigest()
+    system = start_on(diskd, disk, tmp_path)
+    etc = system.env.sandbox.path("/etc")
+    etc_before = sorted(p.name for p in etc.iterdir())
+    system.mount_point.parent.mkdir(parents=True, exist_ok=True)
+    system.mount_point.symlink_to("/etc")
+
+    props = system.settled()
+
+    expected = (
+        "ResourceDisk.MountPoint=/mnt/resource (resolved: /etc): /etc is a system directory; "
+        "the resource disk is neither formatted nor mounted"
+    )
+    assert (props["State"], props["LastError"], props["Mounted"]) == ("Failed", expected, False)
+    reply = system.call("Activate")
+    assert not reply.ok and expected in reply.error
+    assert hashlib.sha256(disk.image.read_bytes()).hexdigest() == before
+    assert disk.mounts() == []
+    assert sorted(p.name for p in etc.iterdir()) == etc_before
+
+
+def test_a_system_directory_as_mount_point_stops_the_service_with_the_config_error(
+    diskd: Start, loop_disks: Disks, tmp_path: Path
+) -> None:
+    disk = ntfs_typed(loop_disks(128))
+    before = hashlib.sha256(disk.image.read_bytes()).hexdigest()
+    system = start_on(diskd, disk, tmp_path, {"ResourceDisk.MountPoint": "/usr/local"})
+
+    assert not system.call("Activate").ok
+    direct = subprocess.run(
+        system.env.service_argv(
+            "diskd", "--sysfs-root", str(system.sysfs), "--dev-root", str(system.dev)
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert direct.returncode == 78
+    assert (
+        "ResourceDisk.MountPoint=/usr/local: expected a mount point outside the system "
+        "directories (/usr/local is inside /usr, which is a system directory)"
+    ) in direct.stderr
+    assert hashlib.sha256(disk.image.read_bytes()).hexdigest() == before
+    assert disk.mounts() == []
+
+
+def test_without_mount_options_in_the_config_the_disk_is_mounted_nodev_nosuid(
+    diskd: Start, loop_disks: Disks, tmp_path: Path
+) -> None:
+    disk = ntfs_typed(loop_disks(128))
+    settings = {k: v for k, v in config().items() if k != "ResourceDisk.MountOptions"}
+    system = diskd(
+        settings,
+        sysfs=gen2_sysfs(tmp_path / "sys", disk.name),
+        dev=dev_root(tmp_path / "dev", disk),
+        disks=[disk],
+    )
+    props = system.settled()
+    assert props["State"] == "Mounted", props["LastError"]
+    assert {"nodev", "nosuid"} <= mount_options(system.mount_point)
+
+
+def test_the_admins_own_mount_options_replace_the_default(
+    diskd: Start, loop_disks: Disks, tmp_path: Path
+) -> None:
+    disk = ntfs_typed(loop_disks(128))
+    system = start_on(diskd, disk, tmp_path, {"ResourceDisk.MountOptions": "noatime"})
+    props = system.settled()
+    assert props["State"] == "Mounted", props["LastError"]
+    options = mount_options(system.mount_point)
+    assert "noatime" in options
+    assert not {"nodev", "nosuid"} & options
+
+
 def test_without_a_resource_disk_the_state_says_so_and_the_service_goes_idle(
     diskd: Start, tmp_path: Path
 ) -> None:

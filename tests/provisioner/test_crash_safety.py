@@ -97,8 +97,8 @@ def finish_and_check(
     assert sum(1 for line in passwd if line.startswith("azureuser:")) == 1
     assert machine.path("/etc/sudoers.d/waagent").read_text() == "azureuser ALL=(ALL) ALL\n"
     assert machine.path(samples.AUTHORIZED_KEYS).read_text() == key + "\n"
-    drop_in = machine.path("/etc/ssh/sshd_config.d/10-waagent.conf").read_text()
-    assert drop_in.count("PasswordAuthentication") == 1
+    sshd_config = machine.path("/etc/ssh/sshd_config").read_text()
+    assert sshd_config.count("PasswordAuthentication") == 1
     shadow = machine.path("/etc/shadow").read_text().splitlines()
     assert [line for line in shadow if line.startswith("root:")] == ["root:*LOCK*:14600::::::"]
     assert (machine.base / "custom-data-runs").read_text() == "ran\n" * custom_data_runs

@@ -9,6 +9,7 @@ import pytest
 
 from waagent.common.errors import Busy
 from waagent.provisioner.models import State
+from waagent.provisioner.sshd_config import OLD_DROP_IN_HEADER
 
 from . import samples
 from .machine import Machine, config
@@ -88,6 +89,14 @@ def test_deprovision_user_deletes_the_user_its_home_and_its_sudoers_line(machine
     assert passwd_entry(machine.root, "azureuser") is None
     assert not machine.path("/home/azureuser").exists()
     assert machine.path("/etc/sudoers.d/waagent").read_text() == "azureuser2 ALL=(ALL) ALL\n"
+
+
+def test_deprovision_removes_the_sshd_drop_in_of_earlier_versions(machine: Machine) -> None:
+    provisioned(machine)
+    old = machine.path("/etc/ssh/sshd_config.d/10-waagent.conf")
+    old.write_text(f"{OLD_DROP_IN_HEADER}\nPasswordAuthentication no\n")
+    deprovision(machine, delete_user=False)
+    assert not old.exists()
 
 
 def test_a_user_provisioned_from_imds_is_found_through_the_record(bare_machine: Machine) -> None:

@@ -107,14 +107,13 @@ def test_host_keys_are_regenerated(machine: Machine) -> None:
     assert "root@testvm" in machine.path("/etc/ssh/ssh_host_ed25519_key.pub").read_text()
 
 
-def test_sshd_settings_go_into_a_drop_in_when_sshd_config_includes_one(machine: Machine) -> None:
-    original = machine.path("/etc/ssh/sshd_config").read_text()
+def test_sshd_settings_are_edited_into_sshd_config_itself(machine: Machine) -> None:
     assert run(machine) == State.PROVISIONED
-    assert machine.path("/etc/ssh/sshd_config").read_text() == original
-    drop_in = machine.path("/etc/ssh/sshd_config.d/10-waagent.conf").read_text()
-    assert "PasswordAuthentication no\n" in drop_in
-    assert "ChallengeResponseAuthentication no\n" in drop_in
-    assert "ClientAliveInterval 180\n" in drop_in
+    text = machine.path("/etc/ssh/sshd_config").read_text()
+    assert "PasswordAuthentication no\n" in text
+    assert "KbdInteractiveAuthentication no\n" in text
+    assert "ClientAliveInterval 180\n" in text
+    assert list(machine.path("/etc/ssh/sshd_config.d").iterdir()) == []
 
 
 def test_sshd_is_restarted_through_systemd_when_it_is_on_the_bus(machine: Machine) -> None:

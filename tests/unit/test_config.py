@@ -151,3 +151,43 @@ def test_show_configuration_on_a_bad_file_exits_non_zero_with_file_and_line(
     assert result.returncode == 1
     assert f"{path}:2: ResourceDisk.SwapSizeMB=lots: expected an integer" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("mount_point", "why"),
+    [
+        ("/", "/ is a system directory"),
+        ("/etc", "/etc is a system directory"),
+        ("/var/", "/var is a system directory"),
+        ("/home", "/home is a system directory"),
+        ("/mnt/../usr", "/usr is a system directory"),
+        ("/usr/local", "/usr/local is inside /usr, which is a system directory"),
+        ("/lib64/x", "/lib64/x is inside /lib64, which is a system directory"),
+    ],
+)
+def test_a_system_directory_is_refused_as_the_resource_disk_mount_point(
+    tmp_path: Path, mount_point: str, why: str
+) -> None:
+    path = write(tmp_path, f"ResourceDisk.MountPoint={mount_point}\n")
+    with pytest.raises(ConfigError) as raised:
+        config.load(path)
+    assert str(raised.value) == (
+        f"{path}:1: ResourceDisk.MountPoint={mount_point}: "
+        f"expected a mount point outside the system directories ({why})"
+    )
+
+
+@pytest.mark.parametrize("mount_point", ["/mnt", "/mnt/resource", "/var/lib/docker", "/data"])
+def test_ordinary_mount_points_are_accepted(tmp_path: Path, mount_point: str) -> None:
+    path = write(tmp_path, f"ResourceDisk.MountPoint={mount_point}\n")
+    assert config.load(path).config.resource_disk_mount_point == mount_point
+
+
+def test_mount_options_default_to_nodev_nosuid_and_an_admins_list_replaces_them(
+    tmp_path: Path,
+) -> None:
+    assert config.AgentConfig().resource_disk_mount_options == "nodev,nosuid"
+    unset = write(tmp_path, "ResourceDisk.MountOptions=None\n")
+    assert config.load(unset).config.resource_disk_mount_options == "nodev,nosuid"
+    own = write(tmp_path, "ResourceDisk.MountOptions=noatime\n")
+    assert config.load(own).config.resource_disk_mount_options == "noatime"
