@@ -52,9 +52,14 @@ def _show_vm(vm: Vm) -> None:
         f"{len(keys.read_text().splitlines())} keys, mode {oct(keys.stat().st_mode & 0o777)}",
     )
     show("/etc/sudoers.d/waagent", vm.path("/etc/sudoers.d/waagent").read_text().strip())
+    keywords = ("PasswordAuthentication", "KbdInteractiveAuthentication", "ChallengeResponse")
     show(
-        "sshd_config.d/10-waagent.conf",
-        vm.path("/etc/ssh/sshd_config.d/10-waagent.conf").read_text().splitlines()[1:],
+        "/etc/ssh/sshd_config",
+        [
+            line
+            for line in vm.path("/etc/ssh/sshd_config").read_text().splitlines()
+            if line.startswith((*keywords, "ClientAliveInterval"))
+        ],
     )
     show("host keys", sorted(p.name for p in vm.path("/etc/ssh").glob("ssh_host_*")))
     show("/etc/hostname", vm.path("/etc/hostname").read_text().strip())

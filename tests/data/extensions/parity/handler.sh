@@ -34,8 +34,13 @@ field protectedSettings | base64 -d | openssl smime -decrypt -inform DER \
 done_ openssl $?
 echo "decrypted: $(cat "$out/protected")"
 
-# An ssh-configuration extension: its edit of sshd_config must win over provisioning's.
-echo "PasswordAuthentication yes" >> /etc/ssh/sshd_config
+# An ssh-configuration extension (as VMAccess does): the first PasswordAuthentication line of
+# sshd_config is set, or one appended; its edit must win over provisioning's.
+if grep -q '^PasswordAuthentication' /etc/ssh/sshd_config; then
+    sed -i '0,/^PasswordAuthentication.*/s//PasswordAuthentication yes/' /etc/ssh/sshd_config
+else
+    echo "PasswordAuthentication yes" >> /etc/ssh/sshd_config
+fi
 systemctl restart ssh.service >> "$out/errors" 2>&1; done_ ssh_restart $?
 
 mkdir -p "$here/status"
