@@ -13,13 +13,13 @@ import httpx
 
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.bus import ServiceContext, service_main
-from ..common.bus.client import ServiceUnavailable, call
+from ..common.bus.client import call
 from ..common.commands import Runner
-from ..common.errors import WaagentError
 from ..common.names import EXTENSIONS, WIRE
 from .agent import Callbacks, Clients, Wire
 from .bus import WireInterface
 from .download import BUDGET as DOWNLOAD_BUDGET
+from .handover import Handover
 from .http import FabricHttp
 
 log = logging.getLogger(__name__)
@@ -69,19 +69,13 @@ class StorageClients:
 
 async def setup(ctx: ServiceContext) -> None:
     interface: WireInterface | None = None
-    extd_missing_logged = False
 
     async def extensions_changed() -> None:
-        """Tell extd (bus-activating it); a missing extd is said once, not in a loop."""
-        nonlocal extd_missing_logged
-        try:
-            await call(ctx.bus, EXTENSIONS, "ProcessGoalState", timeout=EXTD_TIMEOUT)
-        except ServiceUnavailable as exc:
-            if not extd_missing_logged:
-                log.info("extensions are not processed: %s", exc)
-                extd_missing_logged = True
-        except WaagentError as exc:
-            log.warning("extd could not take the new goal state: %s", exc)
+        """Tell extd (bus-activating it); its reply acknowledges the goal state."""
+        await call(ctx.bus, EXTENSIONS, "ProcessGoalState", timeout=EXTD_TIMEOUT)
+
+    handover = Handover(extensions_changed)
+    ctx.on_exit(handover.close)
 
     def goal_state_changed(incarnation: str, egs_id: str) -> None:
         if interface is not None:
@@ -91,11 +85,8 @@ async def setup(ctx: ServiceContext) -> None:
         if interface is not None:
             interface.on_properties_changed(changes)
 
-    def notify_extd() -> None:
-        ctx.spawn(extensions_changed(), "notify extd")
-
     async def schedule_extd() -> None:
-        notify_extd()
+        handover.notify()
 
     deadline: float | None = ctx.args.request_deadline
     wire = Wire(

@@ -31,18 +31,28 @@ UNAVAILABLE_ERRORS = frozenset(
 )
 
 
+# Of those: the service is not installed at all (not worth asking again).
+NOT_INSTALLED_ERRORS = frozenset(
+    {
+        "org.freedesktop.DBus.Error.ServiceUnknown",
+        "org.freedesktop.DBus.Error.Spawn.ServiceNotFound",
+    }
+)
+
+
 class ServiceUnavailable(Failed):
     """The service is not on the bus and could not be activated."""
 
-    def __init__(self, name: str, detail: str) -> None:
+    def __init__(self, name: str, detail: str, error_name: str | None = None) -> None:
         self.service = name
+        self.not_installed = error_name in NOT_INSTALLED_ERRORS
         super().__init__(f"{name} is not available: {detail}")
 
 
 def error_from_reply(reply: Message) -> WaagentError:
     text = str(reply.body[0]) if reply.body else (reply.error_name or "error")
     if reply.error_name in UNAVAILABLE_ERRORS:
-        return ServiceUnavailable(reply.destination or "service", text)
+        return ServiceUnavailable(reply.destination or "service", text, reply.error_name)
     return from_dbus_name(reply.error_name, text)
 
 

@@ -1,0 +1,73 @@
+"""Handing a new extensions goal state to extd, until extd acknowledges it.
+
+extd's ProcessGoalState returns once it has recorded the goal state on disk; that reply is the
+acknowledgement. A call that fails (extd killed in the middle, a restart under way, a timeout)
+is sent again with a backoff until one succeeds or extd is not installed at all. Notifications
+that arrive meanwhile are folded into the next call: extd always fetches the newest goal state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from ..common.bus.client import ServiceUnavailable
+from ..common.errors import WaagentError
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = 1.0
+LAST_RETRY = 60.0
+
+
+class Handover:
+    def __init__(
+        self,
+        send: Callable[[], Awaitable[None]],
+        *,
+        first_retry: float = FIRST_RETRY,
+        last_retry: float = LAST_RETRY,
+    ) -> None:
+        self._send = send
+        self._first_retry = first_retry
+        self._last_retry = last_retry
+        self._wanted = 0  # notifications so far
+        self._acknowledged = 0  # the newest notification extd acknowledged
+        self._task: asyncio.Task[None] | None = None
+        self._missing_logged = False
+
+    def notify(self) -> None:
+        self._wanted += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def pending(self) -> bool:
+        return self._acknowledged < self._wanted
+
+    async def _run(self) -> None:
+        delay = self._first_retry
+        while self.pending():
+            target = self._wanted
+            try:
+                await self._send()
+            except ServiceUnavailable as exc:
+                if exc.not_installed:
+                    if not self._missing_logged:
+                        log.info("extensions are not processed: %s", exc)
+                        self._missing_logged = True
+                    self._acknowledged = self._wanted
+                    return
+                log.warning("extd could not take the goal state (%s); again in %g s", exc, delay)
+            except WaagentError as exc:
+                log.warning("extd could not take the goal state (%s); again in %g s", exc, delay)
+            else:
+                self._acknowledged = target
+                delay = self._first_retry
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._last_retry)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
