@@ -149,7 +149,14 @@ class Launcher(Protocol):
 
     adopts: bool
 
-    async def start(self, spec: CommandSpec, stdout: int, stderr: int) -> str: ...
+    def handle_for(self, spec: CommandSpec) -> str | None:
+        """The handle the next start will have, when it can be known before (then it is
+        recorded before the start: a crash in between leaves a record, not a stray unit)."""
+        ...
+
+    async def start(
+        self, spec: CommandSpec, stdout: int, stderr: int, handle: str | None
+    ) -> str: ...
 
     async def wait(self, handle: str) -> int | None:
         """The exit code (-N: killed by signal N), or None when the timeout killed it all."""
@@ -158,6 +165,10 @@ class Launcher(Protocol):
     async def exists(self, handle: str) -> bool: ...
 
     async def kill_leftover(self, handle: str) -> None: ...
+
+    async def release(self, handle: str) -> None:
+        """Forget a command whose result is journalled."""
+        ...
 
 
 class LaunchRecords:
@@ -362,7 +373,10 @@ class ChildProcesses:
     def __init__(self) -> None:
         self._running: dict[str, tuple[asyncio.subprocess.Process, float]] = {}
 
-    async def start(self, spec: CommandSpec, stdout: int, stderr: int) -> str:
+    def handle_for(self, spec: CommandSpec) -> str | None:
+        return None  # a pid, known once started
+
+    async def start(self, spec: CommandSpec, stdout: int, stderr: int, handle: str | None) -> str:
         try:
             proc = await asyncio.create_subprocess_exec(
                 "/bin/sh",
@@ -399,6 +413,9 @@ class ChildProcesses:
     async def exists(self, handle: str) -> bool:
         pid, _, started = handle.partition(":")
         return pid.isdigit() and str(_start_time(int(pid))) == started
+
+    async def release(self, handle: str) -> None:
+        pass  # a child is reaped by `wait`
 
     async def kill_leftover(self, handle: str) -> None:
         if await self.exists(handle):
@@ -465,7 +482,10 @@ class HandlerCommands:
                 self.records.remove(handle)
                 raise
             output = outputs.combined()
+            # Journalled before the launcher forgets it: a crash in between must find one or
+            # the other, or the operation would run again.
             self.records.end(handle, exit_code, output)
+            await self.launcher.release(handle)
         finally:
             outputs.close()
         return self._result(spec, exit_code, output, time.monotonic() - started)
@@ -510,12 +530,20 @@ class HandlerCommands:
             return earlier.handle, outputs
         append_command_log(spec.log_file, f"{spec.operation}: running {spec.path}")
         outputs = self._new_outputs(spec)
+        planned = self.launcher.handle_for(spec)
+        if planned is not None:
+            self.records.add(
+                Launch(planned, spec.key, str(outputs.out.path), str(outputs.err.path))
+            )
         try:
-            handle = await self.launcher.start(spec, outputs.out.fd, outputs.err.fd)
+            handle = await self.launcher.start(spec, outputs.out.fd, outputs.err.fd, planned)
         except BaseException:
+            if planned is not None:
+                self.records.remove(planned)
             outputs.close()
             raise
-        self.records.add(Launch(handle, spec.key, str(outputs.out.path), str(outputs.err.path)))
+        if planned is None:
+            self.records.add(Launch(handle, spec.key, str(outputs.out.path), str(outputs.err.path)))
         return handle, outputs
 
     def _new_outputs(self, spec: CommandSpec) -> Outputs:

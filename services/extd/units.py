@@ -100,8 +100,11 @@ class TransientServices:
     def __init__(self, bus: MessageBus) -> None:
         self.systemd = Systemd(bus)
 
-    async def start(self, spec: CommandSpec, stdout: int, stderr: int) -> str:
-        unit = unit_name(spec)
+    def handle_for(self, spec: CommandSpec) -> str | None:
+        return unit_name(spec)
+
+    async def start(self, spec: CommandSpec, stdout: int, stderr: int, handle: str | None) -> str:
+        unit = handle or unit_name(spec)
         if spec.slice_name:
             # Limits first: not one instruction of the command runs outside them.
             await self.systemd.set_unit_properties(spec.slice_name, slice_properties(spec.limits))
@@ -136,8 +139,6 @@ class TransientServices:
         log.debug("%s ended: %s after %.2f s", handle, result, time.monotonic() - started)
         if result == "timeout":
             await self._kill_all(handle)
-        await self._release(handle, str(unit.get("ActiveState", "")))
-        if result == "timeout":
             return None
         code, status = int(service.get("ExecMainCode", 0)), int(service.get("ExecMainStatus", 0))
         return status if code == CLD_EXITED else -status
@@ -149,12 +150,14 @@ class TransientServices:
         except Exception as exc:
             log.debug("nothing left of %s to kill (%s)", unit, exc)
 
-    async def _release(self, unit: str, state: str) -> None:
-        """Let systemd unload the unit; processes the command left behind keep running."""
+    async def release(self, handle: str) -> None:
+        """Let systemd unload the unit (once its result is journalled); processes the command
+        left behind keep running."""
         try:
+            state = (await self.systemd.properties(handle, UNIT)).get("ActiveState")
             if state == "active":
-                await self.systemd.stop(unit)
+                await self.systemd.stop(handle)
             else:
-                await self.systemd.reset_failed(unit)
+                await self.systemd.reset_failed(handle)
         except Exception as exc:
-            log.warning("could not release %s: %s", unit, exc)
+            log.warning("could not release %s: %s", handle, exc)

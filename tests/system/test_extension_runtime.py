@@ -12,6 +12,7 @@ whose successor records its result exactly once.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -230,6 +231,73 @@ def test_extd_killed_while_a_command_runs_the_next_extd_records_its_result_once(
     assert (
         int(vm.show("waagent-extd.service", "NRestarts")["NRestarts"])
         == int(before["NRestarts"]) + 1
+    )
+
+
+COUNTER = "Contoso.Probe.Counter"
+TRIALS = 20
+UPDATES = {7: "1.1.0", 14: "1.2.0"}  # trial -> the version the fabric asks for from then on
+
+
+def test_extd_killed_at_any_moment_loses_no_goal_state_and_runs_nothing_twice(
+    vm: Vm, parity: dict[str, str]
+) -> None:
+    """20 goal states (settings changes, two version updates), each followed by a SIGKILL of
+    extd at a different moment: every one is processed, each operation runs once."""
+    directory = str(TEST_DATA / "extensions" / "counter")
+    versions = [{"version": v, "handler_dir": directory} for v in ("1.0.0", "1.1.0", "1.2.0")]
+    since = len(vm.fabric.client.records("status"))
+    vm.fabric.client.add_extension(COUNTER, version="1.0.0", versions=versions)
+    wait_for(lambda: status_of(vm, COUNTER, since)[0] == "success", timeout=60, what="the add")
+    kills = 0
+    version = "1.0.0"
+    for trial in range(1, TRIALS + 1):
+        since = len(vm.fabric.client.records("status"))
+        if trial in UPDATES:
+            version = UPDATES[trial]
+            vm.fabric.client.update_extension(COUNTER, version)
+        vm.fabric.client.set_extension_settings(COUNTER, public={"trial": trial}, seq_no=trial)
+        vm.run(
+            "busctl",
+            "call",
+            "org.waagent.Wire1",
+            "/org/waagent/Wire1",
+            "org.waagent.Wire1",
+            "Refresh",
+        )
+        time.sleep((trial % 5) * 0.1)  # the moment of the kill moves across the processing
+        killed = vm.run(
+            "systemctl", "kill", "--signal=KILL", "--kill-who=main", "waagent-extd.service"
+        )
+        kills += killed.returncode == 0
+
+        wait_for(
+            lambda t=trial, v=version, n=since: trial_done(vm, t, v, n),  # type: ignore[misc]
+            timeout=90,
+            what=f"trial {trial}'s goal state to succeed",
+        )
+    lines = vm.run("cat", "/var/tmp/counter/ops").stdout.splitlines()
+    counts = {
+        op: sum(1 for line in lines if line.startswith(f"{op} "))
+        for op in ("install", "enable", "disable", "update", "uninstall")
+    }
+    print(f"\n  {TRIALS} goal states, extd SIGKILLed during {kills}; operations run: {counts}")
+    print("  " + "; ".join(lines))
+    for trial in range(1, TRIALS + 1):
+        assert sum(1 for line in lines if line.startswith(f"enable {trial} ")) == 1, lines
+    assert counts["install"] == 1 + len(UPDATES), lines
+    assert counts["update"] == counts["uninstall"] == counts["disable"] == len(UPDATES), lines
+    assert kills >= TRIALS // 2  # the kills did land
+
+
+def trial_done(vm: Vm, trial: int, version: str, since: int) -> bool:
+    found = vm.handler_status(COUNTER, since)
+    if found is None or found.get("handlerVersion") != version:
+        return False
+    settings = found.get("runtimeSettingsStatus") or {}
+    return bool(
+        settings.get("sequenceNumber") == trial  # type: ignore[union-attr]
+        and status_of(vm, COUNTER, since)[0] == "success"
     )
 
 
