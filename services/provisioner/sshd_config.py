@@ -60,6 +60,15 @@ def _ends_match_block(words: list[str]) -> bool:
     return len(words) > 1 and words[1].lower() == "all"
 
 
+def _first_match_block(lines: list[str]) -> int | None:
+    """The index of the first Match line that opens a block (`Match all` closes one)."""
+    for i, line in enumerate(lines):
+        words = _words(line)
+        if words and words[0].lower() == "match" and not _ends_match_block(words):
+            return i
+    return None
+
+
 def _top_level(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
     """(index, words) of each setting outside a Match block."""
     in_match = False
@@ -178,26 +187,18 @@ def edit_in_place(lines: list[str], values: Mapping[str, str]) -> list[str]:
     """The classic edit of sshd_config lines (see the module docstring)."""
     lines = list(lines)
     for keyword, value in values.items():
-        first_match: int | None = None
-        in_match = False
-        done = False
-        for i, line in enumerate(lines):
-            words = _words(line)
-            if not words:
-                continue
-            if words[0].lower() == "match":
-                in_match = not _ends_match_block(words)
-                if in_match and first_match is None:
-                    first_match = i
-            elif not in_match and canonical(words[0]) == canonical(keyword):
-                name = keyword if words[0].lower() == keyword.lower() else words[0]
-                lines[i] = f"{name} {value}"
-                done = True
-                break
-        if not done:
-            wanted = f"{keyword} {value}"
-            if first_match is None:
-                lines.append(wanted)
-            else:
-                lines.insert(first_match, wanted)
+        found = next(
+            ((i, w) for i, w in _top_level(lines) if canonical(w[0]) == canonical(keyword)), None
+        )
+        if found is not None:
+            i, words = found
+            name = keyword if words[0].lower() == keyword.lower() else words[0]
+            lines[i] = f"{name} {value}"
+            continue
+        first_match = _first_match_block(lines)
+        wanted = f"{keyword} {value}"
+        if first_match is None:
+            lines.append(wanted)
+        else:
+            lines.insert(first_match, wanted)
     return lines

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.harness.paths import TEST_DATA
-from tests.harness.wait import wait_for
+from tests.harness.wait import WaitTimeout, wait_for
 from tests.system.container import missing_tools
 from tests.system.vm import Vm, booted_vm
 
@@ -35,7 +35,6 @@ ENABLE_TIMEOUT = 20
 CONFIG = {
     "Provisioning.RegenerateSshHostKeyPair": "y",
     "Provisioning.SshHostKeyPairType": "ed25519",
-    "Provisioning.DisableSshPasswordAuthentication": "y",
     "Services.IdleTimeout": "30",
     "Extensions.GoalStatePeriod": "2",
     "Extensions.EnableTimeout": str(ENABLE_TIMEOUT),
@@ -271,11 +270,17 @@ def test_extd_killed_at_any_moment_loses_no_goal_state_and_runs_nothing_twice(
         )
         kills += killed.returncode == 0
 
-        wait_for(
-            lambda t=trial, v=version, n=since: trial_done(vm, t, v, n),  # type: ignore[misc]
-            timeout=90,
-            what=f"trial {trial}'s goal state to succeed",
-        )
+        try:
+            wait_for(
+                lambda t=trial, v=version, n=since: trial_done(vm, t, v, n),  # type: ignore[misc]
+                timeout=90,
+                what=f"trial {trial}'s goal state to succeed",
+            )
+        except WaitTimeout:
+            journal = vm.run("journalctl", "-n", "80", "-u", "waagent-extd", "-u", "waagent-wire")
+            raise AssertionError(
+                f"trial {trial}: {vm.handler_status(COUNTER, since)}\n{journal.stdout}"
+            ) from None
     lines = vm.run("cat", "/var/tmp/counter/ops").stdout.splitlines()
     counts = {
         op: sum(1 for line in lines if line.startswith(f"{op} "))
