@@ -48,6 +48,20 @@ def mount_options(mount_point: Path) -> set[str]:
     return set(out.strip().split(","))
 
 
+def run_directly(system: Diskd) -> subprocess.CompletedProcess[str]:
+    """diskd started by hand (not through the bus) on the system's disks: its refusal to start
+    is its exit status and stderr."""
+    return subprocess.run(
+        system.env.service_argv(
+            "diskd", "--sysfs-root", str(system.sysfs), "--dev-root", str(system.dev)
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_a_fresh_ntfs_typed_disk_is_formatted_mounted_with_the_options_and_gets_the_readme_and_swap(
     diskd: Start, loop_disks: Disks, tmp_path: Path
 ) -> None:
@@ -198,15 +212,7 @@ def test_an_unknown_filesystem_in_the_config_stops_the_service_before_it_touches
         for n, text in enumerate(conf.read_text().splitlines(), 1)
         if text.startswith("ResourceDisk.Filesystem=")
     )
-    direct = subprocess.run(
-        system.env.service_argv(
-            "diskd", "--sysfs-root", str(system.sysfs), "--dev-root", str(system.dev)
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    direct = run_directly(system)
     assert direct.returncode == 78
     assert (
         f"refusing to start: {conf}:{line}: ResourceDisk.Filesystem=zfs9: expected one of "
@@ -249,15 +255,7 @@ def test_a_system_directory_as_mount_point_stops_the_service_with_the_config_err
     system = start_on(diskd, disk, tmp_path, {"ResourceDisk.MountPoint": "/usr/local"})
 
     assert not system.call("Activate").ok
-    direct = subprocess.run(
-        system.env.service_argv(
-            "diskd", "--sysfs-root", str(system.sysfs), "--dev-root", str(system.dev)
-        ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    direct = run_directly(system)
     assert direct.returncode == 78
     assert (
         "ResourceDisk.MountPoint=/usr/local: expected a mount point outside the system "
