@@ -79,6 +79,24 @@ def run(env: Environment) -> None:
             values = {k: v["data"] for k, v in next(iter(interfaces.values())).items()}
             show(f"object {path}", f"State={values['State']} Status={values['Status']}")
 
+        heading("What a local user may read: states and codes, not the extension's message")
+        message = system.call_extension(PROBE, "GetMessage")
+        show("busctl call ... GetMessage (root)", str(message.data[0])[:60] if message.ok else "-")
+        show(
+            "busctl call ... GetMessage (as nobody)",
+            system.call_extension(PROBE, "GetMessage", user="nobody").error,
+        )
+        as_nobody = env.busctl.call(
+            EXTENSIONS.name, EXTENSIONS.path, EXTENSIONS.interface, "GetStatus", user="nobody"
+        )
+        shown = json.loads(as_nobody.data[0])["handlerAggregateStatus"][0]
+        status = shown["runtimeSettingsStatus"]["settingsStatus"]["status"]
+        show(
+            "GetStatus (as nobody)",
+            f"{shown['handlerName']} {shown['handlerVersion']} {status['status']}, "
+            f"message {status['formattedMessage'].get('message')!r}",
+        )
+
         heading("By hand: Disable as nobody (polkit), then as root")
         refused = system.call_extension(PROBE, "Disable", user="nobody")
         show("busctl call ... Disable (as nobody)", refused.error)
