@@ -161,6 +161,27 @@ class Root:
             yield from sorted(directory.glob(pattern))
 
 
+class NotRegularFile(OSError):
+    """A path that must be a regular file of bounded size is something else."""
+
+
+def read_regular_file(
+    path: Path, limit: int, *, follow: bool = True
+) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file written by someone else (an extension): opened without
+    blocking (a FIFO does not hang us), refused unless a regular file of at most `limit`
+    bytes (a link to /dev/zero does not fill our memory); links refused unless `follow`."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    with open(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFile(0, "not a regular file", str(path))
+        if info.st_size > limit:
+            raise NotRegularFile(0, f"larger than {limit} bytes", str(path))
+        return file.read(limit + 1)[:limit], info
+
+
 def write_file_atomic(
     path: Path,
     data: bytes | str,

@@ -30,6 +30,7 @@ from ..common.models.status import (
     SubStatus,
     VmArtifactsAggregateStatus,
 )
+from ..common.root import read_regular_file
 from .errors import Code
 from .state import ExtdState, ExtensionFailure, ExtensionRef, HandlerRecord
 
@@ -222,7 +223,7 @@ class StatusReader:
                 f"{info.st_size} bytes, more than the {MAX_READ} read",
             )
         try:
-            data = path.read_bytes()
+            data, _ = read_regular_file(path, MAX_READ)
         except OSError as exc:
             return detail(
                 name, "error", Code.UNKNOWN_FAILURE, f"cannot read {path}: {exc.strerror}"
@@ -261,8 +262,8 @@ class Heartbeat:
 
 def read_heartbeat(path: Path, now: float) -> Heartbeat:
     try:
-        info = path.stat()
-        data = json.loads(path.read_bytes())
+        raw, info = read_regular_file(path, MAX_STATUS_BYTES)
+        data = json.loads(raw)
     except FileNotFoundError:
         return Heartbeat(None, Code.UNKNOWN_FAILURE, "Failed to get heart beat file")
     except (OSError, ValueError) as exc:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import stat
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 from ..common.logs import redact
 from ..common.models.events import LOGS_PROVIDER, TelemetryBatch, TelemetryEvent
+from ..common.root import read_regular_file
 from .wire_api import WireApi
 
 log = logging.getLogger(__name__)
@@ -95,14 +94,10 @@ def _extension_event(raw: Any, handler: str, version: str, mtime: float) -> Tele
 def _read_file(path: Path) -> tuple[bytes, float] | None:
     """The file's bytes and mtime; None for links, non-files and files over 4 MiB."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        data, info = read_regular_file(path, MAX_FILE, follow=False)
     except OSError:
         return None
-    with open(fd, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE:
-            return None
-        return file.read(), info.st_mtime
+    return data, info.st_mtime
 
 
 def collect_events(

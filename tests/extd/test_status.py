@@ -277,3 +277,25 @@ def test_a_heartbeat_handler_reports_the_heartbeat_as_its_status(tmp_path: Path)
     )
     assert entry.handler_status.code == -1
     assert entry.handler_status.formatted_message.message == "Failed to get heart beat file"  # type: ignore[union-attr]
+
+
+def test_a_status_file_that_is_a_fifo_or_a_device_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """Extension code can leave anything at its status path: a FIFO nobody writes to would
+    block a plain read forever, a link to /dev/zero would fill memory."""
+    fifo = tmp_path / "0.status"
+    os.mkfifo(fifo)
+    found = StatusReader().read(fifo, "P.A")
+    assert found is not None and (found.status, found.code) == ("error", -1)
+    assert "not a regular file" in (found.formatted_message.message or "")
+    zero = tmp_path / "1.status"
+    zero.symlink_to("/dev/zero")
+    found = StatusReader().read(zero, "P.A")
+    assert found is not None and "not a regular file" in (found.formatted_message.message or "")
+
+
+def test_a_heartbeat_that_is_a_fifo_is_reported_not_waited_for(tmp_path: Path) -> None:
+    fifo = tmp_path / "heartbeat.log"
+    os.mkfifo(fifo)
+    beat = read_heartbeat(fifo, time.time())
+    assert (beat.status, beat.code) == (None, -1)
+    assert "not a regular file" in beat.message
