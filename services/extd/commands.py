@@ -144,10 +144,7 @@ class Launch:
 
 
 class Launcher(Protocol):
-    """Starts commands and waits for them. `adopts`: a command outlives extd and a restarted
-    extd can wait for it; otherwise a restarted extd kills what is left and runs it again."""
-
-    adopts: bool
+    """Starts commands and waits for them."""
 
     def handle_for(self, spec: CommandSpec) -> str | None:
         """The handle the next start will have, when it can be known before (then it is
@@ -164,7 +161,10 @@ class Launcher(Protocol):
 
     async def exists(self, handle: str) -> bool: ...
 
-    async def kill_leftover(self, handle: str) -> None: ...
+    async def keep_leftover(self, handle: str) -> bool:
+        """A command an earlier extd left running: True when it outlives extd and `wait` can
+        be called on it; otherwise it is killed (and its operation runs again)."""
+        ...
 
     async def release(self, handle: str) -> None:
         """Forget a command whose result is journalled."""
@@ -368,8 +368,6 @@ def kill_session(leader: int) -> None:
 class ChildProcesses:
     """Commands as children of extd, each leading a session of its own (no systemd)."""
 
-    adopts = False
-
     def __init__(self) -> None:
         self._running: dict[str, tuple[asyncio.subprocess.Process, float]] = {}
 
@@ -417,10 +415,10 @@ class ChildProcesses:
     async def release(self, handle: str) -> None:
         pass  # a child is reaped by `wait`
 
-    async def kill_leftover(self, handle: str) -> None:
-        if await self.exists(handle):
-            log.warning("killing the command session %s an earlier extd left running", handle)
-            kill_session(int(handle.partition(":")[0]))
+    async def keep_leftover(self, handle: str) -> bool:
+        log.warning("killing the command session %s an earlier extd left running", handle)
+        kill_session(int(handle.partition(":")[0]))
+        return False
 
 
 # ---- running one command ----------------------------------------------------------------------
@@ -438,15 +436,14 @@ class HandlerCommands:
         self.output_dir = output_dir
 
     async def recover(self) -> list[Launch]:
-        """At start: what an earlier extd left running. A launcher that adopts keeps those
-        for `run` to wait for; otherwise they are killed (their operations run again)."""
+        """At start: what an earlier extd left running, kept for `run` to wait for where the
+        launcher can (systemd), otherwise killed (the operations run again)."""
         left = [launch for launch in self.records.launches.values() if not launch.ended]
         for launch in left:
             if not await self.launcher.exists(launch.handle):
                 log.info("command %s of an earlier extd is gone", launch.handle)
                 self._forget(launch)
-            elif not self.launcher.adopts:
-                await self.launcher.kill_leftover(launch.handle)
+            elif not await self.launcher.keep_leftover(launch.handle):
                 self._forget(launch)
         return left
 
@@ -471,8 +468,12 @@ class HandlerCommands:
         earlier = self.records.find(spec.key)
         if earlier is not None and earlier.ended:
             log.info("%s of %s ended before extd restarted", spec.operation, spec.handler)
-            append_command_log(spec.log_file, f"{spec.operation}: ended before extd restarted")
-            return self._result(spec, earlier.exit_code, earlier.output, 0.0)
+            append_command_log(
+                spec.log_file,
+                f"{spec.operation}: ended before extd restarted, with exit code "
+                f"{earlier.exit_code} (logged above)",
+            )
+            return self._outcome(spec, earlier.exit_code, earlier.output, 0.0)
         handle, outputs = await self._start_or_adopt(spec, earlier)
         try:
             outputs.watch()
@@ -482,29 +483,31 @@ class HandlerCommands:
                 self.records.remove(handle)
                 raise
             output = outputs.combined()
+            duration = time.monotonic() - started
+            ended = (
+                "timed out" if exit_code is None else f"exit code {exit_code} in {duration:.2f} s"
+            )
+            append_command_log(spec.log_file, f"{spec.operation}: {ended}\n{output}")
             # Journalled before the launcher forgets it: a crash in between must find one or
             # the other, or the operation would run again.
             self.records.end(handle, exit_code, output)
             await self.launcher.release(handle)
         finally:
             outputs.close()
-        return self._result(spec, exit_code, output, time.monotonic() - started)
+        return self._outcome(spec, exit_code, output, duration)
 
     @staticmethod
-    def _result(
+    def _outcome(
         spec: CommandSpec, exit_code: int | None, output: str, duration: float
     ) -> CommandResult:
+        """The result, or the classic error for a timeout or a non-zero exit."""
         command = spec.path
         if exit_code is None:
-            append_command_log(spec.log_file, f"{spec.operation}: timed out\n{output}")
             raise ExtensionError(
                 Code.COMMAND_TIMED_OUT,
                 f"Timeout({spec.timeout:g}): {command}\n{output}",
                 operation=spec.operation,
             )
-        append_command_log(
-            spec.log_file, f"{spec.operation}: exit code {exit_code} in {duration:.2f} s\n{output}"
-        )
         if exit_code != 0:
             message = f"Non-zero exit code: {exit_code}, {command}\n{output}"
             if exit_code == 126 and _noexec(spec.cwd):

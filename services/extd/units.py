@@ -95,8 +95,6 @@ def _ended(unit: dict[str, Any], service: dict[str, Any]) -> bool:
 class TransientServices:
     """Launcher (see commands.Launcher) of commands as transient services of systemd."""
 
-    adopts = True
-
     def __init__(self, bus: MessageBus) -> None:
         self.systemd = Systemd(bus)
 
@@ -121,8 +119,8 @@ class TransientServices:
     async def exists(self, handle: str) -> bool:
         return await self.systemd.loaded(handle)
 
-    async def kill_leftover(self, handle: str) -> None:  # never called: leftovers are adopted
-        await self.systemd.kill(handle, signal.SIGKILL)
+    async def keep_leftover(self, handle: str) -> bool:
+        return True  # systemd runs it on; a restarted extd waits for it
 
     async def wait(self, handle: str) -> int | None:
         started = time.monotonic()
