@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..common.classic_files import ClassicFiles
 from ..common.errors import InvalidArgs, NotFound, NotSupported, WaagentError
+from ..common.models.extensions import ExtensionsGoalState
 from ..common.models.status import ExtensionsStatus
 from .layout import Layouts
 from .lifecycle import Lifecycle
@@ -76,6 +77,7 @@ class ExtensionsService:
         self.endpoint = ""
         self._lock = asyncio.Lock()
         self._pending = False
+        self._accepted: ExtensionsGoalState | None = None  # fetched by the last hand-over
         self._worker: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._uploaded = ""
@@ -141,6 +143,7 @@ class ExtensionsService:
         goal_state = await self.wire.extensions_goal_state()
         if goal_state is not None:
             self.records.accept(goal_state.id)
+            self._accepted = goal_state  # processed as fetched: no second call to wire
         self.process_goal_state()
 
     def process_goal_state(self) -> None:
@@ -163,7 +166,9 @@ class ExtensionsService:
 
     async def _process_once(self, skip: str | None = None) -> str | None:
         """Process the current goal state (unless it is `skip`); return its id."""
-        goal_state = await self.wire.extensions_goal_state()
+        goal_state, self._accepted = self._accepted, None
+        if goal_state is None:
+            goal_state = await self.wire.extensions_goal_state()
         if goal_state is None:
             log.info("wire has no extensions goal state yet")
             return None
