@@ -31,8 +31,8 @@ async def settle(handover: Handover) -> None:
     raise AssertionError("the goal state was never acknowledged")
 
 
-def test_a_goal_state_is_sent_again_until_extd_acknowledges_it() -> None:
-    extd = Extd(Failed("NoReply: extd was killed"), Failed("the unit is restarting"))
+def hand_over(extd: Extd) -> None:
+    """One goal state handed over, until acknowledged (or given up)."""
 
     async def go() -> None:
         handover = Handover(extd, first_retry=0.01)
@@ -40,6 +40,11 @@ def test_a_goal_state_is_sent_again_until_extd_acknowledges_it() -> None:
         await settle(handover)
 
     asyncio.run(go())
+
+
+def test_a_goal_state_is_sent_again_until_extd_acknowledges_it() -> None:
+    extd = Extd(Failed("NoReply: extd was killed"), Failed("the unit is restarting"))
+    hand_over(extd)
     assert extd.calls == 3
 
 
@@ -63,13 +68,7 @@ def test_an_extd_that_is_not_installed_is_not_asked_again() -> None:
         "org.waagent.Extensions1", "not found", "org.freedesktop.DBus.Error.ServiceUnknown"
     )
     extd = Extd(missing)
-
-    async def go() -> None:
-        handover = Handover(extd, first_retry=0.01)
-        handover.notify()
-        await settle(handover)
-
-    asyncio.run(go())
+    hand_over(extd)
     assert extd.calls == 1
 
 
@@ -78,11 +77,5 @@ def test_an_extd_that_failed_to_start_is_asked_again() -> None:
         "org.waagent.Extensions1", "exited", "org.freedesktop.DBus.Error.Spawn.ChildExited"
     )
     extd = Extd(crashed)
-
-    async def go() -> None:
-        handover = Handover(extd, first_retry=0.01)
-        handover.notify()
-        await settle(handover)
-
-    asyncio.run(go())
+    hand_over(extd)
     assert extd.calls == 2
