@@ -30,14 +30,59 @@ def missing_for_integration() -> str | None:
     return None
 
 
+# Fixtures that start a private bus (polkitd, services), by name, counted where a conftest.py
+# defines them: a test module's own fixture of the same name is not meant (tests/fabric's `wire`
+# is an address). A test module that starts a bus in a fixture of its own marks itself.
+BUS_FIXTURES = frozenset({"env", "private_bus", "system", "activated", "wire"})
+# Fixtures that need root for the machine itself: loop devices, mounts, useradd --root.
+ROOT_FIXTURES = frozenset({"loop_disks", "machine", "bare_machine", "loop_dvd"})
+SYSTEM_TESTS = Path(__file__).parent / "system"
+
+
+def uses_fixture(item: pytest.Item, names: frozenset[str], *, in_conftest: bool) -> bool:
+    """Does the test use (directly or through other fixtures) one of these fixtures?"""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    for name in names & set(info.names_closure):
+        defs = info.name2fixturedefs.get(name) or ()
+        module = getattr(defs[-1].func, "__module__", "") if defs else ""
+        if not in_conftest or module.endswith("conftest"):
+            return True
+    return False
+
+
+def needs_root(item: pytest.Item) -> bool:
+    """Root for other reasons than a bus: a root fixture, or a `skipif(... "needs root ...")`."""
+    if uses_fixture(item, ROOT_FIXTURES, in_conftest=False):
+        return True
+    for mark in item.iter_markers("skipif"):
+        reason = str(mark.kwargs.get("reason", ""))
+        if reason.startswith("needs root"):
+            return True
+    return False
+
+
+def mark_kind(item: pytest.Item) -> None:
+    """Mark what a test needs, so `make unit` (-m "not integration and not system and not
+    root") runs every other test as a user without a bus, and new tests need no thought."""
+    if item.path.is_relative_to(SYSTEM_TESTS):
+        item.add_marker(pytest.mark.system)
+    if uses_fixture(item, BUS_FIXTURES, in_conftest=True):
+        item.add_marker(pytest.mark.integration)
+    if needs_root(item):
+        item.add_marker(pytest.mark.root)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reason = missing_for_integration()
-    if reason is None:
-        return
-    skip = pytest.mark.skip(reason=reason)
     for item in items:
-        if "integration" in item.keywords:
-            item.add_marker(skip)
+        mark_kind(item)
+    integration = missing_for_integration()
+    for item in items:
+        if integration is not None and "integration" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=integration))
+        elif os.geteuid() != 0 and "root" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="needs root"))
 
 
 @pytest.fixture

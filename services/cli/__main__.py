@@ -11,9 +11,9 @@ from .. import AGENT_NAME, AGENT_VERSION, __version__
 from ..common import config, logs
 from ..common.errors import ConfigError
 from ..common.root import Root
+from ..daemon.run import DaemonSettings, cannot_supervise, run_daemon, start_detached
 from . import args as cli_args
 from . import collect_logs, deprovision, status
-from .daemon import DaemonSettings, cannot_supervise, run_daemon, start_detached
 
 WIRE_PROTOCOL_VERSION = "2012-11-30"
 HOSTGAPLUGIN_API_VERSION = "2015-09-01"

@@ -32,7 +32,7 @@ NO_PROVISIONING = {"Provisioning.Agent": "disabled"}
 
 
 def installed_services() -> list[str]:
-    from waagent.cli.daemon import START_ORDER, installed
+    from waagent.daemon.run import START_ORDER, installed
 
     return [SERVICES[p].name for p in START_ORDER if installed(p)]
 

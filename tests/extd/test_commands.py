@@ -116,6 +116,7 @@ def test_commands_left_running_by_an_earlier_extd_are_killed_when_they_cannot_be
     assert not out.exists()
 
 
+@pytest.mark.root  # the files are root's only when root runs the command
 def test_a_command_whose_output_files_are_root_only_and_removed_after(tmp_path: Path) -> None:
     outputs = tmp_path / "out"
     seen = tmp_path / "seen"

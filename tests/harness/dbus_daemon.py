@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from waagent.cli.system_bus import DEFAULT_POLICY
+from waagent.daemon.system_bus import DEFAULT_POLICY
 
 from .paths import POLICY_DIR
 from .procs import Processes, pids_with_marker, terminate

@@ -52,6 +52,7 @@ def set_like_an_extension(ssh: Path, keyword: str, value: str) -> None:
 # ---- the real sshd on Debian's default sshd_config ----
 
 
+@pytest.mark.root  # sshd -T runs in a mount namespace
 def test_on_debian_sshd_refuses_passwords_after_provisioning(tmp_path: Path) -> None:
     ssh = sandbox(tmp_path, require_sshd())
     assert apply(tmp_path) == Path("/etc/ssh/sshd_config")
@@ -64,6 +65,7 @@ def test_on_debian_sshd_refuses_passwords_after_provisioning(tmp_path: Path) -> 
     assert list((ssh / "sshd_config.d").iterdir()) == []
 
 
+@pytest.mark.root  # sshd -T runs in a mount namespace
 def test_an_extension_editing_sshd_config_later_wins(tmp_path: Path) -> None:
     ssh = sandbox(tmp_path, require_sshd())
     apply(tmp_path)
@@ -71,6 +73,7 @@ def test_an_extension_editing_sshd_config_later_wins(tmp_path: Path) -> None:
     assert effective(tmp_path, host_key(tmp_path))["passwordauthentication"] == "yes"
 
 
+@pytest.mark.root  # sshd -T runs in a mount namespace
 def test_allowing_passwords_replaces_debians_kbd_interactive_line(tmp_path: Path) -> None:
     ssh = sandbox(tmp_path, require_sshd())
     apply(tmp_path, ALLOW)
@@ -81,6 +84,7 @@ def test_allowing_passwords_replaces_debians_kbd_interactive_line(tmp_path: Path
     assert (seen["passwordauthentication"], seen["kbdinteractiveauthentication"]) == ("yes", "yes")
 
 
+@pytest.mark.root  # sshd -T runs in a mount namespace
 def test_a_conflicting_image_drop_in_is_overridden_and_named(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -110,6 +114,7 @@ def test_an_agreeing_drop_in_leaves_the_classic_edit(tmp_path: Path) -> None:
     assert lines[-2:] == ["PasswordAuthentication no", "ClientAliveInterval 120"]
 
 
+@pytest.mark.root  # sshd -T runs in a mount namespace
 def test_the_drop_in_of_earlier_versions_is_removed(tmp_path: Path) -> None:
     old = f"{OLD_DROP_IN_HEADER}\nPasswordAuthentication yes\nClientAliveInterval 9\n"
     ssh = sandbox(tmp_path, require_sshd(), {"10-waagent.conf": old})

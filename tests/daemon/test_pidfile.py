@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from waagent.cli.pidfile import PidFile
+from waagent.daemon.pidfile import PidFile
 
 
 def test_the_first_daemon_writes_its_pid_and_removes_the_file_when_done(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_a_second_daemon_learns_the_pid_of_the_first(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from waagent.cli.pidfile import PidFile;"
+            "import sys, time; from pathlib import Path; from waagent.daemon.pidfile import PidFile;"
             f" assert PidFile(Path('{path}')).acquire() is None; print('held', flush=True);"
             " time.sleep(60)",
         ],

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.system import CliSystem, children_of, installed_services, kill
 from tests.harness.procs import alive
 from tests.harness.wait import wait_for
-
-from .system import CliSystem, children_of, installed_services, kill
 
 pytestmark = pytest.mark.integration
 

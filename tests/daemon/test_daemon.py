@@ -8,11 +8,10 @@ import subprocess
 
 import pytest
 
+from tests.cli.system import CliSystem, children_of, installed_services, kill
 from tests.harness.procs import alive
 from tests.harness.wait import WaitTimeout, wait_for
 from waagent.common.names import DISK, PROVISIONER, WIRE, WIRE_USER
-
-from .system import CliSystem, children_of, installed_services, kill
 
 pytestmark = pytest.mark.integration
 

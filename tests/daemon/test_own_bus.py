@@ -8,10 +8,9 @@ import subprocess
 
 import pytest
 
+from tests.cli.system import CliSystem, children_of, installed_services
 from tests.harness.procs import alive
 from waagent.common.names import DISK, WIRE
-
-from .system import CliSystem, children_of, installed_services
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.harness.procs import alive
-from waagent.cli.backoff import Backoff
-from waagent.cli.supervisor import Program, Supervisor
+from waagent.daemon.backoff import Backoff
+from waagent.daemon.supervisor import Program, Supervisor
 
 
 async def until(condition: Callable[[], bool], timeout: float = 10, what: str = "it") -> None:
@@ -82,7 +82,7 @@ def test_each_program_starts_once_the_one_before_is_ready(tmp_path: Path) -> Non
 def test_a_failing_child_is_restarted_with_a_doubling_delay(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "waagent.cli.supervisor")
+    caplog.set_level(logging.INFO, "waagent.daemon.supervisor")
     supervisor = Supervisor(
         [Program("flaky", script("raise SystemExit(3)"), always)], backoff=fast_backoff
     )
@@ -100,7 +100,7 @@ def test_a_failing_child_is_restarted_with_a_doubling_delay(
 def test_a_child_that_exits_with_status_0_stays_stopped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, "waagent.cli.supervisor")
+    caplog.set_level(logging.INFO, "waagent.daemon.supervisor")
     supervisor = Supervisor([Program("done", script("pass"), always)], backoff=fast_backoff)
     child = supervisor.children[0]
     asyncio.run(
@@ -117,7 +117,7 @@ def test_a_child_that_exits_with_status_0_stays_stopped(
 def test_a_program_that_cannot_be_executed_is_retried(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "waagent.cli.supervisor")
+    caplog.set_level(logging.INFO, "waagent.daemon.supervisor")
     program = Program("missing", [str(tmp_path / "no-such-program")], always)
     supervisor = Supervisor([program], backoff=fast_backoff)
     child = supervisor.children[0]
@@ -150,7 +150,7 @@ def test_children_are_stopped_in_reverse_order(tmp_path: Path) -> None:
 def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "waagent.cli.supervisor")
+    caplog.set_level(logging.INFO, "waagent.daemon.supervisor")
     stubborn = Program(
         "stubborn",
         script(

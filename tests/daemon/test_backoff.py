@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from waagent.cli.backoff import Backoff
+from waagent.daemon.backoff import Backoff
 
 
 def test_delays_double_from_one_second_up_to_a_minute() -> None:

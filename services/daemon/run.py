@@ -30,6 +30,7 @@ from pathlib import Path
 from dbus_fast.aio import MessageBus
 
 from .. import __version__
+from ..cli.busquery import owner_pid
 from ..common import logs
 from ..common.config import AgentConfig
 from ..common.errors import WaagentError
@@ -37,7 +38,6 @@ from ..common.names import SERVICES, WIRE_USER
 from ..common.root import Root
 from ..wire.state import STATE_DIR as WIRE_STATE_DIR
 from . import system_bus
-from .busquery import owner_pid
 from .pidfile import PidFile
 from .supervisor import Program, Supervisor
 

@@ -10,14 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.cli.system import CliSystem, cli_system, installed_services
 from tests.harness.wait import wait_for
 from tests.provisioner import samples
 from tests.provisioner.machine import require_accounts
 from tests.provisioner.system import build_system, product_uuid_tree
 from tests.provisioner.vm import CONFIG, scenario
 from waagent.common.names import PROVISIONER
-
-from .system import CliSystem, cli_system, installed_services
 
 pytestmark = pytest.mark.integration
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from defusedxml import ElementTree
 
-from waagent.cli import system_bus
 from waagent.common.names import WIRE
 from waagent.common.root import Root
+from waagent.daemon import system_bus
 
 
 def test_the_socket_path_is_read_from_a_unix_address() -> None:
