@@ -229,7 +229,7 @@ class AgentConfig(BaseModel):
         "Extensions.MemoryLimitMB", None
     )
 
-    # ---- new in waagent (documented in docs/configuration.md) ----
+    # ---- new in waagent (documented in docs/architecture.md, Configuration) ----
     # Seconds without calls and work after which a bus-activated service exits (0 = never).
     services_idle_timeout: Seconds = _opt("Services.IdleTimeout", 30)
     # Seconds between uploads of an unchanged status blob (a change is uploaded at once). The

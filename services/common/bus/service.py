@@ -27,7 +27,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.introspection import Node
 
 from .. import config as config_mod
-from .. import logs
+from .. import config_unused, logs
 from ..config import AgentConfig, LoadedConfig
 from ..errors import ConfigError
 from ..names import BusName
@@ -238,5 +238,6 @@ def service_main(
         verbose=args.verbose or loaded.config.logs_verbose,
         log_file=root.join(loaded.config.logs_file),
     )
+    config_unused.warn(loaded, service.program)
     resident = resident or args.no_idle_exit
     return asyncio.run(run(service, root, loaded, setup, resident=resident, args=args))
