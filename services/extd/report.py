@@ -11,19 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..common.models.status import ExtensionsStatus, ExtensionStatusDetail
+from .aggregate_status import Entry, handler_status, to_report
 from .errors import ExtensionError
 from .handler_manifest import HandlerManifest, load_handler_manifest
+from .heartbeat import read_heartbeat
 from .layout import NOT_INSTALLED, HandlerLayout, Layouts
 from .state import ExtdState, ExtensionRef, HandlerRecord
-from .status import (
-    Entry,
-    StatusReader,
-    failure_detail,
-    handler_status,
-    missing,
-    read_heartbeat,
-    to_report,
-)
+from .status import StatusReader, failure_detail, missing
 
 
 class Reporter:

@@ -1,4 +1,5 @@
-"""Extension status and heartbeat files -> the status models (reference §9.10, §9.11, §5.2).
+"""Extension status files -> the status models (reference §9.10); the heartbeat files are read in
+`heartbeat`, the report made of both in `aggregate_status`.
 
 The status file of the goal state's sequence number decides an extension's status (never the
 largest number on disk); a missing one is `transitioning`. Files are read with a size bound and
@@ -14,46 +15,45 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..common.logs import redact
-from ..common.models.status import (
-    ExtensionsStatus,
-    ExtensionStatusDetail,
-    FormattedMessage,
-    GoalStateAggregateStatus,
-    HandlerStatus,
-    RuntimeSettingsStatus,
-    SettingsStatus,
-    SubStatus,
-    VmArtifactsAggregateStatus,
-)
+from ..common.models.status import ExtensionStatusDetail, FormattedMessage, SubStatus
 from ..common.root import read_regular_file
+from .aggregate_status import Entry, comparable, utc_now, without_messages
 from .errors import Code
-from .state import ExtdState, ExtensionFailure, ExtensionRef, HandlerRecord
+from .state import ExtensionFailure
+
+# Entry, comparable, utc_now and without_messages (now in aggregate_status) are imported from here
+# by service.py, bus.py and processing.py.
+__all__ = [
+    "Entry",
+    "MalformedStatus",
+    "StatusReader",
+    "comparable",
+    "detail",
+    "failure_detail",
+    "missing",
+    "parse_status",
+    "utc_now",
+    "without_messages",
+]
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("transitioning", "warning", "error", "success")
-TERMINAL = frozenset({"success", "error"})
 MAX_STATUS_BYTES = 128 * 1024  # larger files are kept but truncated (classic)
 MAX_MESSAGE = 1024
 MAX_SUBSTATUS_FIELD = 10 * 1024
 MAX_READ = 16 << 20  # beyond this a status file is refused without being parsed
 SHOWN_ON_ERROR = 2000
 WRITING_GRACE = 2.0  # seconds a file that does not parse may still be in the middle of a write
-HEARTBEAT_STALE = 600.0
 TRUNCATED = " ... [TRUNCATED]"
 
 
 class MalformedStatus(ValueError):
     pass
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _message(obj: Any, where: str) -> FormattedMessage | None:
@@ -253,154 +253,5 @@ class _Writing:
     """A status file that does not parse yet but was just written: being written right now."""
 
 
-@dataclass(frozen=True)
-class Heartbeat:
-    status: str | None
-    code: int
-    message: str
-
-
-def read_heartbeat(path: Path, now: float) -> Heartbeat:
-    try:
-        raw, info = read_regular_file(path, MAX_STATUS_BYTES)
-        data = json.loads(raw)
-    except FileNotFoundError:
-        return Heartbeat(None, Code.UNKNOWN_FAILURE, "Failed to get heart beat file")
-    except (OSError, ValueError) as exc:
-        return Heartbeat(None, Code.UNKNOWN_FAILURE, f"Failed to get heart beat file: {exc}")
-    if now - info.st_mtime > HEARTBEAT_STALE:
-        return Heartbeat(
-            "Unresponsive",
-            Code.UNKNOWN_FAILURE,
-            f"The heartbeat file was not updated for {now - info.st_mtime:.0f} seconds",
-        )
-    try:
-        beat = data[0]["heartbeat"]
-        message = beat.get("formattedMessage", {}).get("message", "")
-        return Heartbeat(str(beat["status"]), int(beat.get("code", 0)), str(message))
-    except (LookupError, TypeError, ValueError, AttributeError):
-        return Heartbeat(None, Code.UNKNOWN_FAILURE, "The heartbeat file is malformed")
-
-
 def failure_detail(name: str, failure: ExtensionFailure) -> ExtensionStatusDetail:
     return detail(name, "error", failure.code, failure.message, failure.operation)
-
-
-# ---- the aggregate ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One reported thing: a handler, or one extension of it, as the report and the bus see it."""
-
-    record: HandlerRecord
-    extension: ExtensionRef | None
-    handler_state: str
-    handler_status: HandlerStatus
-    detail: ExtensionStatusDetail | None
-    extension_state: str | None = None  # a multi-config extension's enabled/disabled
-
-    @property
-    def status(self) -> str:
-        return self.detail.status if self.detail is not None else self.handler_status.status
-
-    @property
-    def terminal(self) -> bool:
-        return self.detail is None or self.detail.status in TERMINAL
-
-
-def handler_status(record: HandlerRecord, heartbeat: Heartbeat | None) -> HandlerStatus:
-    status, code, message = record.status, record.code, record.message
-    if heartbeat is not None:
-        if heartbeat.status is not None and not record.disallowed:
-            status = heartbeat.status
-        code = heartbeat.code if heartbeat.code else code
-        if record.disallowed:
-            message = f"{message or ''} {heartbeat.message}".strip()
-        elif heartbeat.message:
-            message = heartbeat.message
-    return HandlerStatus(
-        handler_version=record.version,
-        handler_name=record.name,
-        status=status,
-        code=code,
-        formatted_message=FormattedMessage(message=redact(message)) if message else None,
-    )
-
-
-def to_report(entries: Iterable[Entry], state: ExtdState) -> ExtensionsStatus:
-    now = utc_now()
-    handlers = []
-    for entry in entries:
-        status = entry.handler_status
-        if entry.detail is not None and entry.extension is not None:
-            status = status.model_copy(
-                update={
-                    "runtime_settings_status": RuntimeSettingsStatus(
-                        settings_status=SettingsStatus(status=entry.detail, timestamp_utc=now),
-                        sequence_number=entry.extension.seq_no,
-                        extension_name=entry.extension.name if entry.record.multi_config else None,
-                    )
-                }
-            )
-        handlers.append(status)
-    outcome = state.outcome
-    artifacts = None
-    if outcome is not None:
-        artifacts = VmArtifactsAggregateStatus(
-            goal_state_aggregate_status=GoalStateAggregateStatus(
-                formatted_message=FormattedMessage(message=outcome.message),
-                timestamp_utc=outcome.timestamp,
-                in_svd_seq_no=outcome.svd_seq_no,
-                status=outcome.status,
-                code=outcome.code,
-            )
-        )
-    return ExtensionsStatus(
-        handler_aggregate_status=tuple(handlers), vm_artifacts_aggregate_status=artifacts
-    )
-
-
-def comparable(report: ExtensionsStatus) -> str:
-    """The report without its timestamps of "now": equal when nothing changed."""
-    data = report.to_json()
-    for handler in data.get("handlerAggregateStatus", []):
-        settings = handler.get("runtimeSettingsStatus", {}).get("settingsStatus")
-        if settings:
-            settings.pop("timestampUTC", None)
-    return json.dumps(data, sort_keys=True)
-
-
-def without_messages(report: ExtensionsStatus) -> ExtensionsStatus:
-    """The report for a caller who is not root: states, codes and versions, no text (extensions
-    put command output and secrets in messages and substatus)."""
-
-    def detail(status: ExtensionStatusDetail) -> ExtensionStatusDetail:
-        subs = status.substatus
-        return status.model_copy(
-            update={
-                "formatted_message": FormattedMessage(),
-                "substatus": None
-                if subs is None
-                else tuple(SubStatus(status=s.status, code=s.code) for s in subs),
-            }
-        )
-
-    handlers = []
-    for handler in report.handler_aggregate_status:
-        runtime = handler.runtime_settings_status
-        if runtime is not None:
-            settings = runtime.settings_status
-            runtime = runtime.model_copy(
-                update={
-                    "settings_status": settings.model_copy(
-                        update={"status": detail(settings.status)}
-                    )
-                }
-            )
-        handlers.append(
-            handler.model_copy(
-                update={"formatted_message": None, "runtime_settings_status": runtime}
-            )
-        )
-    return report.model_copy(update={"handler_aggregate_status": tuple(handlers)})

@@ -10,17 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.harness.wait import wait_for
-from waagent.extd.commands import (
-    ChildProcesses,
-    CommandResult,
-    CommandSpec,
-    HandlerCommands,
-    Launch,
-    LaunchRecords,
-    combine,
-    slice_name,
-)
+from waagent.extd.child_processes import ChildProcesses
+from waagent.extd.command_output import combine
+from waagent.extd.command_spec import CommandResult, CommandSpec, slice_name
+from waagent.extd.commands import HandlerCommands
 from waagent.extd.errors import ExtensionError
+from waagent.extd.launch_records import Launch, LaunchRecords
 
 
 def spec(directory: Path, script: str, timeout: float = 10, **env: str) -> CommandSpec:
@@ -114,6 +109,34 @@ def test_commands_left_running_by_an_earlier_extd_are_killed_when_they_cannot_be
     assert [launch.key for launch in left] == ["k"]
     assert LaunchRecords(registry).launches == {}
     assert not out.exists()
+
+
+def test_extd_stopped_while_a_command_runs_keeps_its_record_for_the_next_extd(
+    tmp_path: Path,
+) -> None:
+    """A SIGTERM of extd cancels `run`: the command's record and output files stay, so the next
+    extd finds the command (to adopt it, or here, without systemd, to kill what is left and
+    run the operation again) rather than losing track of it and running it a second time."""
+    registry = tmp_path / "extd.running"
+    outputs = tmp_path / "out"
+    command = spec(tmp_path, "echo $$ > pid; echo started; sleep 300")
+
+    async def stopped_while_running() -> None:
+        commands = HandlerCommands(ChildProcesses(), LaunchRecords(registry), outputs)
+        task = asyncio.create_task(commands.run(command))
+        await asyncio.to_thread(wait_for, (tmp_path / "pid").exists, timeout=10, what="the command")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(stopped_while_running())
+    [kept] = LaunchRecords(registry).launches.values()
+    assert kept.key == command.key and not kept.ended
+    assert Path(kept.stdout).read_text() == "started\n"
+    left = asyncio.run(HandlerCommands(ChildProcesses(), LaunchRecords(registry)).recover())
+    assert [launch.key for launch in left] == [command.key]
+    assert LaunchRecords(registry).launches == {}
+    assert list(outputs.iterdir()) == []
 
 
 @pytest.mark.root  # the files are root's only when root runs the command

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from waagent.common.root import Root
+from waagent.extd.aggregate_status import to_report
+from waagent.extd.heartbeat import read_heartbeat
 from waagent.extd.layout import Layouts
 from waagent.extd.report import Reporter
 from waagent.extd.state import (
@@ -20,7 +22,7 @@ from waagent.extd.state import (
     GoalStateOutcome,
     HandlerRecord,
 )
-from waagent.extd.status import StatusReader, read_heartbeat, to_report
+from waagent.extd.status import StatusReader
 
 
 def status_file(path: Path, status: dict[str, Any] | None = None, **fields: Any) -> Path:

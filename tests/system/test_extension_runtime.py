@@ -20,7 +20,7 @@ import pytest
 from tests.harness.paths import TEST_DATA
 from tests.harness.wait import WaitTimeout, wait_for
 from tests.system.container import missing_tools
-from tests.system.vm import Vm, booted_vm
+from tests.system.vm import Vm, provisioned_vm
 
 pytestmark = pytest.mark.system
 
@@ -68,12 +68,7 @@ def add(vm: Vm, handler: str, directory: str, **fields: object) -> int:
 
 @pytest.fixture(scope="module")
 def vm() -> Iterator[Vm]:
-    with booted_vm(CONFIG) as booted:
-        wait_for(
-            lambda: any(r["state"] == "Ready" for r in booted.fabric.client.records("health")),
-            timeout=120,
-            what="provisioning to report Ready",
-        )
+    with provisioned_vm(CONFIG) as booted:
         yield booted
 
 
@@ -192,9 +187,8 @@ def test_finished_commands_leave_no_unit_behind(vm: Vm, parity: dict[str, str]) 
     assert units.stdout.strip() == ""
 
 
-def test_extd_killed_while_a_command_runs_the_next_extd_records_its_result_once(
-    vm: Vm, parity: dict[str, str]
-) -> None:
+def waiter_running(vm: Vm) -> tuple[int, str]:
+    """Add the waiter and wait for its enable to run: the status records before, its unit."""
     since = add(vm, WAITER, "waiter")
     wait_for(
         lambda: vm.run("test", "-s", "/var/tmp/waiter/starts").returncode == 0,
@@ -204,16 +198,11 @@ def test_extd_killed_while_a_command_runs_the_next_extd_records_its_result_once(
     unit = vm.run(
         "systemctl", "list-units", "--plain", "--no-legend", "waagent-extension-enable-*"
     ).stdout.split()[0]
-    before = vm.show("waagent-extd.service", "MainPID", "NRestarts")
-    killed = vm.run("systemctl", "kill", "--signal=KILL", "--kill-who=main", "waagent-extd.service")
-    assert killed.returncode == 0, killed.stderr
+    return since, unit
 
-    def restarted() -> bool:
-        now = vm.show("waagent-extd.service", "MainPID", "NRestarts", "ActiveState")
-        return now["ActiveState"] == "active" and now["MainPID"] not in ("0", before["MainPID"])
 
-    wait_for(restarted, timeout=30, what="systemd to restart extd")
-    assert vm.show(unit, "SubState")["SubState"] == "running"  # the command lived on
+def waiter_released(vm: Vm, since: int) -> str:
+    """Let the waiter's enable exit 7; once reported, check it ran once: its command log."""
     vm.run("sh", "-c", "echo 7 > /var/tmp/waiter/release")
     wait_for(
         lambda: status_of(vm, WAITER, since)[1] == 1009,
@@ -224,7 +213,24 @@ def test_extd_killed_while_a_command_runs_the_next_extd_records_its_result_once(
     assert status == "error" and "Non-zero exit code: 7" in message
     assert "released with 7" in message
     assert len(vm.run("cat", "/var/tmp/waiter/starts").stdout.splitlines()) == 1
-    log_text = vm.run("cat", f"/var/log/azure/{WAITER}/CommandExecution.log").stdout
+    return vm.run("cat", f"/var/log/azure/{WAITER}/CommandExecution.log").stdout
+
+
+def test_extd_killed_while_a_command_runs_the_next_extd_records_its_result_once(
+    vm: Vm, parity: dict[str, str]
+) -> None:
+    since, unit = waiter_running(vm)
+    before = vm.show("waagent-extd.service", "MainPID", "NRestarts")
+    killed = vm.run("systemctl", "kill", "--signal=KILL", "--kill-who=main", "waagent-extd.service")
+    assert killed.returncode == 0, killed.stderr
+
+    def restarted() -> bool:
+        now = vm.show("waagent-extd.service", "MainPID", "NRestarts", "ActiveState")
+        return now["ActiveState"] == "active" and now["MainPID"] not in ("0", before["MainPID"])
+
+    wait_for(restarted, timeout=30, what="systemd to restart extd")
+    assert vm.show(unit, "SubState")["SubState"] == "running"  # the command lived on
+    log_text = waiter_released(vm, since)
     assert log_text.count("exit code 7") == 1
     assert "(extd restarted)" in log_text
     assert (

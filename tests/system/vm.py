@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.harness.fabric import FabricProcess, fabric_process
+from tests.harness.wait import wait_for
 from tests.system.container import Container, container
 from waagent.fabric.network import FabricNetwork
 from waagent.fabric.scenario import Scenario
@@ -81,3 +82,15 @@ def booted_vm(
             yield Vm(box, fabric, scenario)
     finally:
         subprocess.run(["rm", "-rf", str(work)], check=False, timeout=120)
+
+
+@contextlib.contextmanager
+def provisioned_vm(config: dict[str, str]) -> Iterator[Vm]:
+    """A booted VM, once provisioning has reported Ready."""
+    with booted_vm(config) as booted:
+        wait_for(
+            lambda: any(r["state"] == "Ready" for r in booted.fabric.client.records("health")),
+            timeout=120,
+            what="provisioning to report Ready",
+        )
+        yield booted
