@@ -11,12 +11,14 @@ from ..common.clients.systemd import Units
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .cloud_init import CloudInitWaits
 from .custom_data import CustomData
 from .deprovision import Deprovisioner
-from .flow import CloudInitWaits, Parts, Provisioner
+from .flow import Provisioner
 from .host_keys import HostKeys
 from .hostname import Hostname
 from .media import KernelMount, MediaReader
+from .parts import Parts
 from .peers import Wire
 from .ssh_keys import SshKeys
 from .sshd_config import SshdConfig
