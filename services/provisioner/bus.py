@@ -8,16 +8,16 @@ The client implements `peers.Wire` (systemd's and hostnamed's are in common/clie
 # No `from __future__ import annotations` here: dbus-fast reads the signatures from the
 # annotations at import time.
 import logging
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, ClassVar
 
 from dbus_fast.aio import MessageBus
-from dbus_fast.annotations import DBusBool, DBusSignature, DBusStr, DBusUInt64
-from dbus_fast.constants import PropertyAccess
-from dbus_fast.service import dbus_property
+from dbus_fast.annotations import DBusBool, DBusSignature
 from pydantic import TypeAdapter, ValidationError
 
-from ..common.bus import PUBLIC, ROOT_ONLY, Interface, bus_method, polkit_action_by
+from ..common.bus import PUBLIC, ROOT_ONLY, bus_method, polkit_action_by
 from ..common.bus.client import call
+from ..common.bus.properties import Shown, StatusInterface
 from ..common.errors import FabricUnavailable
 from ..common.models.goal_state import Certificate
 from ..common.names import (
@@ -27,61 +27,32 @@ from ..common.names import (
     WIRE,
 )
 from .flow import Provisioner
-from .models import Status
 
 log = logging.getLogger(__name__)
 
 NoValue = Annotated[None, DBusSignature("")]
 DBusStrList = Annotated[list[str], DBusSignature("as")]
 
-# Status field -> D-Bus property.
-PROPERTIES = {
-    "state": "State",
-    "failure_reason": "FailureReason",
-    "user": "ProvisionedUser",
-    "source": "Source",
-    "last_run": "LastRun",
-}
-
 
 def deprovision_action(delete_user: bool) -> str:
     return ACTION_DEPROVISION_USER if delete_user else ACTION_DEPROVISION
 
 
-class ProvisionerInterface(Interface):
+class ProvisionerInterface(StatusInterface):
     NAME = PROVISIONER.interface
+    # D-Bus property -> Status field.
+    SHOWN: ClassVar[Mapping[str, Shown]] = {
+        "State": Shown("state", "s"),
+        "FailureReason": Shown("failure_reason", "s"),
+        "ProvisionedUser": Shown("user", "s"),
+        "Source": Shown("source", "s"),
+        "LastRun": Shown("last_run", "t"),
+    }
 
     def __init__(self, provisioner: Provisioner) -> None:
-        super().__init__()
+        super().__init__(lambda: provisioner.status)
         self._provisioner = provisioner
-        provisioner.listeners.append(self._changed)
-
-    @property
-    def _status(self) -> Status:
-        return self._provisioner.status
-
-    def _changed(self, old: Status, new: Status) -> None:
-        self.emit_status_changes(old, new, PROPERTIES)
-
-    @dbus_property(access=PropertyAccess.READ)
-    def State(self) -> DBusStr:
-        return str(self._status.state)
-
-    @dbus_property(access=PropertyAccess.READ)
-    def FailureReason(self) -> DBusStr:
-        return self._status.failure_reason
-
-    @dbus_property(access=PropertyAccess.READ)
-    def ProvisionedUser(self) -> DBusStr:
-        return self._status.user
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Source(self) -> DBusStr:
-        return self._status.source
-
-    @dbus_property(access=PropertyAccess.READ)
-    def LastRun(self) -> DBusUInt64:
-        return self._status.last_run
+        provisioner.listeners.append(self.status_changed)
 
     @bus_method(auth=ROOT_ONLY)
     async def Provision(self) -> NoValue:
