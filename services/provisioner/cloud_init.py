@@ -37,20 +37,13 @@ class CloudInitWaits:
     poll: float = 1.0
 
 
+@dataclass(frozen=True)
 class CloudInit:
-    def __init__(
-        self,
-        root: Root,
-        units: Units,
-        store: StateStore,
-        host_keys: HostKeys,
-        waits: CloudInitWaits,
-    ) -> None:
-        self.root = root
-        self.units = units
-        self.store = store
-        self.host_keys = host_keys
-        self.waits = waits
+    root: Root
+    units: Units
+    store: StateStore
+    host_keys: HostKeys
+    waits: CloudInitWaits
 
     async def enabled(self) -> bool:
         if self.root.exists(CLOUD_INIT_DISABLED):

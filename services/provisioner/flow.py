@@ -61,7 +61,7 @@ class Provisioner(StatusHolder[Status]):
         self.cloud_init = CloudInit(
             root, units, parts.store, parts.host_keys, waits or CloudInitWaits()
         )
-        self.steps = Steps(config, root, parts, wire=wire, units=units, sysfs_root=sysfs_root)
+        self.steps = Steps(config, root, parts, wire, units, sysfs_root)
         self.step_listeners: list[StepListener] = []
         self.jobs: Jobs[None] = Jobs("provisioning")
         self._run = self._new_run()

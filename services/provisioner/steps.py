@@ -46,23 +46,14 @@ class Plan:
     password_hash: str | None
 
 
+@dataclass(frozen=True)
 class Steps:
-    def __init__(
-        self,
-        config: AgentConfig,
-        root: Root,
-        parts: Parts,
-        *,
-        wire: Wire,
-        units: Units,
-        sysfs_root: Path,
-    ) -> None:
-        self.config = config
-        self.root = root
-        self.parts = parts
-        self.wire = wire
-        self.units = units
-        self.sysfs_root = sysfs_root
+    config: AgentConfig
+    root: Root
+    parts: Parts
+    wire: Wire
+    units: Units
+    sysfs_root: Path
 
     async def read_source(self) -> tuple[ProvisioningData, bytes | None]:
         """ovf-env.xml from the DVD; IMDS only when there is no DVD at all."""

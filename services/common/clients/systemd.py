@@ -300,14 +300,26 @@ class Systemd:
 
     # ---- Units: calls that do not wait for their job ----
 
+    async def _answer(
+        self, member: str, signature: str, body: Sequence[Any]
+    ) -> Message | WaagentError | None:
+        """The reply, the error systemd answered with, or None when systemd is not on the bus."""
+        try:
+            return await _call(self.bus, member, signature, body)
+        except ServiceUnavailable:
+            return None
+        except WaagentError as exc:
+            return exc
+
     async def try_restart(self, candidates: Sequence[str]) -> str | bool:
         for unit in candidates:
-            try:
-                await _call(self.bus, "TryReloadOrRestartUnit", "ss", [unit, "ignore-dependencies"])
-            except ServiceUnavailable:
+            answer = await self._answer(
+                "TryReloadOrRestartUnit", "ss", [unit, "ignore-dependencies"]
+            )
+            if answer is None:
                 return False
-            except WaagentError as exc:
-                log.debug("%s: %s", unit, exc.message)
+            if isinstance(answer, WaagentError):
+                log.debug("%s: %s", unit, answer.message)
                 continue
             log.info("asked systemd to reload or restart %s", unit)
             return unit
@@ -315,19 +327,13 @@ class Systemd:
         return ""
 
     async def queue_stop(self, unit: str) -> bool:
-        try:
-            await _call(self.bus, "StopUnit", "ss", [unit, "replace"])
-        except ServiceUnavailable:
-            return False
-        except WaagentError as exc:
-            log.info("not stopping %s: %s", unit, exc.message)
-        return True
+        answer = await self._answer("StopUnit", "ss", [unit, "replace"])
+        if isinstance(answer, WaagentError):
+            log.info("not stopping %s: %s", unit, answer.message)
+        return answer is not None
 
     async def enabled(self, unit: str) -> bool | None:
-        try:
-            reply = await _call(self.bus, "GetUnitFileState", "s", [unit])
-        except ServiceUnavailable:
+        answer = await self._answer("GetUnitFileState", "s", [unit])
+        if answer is None:
             return None
-        except WaagentError:
-            return False
-        return bool(reply.body[0] == "enabled")
+        return not isinstance(answer, WaagentError) and answer.body[0] == "enabled"
