@@ -44,6 +44,8 @@ POLKIT = BusName("org.freedesktop.PolicyKit1")
 POLKIT_PATH = "/org/freedesktop/PolicyKit1/Authority"
 POLKIT_INTERFACE = "org.freedesktop.PolicyKit1.Authority"
 
+HOSTNAME = BusName("org.freedesktop.hostname1")
+
 SYSTEMD = BusName("org.freedesktop.systemd1")
 SYSTEMD_PATH = "/org/freedesktop/systemd1"
 SYSTEMD_MANAGER = "org.freedesktop.systemd1.Manager"

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..common import systemd
 from ..common.bus import ServiceContext, service_main
+from ..common.clients import systemd
+from ..common.clients.systemd import Systemd
 from ..common.commands import Runner
 from ..common.names import DISK
-from ..common.systemd import Systemd
 from .activation import Activator, Commands, SystemdUnits
 from .build import build_service
 from .bus import DiskInterface

@@ -13,10 +13,9 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from dbus_fast import Variant
-
+from ..common.clients.systemd import Systemd, unit_for_path
+from ..common.clients.systemd_units import MountUnit
 from ..common.commands import CommandRunner
-from ..common.systemd import Systemd, unit_for_path
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +54,12 @@ class SystemdUnits:
         self.systemd = systemd
 
     async def mount(self, device: Path, fstype: str, options: str | None, where: Path) -> None:
-        properties = {"What": Variant("s", str(device)), "Type": Variant("s", fstype)}
-        if options:
-            properties["Options"] = Variant("s", options)
-        await self.systemd.start_transient(unit_for_path(str(where), "mount"), properties)
+        unit = MountUnit(str(device), fstype, options)
+        await self.systemd.start_transient(unit_for_path(str(where), "mount"), unit)
 
     async def swapon(self, target: Path) -> None:
         unit = unit_for_path(str(target), "swap")
-        await self.systemd.start_transient(unit, {"What": Variant("s", str(target))})
+        await self.systemd.start_transient(unit, MountUnit(str(target)))
 
     async def swapoff(self, target: Path) -> None:
         await self.systemd.stop(unit_for_path(str(target), "swap"))

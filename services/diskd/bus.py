@@ -6,16 +6,15 @@ with the error that stopped it); meanwhile State shows each step through Propert
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, ClassVar
 
-from dbus_fast.annotations import DBusBool, DBusSignature, DBusStr, DBusUInt32
-from dbus_fast.constants import PropertyAccess
-from dbus_fast.service import dbus_property
+from dbus_fast.annotations import DBusSignature, DBusUInt32
 
-from ..common.bus import ROOT_ONLY, Interface, bus_method, polkit_action
+from ..common.bus import ROOT_ONLY, bus_method, polkit_action
+from ..common.bus.properties import Shown, StatusInterface
 from ..common.errors import InvalidArgs
 from ..common.names import ACTION_MANAGE_SWAP, DISK
-from .models import DiskStatus
 from .service import DiskService
 
 # A method that replies with no value (dbus-fast reads a plain `None` annotation as no signature).
@@ -24,70 +23,30 @@ NoValue = Annotated[None, DBusSignature("")]
 # The largest swap file SetSwap accepts (4 TiB): a bound checked before asking polkit.
 MAX_SWAP_MB = 4 << 20
 
-# DiskStatus field -> D-Bus property.
-PROPERTIES = {
-    "device": "Device",
-    "mount_point": "MountPoint",
-    "filesystem": "Filesystem",
-    "mounted": "Mounted",
-    "swap_enabled": "SwapEnabled",
-    "swap_size_mb": "SwapSizeMB",
-    "state": "State",
-    "last_error": "LastError",
-}
-
 
 def _check_swap_size(self: DiskInterface, size_mb: int) -> None:
     if size_mb > MAX_SWAP_MB:
         raise InvalidArgs(f"invalid swap size {size_mb} MiB: at most {MAX_SWAP_MB} MiB")
 
 
-class DiskInterface(Interface):
+class DiskInterface(StatusInterface):
     NAME = DISK.interface
+    # D-Bus property -> DiskStatus field.
+    SHOWN: ClassVar[Mapping[str, Shown]] = {
+        "Device": Shown("device", "s"),
+        "MountPoint": Shown("mount_point", "s"),
+        "Filesystem": Shown("filesystem", "s"),
+        "Mounted": Shown("mounted", "b"),
+        "SwapEnabled": Shown("swap_enabled", "b"),
+        "SwapSizeMB": Shown("swap_size_mb", "u"),
+        "State": Shown("state", "s"),
+        "LastError": Shown("last_error", "s"),
+    }
 
     def __init__(self, service: DiskService) -> None:
-        super().__init__()
+        super().__init__(lambda: service.status)
         self._service = service
-        service.listeners.append(self._changed)
-
-    @property
-    def _status(self) -> DiskStatus:
-        return self._service.status
-
-    def _changed(self, old: DiskStatus, new: DiskStatus) -> None:
-        self.emit_status_changes(old, new, PROPERTIES)
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Device(self) -> DBusStr:
-        return self._status.device
-
-    @dbus_property(access=PropertyAccess.READ)
-    def MountPoint(self) -> DBusStr:
-        return self._status.mount_point
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Filesystem(self) -> DBusStr:
-        return self._status.filesystem
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Mounted(self) -> DBusBool:
-        return self._status.mounted
-
-    @dbus_property(access=PropertyAccess.READ)
-    def SwapEnabled(self) -> DBusBool:
-        return self._status.swap_enabled
-
-    @dbus_property(access=PropertyAccess.READ)
-    def SwapSizeMB(self) -> DBusUInt32:
-        return self._status.swap_size_mb
-
-    @dbus_property(access=PropertyAccess.READ)
-    def State(self) -> DBusStr:
-        return str(self._status.state)
-
-    @dbus_property(access=PropertyAccess.READ)
-    def LastError(self) -> DBusStr:
-        return self._status.last_error
+        service.listeners.append(self.status_changed)
 
     @bus_method(auth=ROOT_ONLY)
     async def Activate(self) -> NoValue:

@@ -1,9 +1,8 @@
 """The diskd daemon without the bus: the status, the jobs, what happens at start.
 
-One job runs at a time (activation or a swap change); a second Activate joins the running one.
-Jobs run in their own tasks, so a caller that gives up does not interrupt a half-made partition
-table. Each failure becomes State=Failed with the error's one line in LastError; the service
-stays up.
+One job runs at a time (activation or a swap change, see common/jobs.py); a second Activate
+joins the running one. Each failure becomes State=Failed with the error's one line in
+LastError; the service stays up.
 
 At start the service applies the SCSI timeouts and, when ResourceDisk.Format=y, activates the
 resource disk once per boot (a record in /run says it was done, so a later bus activation only
@@ -12,17 +11,16 @@ reads the current state instead of re-applying the configuration over a SetSwap)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from pydantic import ValidationError
 
 from ..common.boot import current_boot_id
 from ..common.config import AgentConfig
 from ..common.errors import InvalidArgs, WaagentError, from_os_error
+from ..common.jobs import Jobs, StatusHolder
 from ..common.models.base import FrozenModel
 from ..common.root import Root
 from .detect import DiskFinder
@@ -35,8 +33,7 @@ log = logging.getLogger(__name__)
 
 RECORD = "/run/waagent/diskd.json"
 UNEXPECTED = "unexpected error; the service log has details"
-
-Listener = Callable[[DiskStatus, DiskStatus], None]
+ACTIVATE = "activate"
 
 
 class BootRecord(FrozenModel):
@@ -47,7 +44,7 @@ class BootRecord(FrozenModel):
     last_error: str = ""
 
 
-class DiskService:
+class DiskService(StatusHolder[DiskStatus]):
     def __init__(
         self,
         config: AgentConfig,
@@ -59,6 +56,7 @@ class DiskService:
         scsi: ScsiTimeouts,
         boot_id: str | None = None,
     ) -> None:
+        super().__init__(DiskStatus())
         self.config = config
         self.root = root
         self.finder = finder
@@ -66,25 +64,12 @@ class DiskService:
         self.swap = swap
         self.scsi = scsi
         self.boot_id = boot_id or current_boot_id()
-        self.status = DiskStatus()
-        self.listeners: list[Listener] = []
-        self._lock = asyncio.Lock()
-        self._activation: asyncio.Future[DiskStatus] | None = None
-        self._jobs: set[asyncio.Future[DiskStatus]] = set()
+        self.jobs: Jobs[DiskStatus] = Jobs("resource disk")
 
     # ---- status ----
 
     def busy(self) -> bool:
-        return bool(self._jobs)
-
-    def _update(self, **changes: Any) -> None:
-        old = self.status
-        new = old.model_copy(update=changes)
-        if new == old:
-            return
-        self.status = new
-        for listener in self.listeners:
-            listener(old, new)
+        return self.jobs.busy()
 
     def _step(self, state: State) -> None:
         self._update(state=state)
@@ -127,8 +112,8 @@ class DiskService:
         record = self._read_record()
         if self.config.resource_disk_format and record is None:
             self._update(state=State.DETECTING)
-            # Started now, so it holds the job lock before any call can be dispatched.
-            self._activation = self._start_job(self._activate, refused_fails=True)
+            # Queued now, so it holds the job lock before any call can be dispatched.
+            self.jobs.start(self._job(self._activate, refused_fails=True), kind=ACTIVATE)
             return
         self._apply_scsi()
         await self.refresh(record)
@@ -164,26 +149,19 @@ class DiskService:
 
     async def activate(self) -> DiskStatus:
         """Detect, partition and format if fresh, mount, swap; joins an activation under way."""
-        if self._activation is None or self._activation.done():
-            self._activation = self._start_job(self._activate, refused_fails=True)
-        return await asyncio.shield(self._activation)
+        return await self.jobs.run(self._job(self._activate, refused_fails=True), kind=ACTIVATE)
 
     async def set_swap(self, size_mb: int) -> DiskStatus:
         """Make the swap file `size_mb` MiB now (0 removes it); not kept across reboots."""
-        job = self._start_job(lambda: self._set_swap(size_mb), refused_fails=False)
-        return await asyncio.shield(job)
+        return await self.jobs.run(self._job(lambda: self._set_swap(size_mb), refused_fails=False))
 
-    def _start_job(
+    def _job(
         self, work: Callable[[], Awaitable[None]], *, refused_fails: bool
-    ) -> asyncio.Future[DiskStatus]:
-        job = asyncio.ensure_future(self._run(work, refused_fails))
-        self._jobs.add(job)
-        job.add_done_callback(self._jobs.discard)
-        job.add_done_callback(_retrieve)
-        return job
+    ) -> Callable[[], Awaitable[DiskStatus]]:
+        """`work` as a job: a failure shows as State=Failed (a refusal only if `refused_fails`),
+        and the outcome is recorded for this boot."""
 
-    async def _run(self, work: Callable[[], Awaitable[None]], refused_fails: bool) -> DiskStatus:
-        async with self._lock:
+        async def job() -> DiskStatus:
             try:
                 await work()
             except InvalidArgs as exc:
@@ -198,12 +176,13 @@ class DiskService:
                 self._fail(mapped.message)
                 raise mapped from None
             except Exception:
-                log.exception("resource disk job failed unexpectedly")
-                self._fail(UNEXPECTED)
+                self._fail(UNEXPECTED)  # the job's error is logged with its traceback
                 raise
             finally:
                 self._write_record()
             return self.status
+
+        return job
 
     def _fail(self, message: str) -> None:
         log.error("resource disk: %s", message)
@@ -242,9 +221,3 @@ class DiskService:
         encrypt = self.config.resource_disk_enable_swap_encryption
         result = await self.swap.ensure(mount_point, size_mb, encrypt=encrypt)
         self._update(swap_enabled=result.enabled, swap_size_mb=result.size_mb)
-
-
-def _retrieve(job: asyncio.Future[DiskStatus]) -> None:
-    """The error reached the caller (or the log); do not warn that nobody read it."""
-    if not job.cancelled():
-        job.exception()

@@ -6,8 +6,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ..common import systemd
 from ..common.bus import ServiceContext, service_main
+from ..common.clients import systemd
 from ..common.names import EXTENSIONS
 from .build import build_service
 from .bus import ExtensionObject, ExtensionsInterface, Objects, WireClient

@@ -28,10 +28,10 @@ import signal
 import time
 from typing import Any
 
-from dbus_fast import Variant
 from dbus_fast.aio import MessageBus
 
-from ..common.systemd import SERVICE, UNIT, Systemd
+from ..common.clients.systemd import SERVICE, UNIT, Systemd
+from ..common.clients.systemd_units import INFINITY, Limits, ServiceUnit
 from .commands import CommandSpec, SliceLimits
 from .errors import ExtensionError
 
@@ -39,49 +39,37 @@ log = logging.getLogger(__name__)
 
 CLD_EXITED = 1  # ExecMainCode: the si_code of the main process's end
 UNIT_PREFIX = "waagent-extension-"
-USEC = 1_000_000
-INFINITY = 2**64 - 1  # systemd's "infinity" for unsigned properties
 
 
 def unit_name(spec: CommandSpec) -> str:
     return f"{UNIT_PREFIX}{spec.operation.lower()}-{os.urandom(8).hex()}.service"
 
 
-def slice_properties(limits: SliceLimits) -> dict[str, Variant]:
-    cpu = limits.cpu_quota_percent
-    memory = limits.memory_max_mb
-    return {
-        "CPUAccounting": Variant("b", True),
-        "MemoryAccounting": Variant("b", True),
-        "CPUQuotaPerSecUSec": Variant("t", cpu * 10_000 if cpu else INFINITY),
-        "MemoryMax": Variant("t", memory << 20 if memory else INFINITY),
-    }
+def slice_limits(limits: SliceLimits) -> Limits:
+    return Limits(limits.cpu_quota_percent, limits.memory_max_mb)
 
 
-def service_properties(spec: CommandSpec) -> dict[str, Variant]:
-    """The transient service of one command; fd 0 and 1 of the call are stdout and stderr."""
-    environment = [f"{k}={v}" for k, v in spec.environment().items() if "\n" not in k + v]
-    properties = {
-        "Description": Variant("s", f"Azure VM extension {spec.handler}: {spec.operation}"),
-        "Type": Variant("s", "exec"),
-        "RemainAfterExit": Variant("b", True),
-        "KillMode": Variant("s", "process"),
-        "KillSignal": Variant("i", signal.SIGKILL),
-        "RuntimeMaxUSec": Variant("t", max(1, int(spec.timeout * USEC))),
-        "ExecStart": Variant("a(sasb)", [("/bin/sh", ["/bin/sh", "-c", spec.path], False)]),
-        "WorkingDirectory": Variant("s", str(spec.cwd)),
-        "User": Variant("s", "root"),
-        "Environment": Variant("as", environment),
-        "StandardInput": Variant("s", "null"),
-        "StandardOutputFileDescriptor": Variant("h", 0),
-        "StandardErrorFileDescriptor": Variant("h", 1),
+def service_unit(spec: CommandSpec, stdout: int, stderr: int) -> ServiceUnit:
+    """The transient service of one command, its output on the files `stdout` and `stderr`."""
+    return ServiceUnit(
+        argv=("/bin/sh", "-c", spec.path),
+        description=f"Azure VM extension {spec.handler}: {spec.operation}",
+        type="exec",
+        remain_after_exit=True,
+        kill_mode="process",
+        kill_signal=signal.SIGKILL,
+        runtime_max=spec.timeout,
+        working_directory=str(spec.cwd),
+        user="root",
+        environment=spec.environment(),
+        standard_input="null",
+        stdout_fd=stdout,
+        stderr_fd=stderr,
         # As in a login shell: SIGPIPE is not ignored, no task limit of a system service.
-        "IgnoreSIGPIPE": Variant("b", False),
-        "TasksMax": Variant("t", INFINITY),
-    }
-    if spec.slice_name:
-        properties["Slice"] = Variant("s", spec.slice_name)
-    return properties
+        ignore_sigpipe=False,
+        tasks_max=INFINITY,
+        slice=spec.slice_name or None,
+    )
 
 
 def _ended(unit: dict[str, Any], service: dict[str, Any]) -> bool:
@@ -105,11 +93,9 @@ class TransientServices:
         unit = handle or unit_name(spec)
         if spec.slice_name:
             # Limits first: not one instruction of the command runs outside them.
-            await self.systemd.set_unit_properties(spec.slice_name, slice_properties(spec.limits))
+            await self.systemd.set_limits(spec.slice_name, slice_limits(spec.limits))
         try:
-            await self.systemd.start_transient(
-                unit, service_properties(spec), unix_fds=[stdout, stderr]
-            )
+            await self.systemd.start_transient(unit, service_unit(spec, stdout, stderr))
         except Exception as exc:
             raise ExtensionError(
                 spec.error_code, f"systemd could not start {spec.path} as {unit}: {exc}"

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..common.bus import ServiceContext, service_main
+from ..common.clients.hostname import HostnameClient
+from ..common.clients.systemd import Systemd
 from ..common.commands import Runner
 from ..common.names import PROVISIONER
 from .build import build_provisioner
-from .bus import HostnameClient, ProvisionerInterface, UnitsClient, WireClient
+from .bus import ProvisionerInterface, WireClient
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,7 +31,7 @@ async def setup(ctx: ServiceContext) -> None:
         ctx.root,
         Runner(),
         wire=WireClient(ctx.bus),
-        units=UnitsClient(ctx.bus),
+        units=Systemd(ctx.bus),
         hostname_service=HostnameClient(ctx.bus),
         dev_root=Path(ctx.args.dev_root),
         sysfs_root=Path(ctx.args.sysfs_root),

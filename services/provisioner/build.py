@@ -6,16 +6,20 @@ from pathlib import Path
 
 from ..common.boot import current_boot_id
 from ..common.classic_files import ClassicFiles
+from ..common.clients.hostname import HostnameService
+from ..common.clients.systemd import Units
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .cloud_init import CloudInitWaits
 from .custom_data import CustomData
 from .deprovision import Deprovisioner
-from .flow import CloudInitWaits, Parts, Provisioner
+from .flow import Provisioner
 from .host_keys import HostKeys
-from .hostname import Hostname, HostnameService
+from .hostname import Hostname
 from .media import KernelMount, MediaReader
-from .peers import Units, Wire
+from .parts import Parts
+from .peers import Wire
 from .ssh_keys import SshKeys
 from .sshd_config import SshdConfig
 from .state import StateStore

@@ -2,89 +2,57 @@
 
 The only module of the service that uses dbus_fast. Each method: validate, authorize (the
 dispatcher; Deprovision's polkit action depends on delete_user), one call into `Provisioner`.
-The clients implement `peers.Wire` and `peers.Units` and `hostname.HostnameService`; a service
-that is not on the bus is reported as absent, so the logic can fall back.
+The client implements `peers.Wire` (systemd's and hostnamed's are in common/clients).
 """
 
 # No `from __future__ import annotations` here: dbus-fast reads the signatures from the
 # annotations at import time.
 import logging
-from collections.abc import Sequence
-from typing import Annotated, Any
+from collections.abc import Mapping
+from typing import Annotated, ClassVar
 
 from dbus_fast.aio import MessageBus
-from dbus_fast.annotations import DBusBool, DBusSignature, DBusStr, DBusUInt64
-from dbus_fast.constants import PropertyAccess
-from dbus_fast.service import dbus_property
+from dbus_fast.annotations import DBusBool, DBusSignature
 from pydantic import TypeAdapter, ValidationError
 
-from ..common.bus import PUBLIC, ROOT_ONLY, Interface, bus_method, polkit_action_by
-from ..common.bus.client import ServiceUnavailable, call
-from ..common.errors import FabricUnavailable, WaagentError
+from ..common.bus import PUBLIC, ROOT_ONLY, bus_method, polkit_action_by
+from ..common.bus.client import call
+from ..common.bus.properties import Shown, StatusInterface
+from ..common.errors import FabricUnavailable
 from ..common.models.goal_state import Certificate
 from ..common.names import (
     ACTION_DEPROVISION,
     ACTION_DEPROVISION_USER,
     PROVISIONER,
     WIRE,
-    BusName,
 )
 from .flow import Provisioner
-from .models import Status
 
 log = logging.getLogger(__name__)
 
 NoValue = Annotated[None, DBusSignature("")]
 DBusStrList = Annotated[list[str], DBusSignature("as")]
 
-# Status field -> D-Bus property.
-PROPERTIES = {
-    "state": "State",
-    "failure_reason": "FailureReason",
-    "user": "ProvisionedUser",
-    "source": "Source",
-    "last_run": "LastRun",
-}
-
 
 def deprovision_action(delete_user: bool) -> str:
     return ACTION_DEPROVISION_USER if delete_user else ACTION_DEPROVISION
 
 
-class ProvisionerInterface(Interface):
+class ProvisionerInterface(StatusInterface):
     NAME = PROVISIONER.interface
+    # D-Bus property -> Status field.
+    SHOWN: ClassVar[Mapping[str, Shown]] = {
+        "State": Shown("state", "s"),
+        "FailureReason": Shown("failure_reason", "s"),
+        "ProvisionedUser": Shown("user", "s"),
+        "Source": Shown("source", "s"),
+        "LastRun": Shown("last_run", "t"),
+    }
 
     def __init__(self, provisioner: Provisioner) -> None:
-        super().__init__()
+        super().__init__(lambda: provisioner.status)
         self._provisioner = provisioner
-        provisioner.listeners.append(self._changed)
-
-    @property
-    def _status(self) -> Status:
-        return self._provisioner.status
-
-    def _changed(self, old: Status, new: Status) -> None:
-        self.emit_status_changes(old, new, PROPERTIES)
-
-    @dbus_property(access=PropertyAccess.READ)
-    def State(self) -> DBusStr:
-        return str(self._status.state)
-
-    @dbus_property(access=PropertyAccess.READ)
-    def FailureReason(self) -> DBusStr:
-        return self._status.failure_reason
-
-    @dbus_property(access=PropertyAccess.READ)
-    def ProvisionedUser(self) -> DBusStr:
-        return self._status.user
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Source(self) -> DBusStr:
-        return self._status.source
-
-    @dbus_property(access=PropertyAccess.READ)
-    def LastRun(self) -> DBusUInt64:
-        return self._status.last_run
+        provisioner.listeners.append(self.status_changed)
 
     @bus_method(auth=ROOT_ONLY)
     async def Provision(self) -> NoValue:
@@ -105,10 +73,6 @@ class ProvisionerInterface(Interface):
 HEALTH_TIMEOUT = 330.0
 WIRE_TIMEOUT = 60.0
 _CERTIFICATES = TypeAdapter(list[Certificate])
-
-HOSTNAME1 = BusName("org.freedesktop.hostname1")
-SYSTEMD1 = BusName("org.freedesktop.systemd1")
-SYSTEMD_MANAGER = "org.freedesktop.systemd1.Manager"
 
 
 class WireClient:
@@ -140,60 +104,3 @@ class WireClient:
     async def instance_metadata(self) -> str:
         reply = await call(self.bus, WIRE, "GetInstanceMetadata", timeout=WIRE_TIMEOUT)
         return str(reply.body[0])
-
-
-class HostnameClient:
-    """hostname.HostnameService through org.freedesktop.hostname1."""
-
-    def __init__(self, bus: MessageBus) -> None:
-        self.bus = bus
-
-    async def set_hostname(self, name: str) -> bool:
-        try:
-            await call(self.bus, HOSTNAME1, "SetStaticHostname", "sb", [name, False])
-        except ServiceUnavailable:
-            return False
-        await call(self.bus, HOSTNAME1, "SetHostname", "sb", [name, False])
-        return True
-
-
-class UnitsClient:
-    """peers.Units through org.freedesktop.systemd1."""
-
-    def __init__(self, bus: MessageBus) -> None:
-        self.bus = bus
-
-    async def _manager(self, member: str, signature: str, body: Sequence[Any]) -> Any:
-        reply = await call(self.bus, SYSTEMD1, member, signature, body, interface=SYSTEMD_MANAGER)
-        return reply.body[0]
-
-    async def try_restart(self, candidates: Sequence[str]) -> str | bool:
-        for unit in candidates:
-            try:
-                await self._manager("TryReloadOrRestartUnit", "ss", [unit, "ignore-dependencies"])
-            except ServiceUnavailable:
-                return False
-            except WaagentError as exc:
-                log.debug("%s: %s", unit, exc.message)
-                continue
-            log.info("asked systemd to reload or restart %s", unit)
-            return unit
-        log.warning("none of %s could be restarted", ", ".join(candidates))
-        return ""
-
-    async def stop(self, unit: str) -> bool:
-        try:
-            await self._manager("StopUnit", "ss", [unit, "replace"])
-        except ServiceUnavailable:
-            return False
-        except WaagentError as exc:
-            log.info("not stopping %s: %s", unit, exc.message)
-        return True
-
-    async def enabled(self, unit: str) -> bool | None:
-        try:
-            return bool(await self._manager("GetUnitFileState", "s", [unit]) == "enabled")
-        except ServiceUnavailable:
-            return None
-        except WaagentError:
-            return False

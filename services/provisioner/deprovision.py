@@ -23,13 +23,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..common.clients.systemd import Units
 from ..common.config import AgentConfig
 from ..common.errors import Failed, WaagentError, from_os_error
 from ..common.root import Root
 from . import ovf
 from .host_keys import HostKeys
 from .hostname import DEPROVISIONED_NAME, Hostname
-from .peers import Units
 from .sshd_config import SshdConfig
 from .state import StateStore
 from .sudoers import Sudoers
@@ -232,7 +232,7 @@ class Deprovisioner:
 
     async def _stop_agent(self) -> None:
         for unit in AGENT_UNITS:
-            if not await self.units.stop(unit):
+            if not await self.units.queue_stop(unit):
                 log.info("not stopping %s: systemd is not on the bus", unit)
                 return
 

@@ -18,8 +18,8 @@ import re
 import socket
 from collections.abc import Callable
 from pathlib import PurePosixPath
-from typing import Protocol
 
+from ..common.clients.hostname import HostnameService
 from ..common.errors import InvalidArgs
 from ..common.root import Root
 
@@ -47,12 +47,6 @@ def validate_hostname(name: str) -> None:
                 f"invalid hostname {shown!r}: labels of letters, digits and inner '-', "
                 "separated by single dots"
             )
-
-
-class HostnameService(Protocol):
-    """org.freedesktop.hostname1: False when it is not on the bus."""
-
-    async def set_hostname(self, name: str) -> bool: ...
 
 
 def _sends_name(line: str, name: str) -> bool:

@@ -1,4 +1,5 @@
-"""The other services the provisioner talks to, as the logic sees them (bus.py implements them).
+"""Wire as the provisioner's logic sees it (bus.py implements it; systemd and hostnamed are
+`common.clients.systemd.Units` and `common.clients.hostname.HostnameService`).
 
 Tests give the logic small fakes of these; the integration tests use the real wire service and
 stand-ins for the services waagent does not own (hostnamed, systemd) on a private bus.
@@ -6,7 +7,6 @@ stand-ins for the services waagent does not own (hostnamed, systemd) on a privat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 from ..common.models.goal_state import Certificate
@@ -24,17 +24,3 @@ class Wire(Protocol):
         ...
 
     async def instance_metadata(self) -> str: ...
-
-
-class Units(Protocol):
-    """org.freedesktop.systemd1; every method returns False when systemd is not on the bus."""
-
-    async def try_restart(self, candidates: Sequence[str]) -> str | bool:
-        """Try-reload-or-restart the first of `candidates` that exists; its name, or False."""
-        ...
-
-    async def stop(self, unit: str) -> bool: ...
-
-    async def enabled(self, unit: str) -> bool | None:
-        """Whether the unit is enabled; None when systemd is not on the bus."""
-        ...

@@ -13,7 +13,7 @@ from dbus_fast.aio import MessageBus
 
 from tests.harness.dbus_daemon import PrivateBus
 from tests.harness.systemd_standin import Manager
-from waagent.common import systemd
+from waagent.common.clients import systemd
 from waagent.common.errors import Failed
 from waagent.diskd.activation import SystemdUnits
 

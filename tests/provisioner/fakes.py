@@ -59,7 +59,7 @@ class FakeUnits:
                 return unit
         return ""
 
-    async def stop(self, unit: str) -> bool:
+    async def queue_stop(self, unit: str) -> bool:
         if self.present:
             self.stopped.append(unit)
         return self.present

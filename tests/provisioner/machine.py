@@ -19,7 +19,8 @@ from tests.diskd.runners import RecordingRunner
 from waagent.common.config import AgentConfig
 from waagent.common.root import Root
 from waagent.provisioner.build import build_provisioner
-from waagent.provisioner.flow import CloudInitWaits, Provisioner
+from waagent.provisioner.cloud_init import CloudInitWaits
+from waagent.provisioner.flow import Provisioner
 
 from . import samples
 from .fakes import FakeHostnamed, FakeUnits, FakeWire

@@ -8,9 +8,8 @@ so introspection stays the library's, but its dispatch is never reached for thes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
 from dbus_fast.introspection import Interface as IntrospectedInterface
@@ -101,17 +100,6 @@ class Interface(ServiceInterface):
 
     def __init__(self) -> None:
         super().__init__(self.NAME)
-
-    def emit_status_changes(self, old: object, new: object, properties: Mapping[str, str]) -> None:
-        """PropertiesChanged for the fields of a status object that differ between `old` and
-        `new`; `properties` maps field -> property name. Enum values go out as strings."""
-        changed: dict[str, Any] = {}
-        for field_name, prop in properties.items():
-            value = getattr(new, field_name)
-            if getattr(old, field_name) != value:
-                changed[prop] = str(value) if isinstance(value, Enum) else value
-        if changed:
-            self.emit_properties_changed(changed)
 
     @classmethod
     def method_specs(cls) -> dict[str, MethodSpec]:

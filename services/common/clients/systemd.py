@@ -1,9 +1,11 @@
-"""A small client of systemd's manager on the bus: transient units, and waiting for their jobs.
+"""The client of systemd's manager on the bus: transient units and waiting for their jobs, and
+the unit calls the provisioner makes (restart sshd, stop the agent, is cloud-init enabled).
 
 When systemd is PID 1, work that must outlive or escape a service's sandbox is handed to it:
 diskd's mounts and swap (a mount made inside a sandboxed unit's namespace would not reach the
 host), extd's extension commands (each in its own unit and slice). `available()` answers "is
-systemd on this bus?", so services pick the backend by capability.
+systemd on this bus?", so services pick the backend by capability. Units are described with
+the typed values of `systemd_units`; the properties are built there, not by the callers.
 """
 
 from __future__ import annotations
@@ -14,14 +16,30 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from dbus_fast import Message, MessageType, Variant
+from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
-from .bus.client import add_match, remove_match, to_bus_daemon
-from .errors import Failed
-from .names import SYSTEMD, SYSTEMD_MANAGER, SYSTEMD_PATH
+from ..bus.client import (
+    DEFAULT_TIMEOUT,
+    UNAVAILABLE_ERRORS,
+    ServiceUnavailable,
+    add_match,
+    error_from_reply,
+    remove_match,
+    to_bus_daemon,
+)
+from ..errors import Failed, WaagentError
+from ..names import SYSTEMD, SYSTEMD_MANAGER, SYSTEMD_PATH
+from .systemd_units import (
+    Limits,
+    MountUnit,
+    ServiceUnit,
+    limit_properties,
+    mount_properties,
+    service_properties,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +84,24 @@ def unit_object_path(unit: str) -> str:
     return f"{PATH}/unit/{label or '_'}"
 
 
+class Units(Protocol):
+    """What the provisioner asks of systemd; every method says when systemd is not on the bus
+    (False, or None), so the logic can fall back."""
+
+    async def try_restart(self, candidates: Sequence[str]) -> str | bool:
+        """Try-reload-or-restart the first of `candidates` that exists; its name, "" when none
+        could be, False without systemd."""
+        ...
+
+    async def queue_stop(self, unit: str) -> bool:
+        """Ask systemd to stop the unit, without waiting for the job; False without systemd."""
+        ...
+
+    async def enabled(self, unit: str) -> bool | None:
+        """Whether the unit is enabled; None when systemd is not on the bus."""
+        ...
+
+
 class SystemdError(Failed):
     """systemd answered a call with an error (`name` is the D-Bus error name)."""
 
@@ -84,19 +120,24 @@ async def _call(
     interface: str = MANAGER,
     unix_fds: Sequence[int] = (),
 ) -> Message:
-    reply = await bus.call(
-        Message(
-            destination=NAME,
-            path=path,
-            interface=interface,
-            member=member,
-            signature=signature,
-            body=list(body),
-            unix_fds=list(unix_fds),
-        )
+    message = Message(
+        destination=NAME,
+        path=path,
+        interface=interface,
+        member=member,
+        signature=signature,
+        body=list(body),
+        unix_fds=list(unix_fds),
     )
+    try:
+        async with asyncio.timeout(DEFAULT_TIMEOUT):
+            reply = await bus.call(message)
+    except TimeoutError:
+        raise Failed(f"systemd did not answer {member} within {DEFAULT_TIMEOUT:g} s") from None
     assert reply is not None
     if reply.message_type == MessageType.ERROR:
+        if reply.error_name in UNAVAILABLE_ERRORS:
+            raise error_from_reply(reply)
         detail = reply.body[0] if reply.body else reply.error_name
         raise SystemdError(f"systemd {member}: {detail}", reply.error_name)
     return reply
@@ -188,20 +229,16 @@ class Systemd:
             raise Failed(f"systemd's {member} of {unit} ended in {result!r}")
 
     async def start_transient(
-        self,
-        unit: str,
-        properties: dict[str, Variant],
-        *,
-        mode: str = "fail",
-        unix_fds: Sequence[int] = (),
+        self, name: str, unit: ServiceUnit | MountUnit, *, mode: str = "fail"
     ) -> None:
-        """StartTransientUnit, returning once the unit is started (or failed). File
-        descriptor properties (`h`) index into `unix_fds`."""
-        props = list(properties.items())
-        await self._run_job(
-            unit, "StartTransientUnit", "ssa(sv)a(sa(sv))", [unit, mode, props, []], unix_fds
-        )
-        log.info("systemd started %s", unit)
+        """StartTransientUnit, returning once the unit is started (or failed)."""
+        if isinstance(unit, ServiceUnit):
+            properties, fds = service_properties(unit)
+        else:
+            properties, fds = mount_properties(unit), []
+        body = [name, mode, list(properties.items()), []]
+        await self._run_job(name, "StartTransientUnit", "ssa(sv)a(sa(sv))", body, fds)
+        log.info("systemd started %s", name)
 
     async def loaded(self, unit: str) -> bool:
         """The unit is loaded (GetUnit, which unlike a property read does not load it)."""
@@ -252,13 +289,51 @@ class Systemd:
                 with contextlib.suppress(Exception):
                     await remove_match(self.bus, rule)
 
-    async def set_unit_properties(
-        self, unit: str, properties: dict[str, Variant], *, runtime: bool = True
-    ) -> None:
-        await _call(
-            self.bus, "SetUnitProperties", "sba(sv)", [unit, runtime, list(properties.items())]
-        )
+    async def set_limits(self, unit: str, limits: Limits) -> None:
+        """Resource limits of a unit (a slice), until the next reboot."""
+        properties = list(limit_properties(limits).items())
+        await _call(self.bus, "SetUnitProperties", "sba(sv)", [unit, True, properties])
 
     async def stop(self, unit: str) -> None:
         await self._run_job(unit, "StopUnit", "ss", [unit, "fail"])
         log.info("systemd stopped %s", unit)
+
+    # ---- Units: calls that do not wait for their job ----
+
+    async def _answer(
+        self, member: str, signature: str, body: Sequence[Any]
+    ) -> Message | WaagentError | None:
+        """The reply, the error systemd answered with, or None when systemd is not on the bus."""
+        try:
+            return await _call(self.bus, member, signature, body)
+        except ServiceUnavailable:
+            return None
+        except WaagentError as exc:
+            return exc
+
+    async def try_restart(self, candidates: Sequence[str]) -> str | bool:
+        for unit in candidates:
+            answer = await self._answer(
+                "TryReloadOrRestartUnit", "ss", [unit, "ignore-dependencies"]
+            )
+            if answer is None:
+                return False
+            if isinstance(answer, WaagentError):
+                log.debug("%s: %s", unit, answer.message)
+                continue
+            log.info("asked systemd to reload or restart %s", unit)
+            return unit
+        log.warning("none of %s could be restarted", ", ".join(candidates))
+        return ""
+
+    async def queue_stop(self, unit: str) -> bool:
+        answer = await self._answer("StopUnit", "ss", [unit, "replace"])
+        if isinstance(answer, WaagentError):
+            log.info("not stopping %s: %s", unit, answer.message)
+        return answer is not None
+
+    async def enabled(self, unit: str) -> bool | None:
+        answer = await self._answer("GetUnitFileState", "s", [unit])
+        if answer is None:
+            return None
+        return not isinstance(answer, WaagentError) and answer.body[0] == "enabled"

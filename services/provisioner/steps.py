@@ -1,0 +1,152 @@
+"""Provisioning by waagent itself: read the source, validate everything, then apply each step.
+
+Validation refuses bad input before the first change, so a refused run leaves nothing
+half-done. Each step applies one thing idempotently (a user created only if missing, a key or
+sudoers line added only if absent, custom data executed once), so a run killed at any point
+and started again finishes the job exactly once. The marker is the last step.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..common import logs
+from ..common.clients.systemd import Units
+from ..common.config import AgentConfig
+from ..common.errors import WaagentError
+from ..common.models.goal_state import Certificate
+from ..common.root import Root
+from . import imds, instance_id, ovf, password
+from .home_files import HomeFiles
+from .hostname import validate_hostname
+from .media import NoMedia
+from .models import ProvisioningData
+from .parts import Parts
+from .peers import Wire
+from .run import Run
+from .ssh_keys import KeyPlan
+from .sshd_config import settings
+
+log = logging.getLogger(__name__)
+
+SSHD_UNITS = ("ssh.service", "sshd.service")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated provisioning: what every step will do."""
+
+    data: ProvisioningData
+    home: PurePosixPath
+    keys: KeyPlan
+    certificates: tuple[Certificate, ...]
+    custom_data: bytes | None
+    password_hash: str | None
+
+
+@dataclass(frozen=True)
+class Steps:
+    config: AgentConfig
+    root: Root
+    parts: Parts
+    wire: Wire
+    units: Units
+    sysfs_root: Path
+
+    async def read_source(self) -> tuple[ProvisioningData, bytes | None]:
+        """ovf-env.xml from the DVD; IMDS only when there is no DVD at all."""
+        try:
+            media = await self.parts.media.read()
+        except NoMedia as missing:
+            log.info("%s; asking IMDS", missing.message)
+            try:
+                return imds.parse(await self.wire.instance_metadata()), None
+            except WaagentError as exc:
+                raise NoMedia(f"{missing.message}; IMDS: {exc.message}") from None
+        return ovf.parse(media.data), media.data
+
+    async def validate(self, data: ProvisioningData, raw: bytes | None) -> Plan:
+        """Everything that can be refused is refused here, before the first change."""
+        parts = self.parts
+        validate_hostname(data.hostname)
+        parts.users.check(data.username)
+        home = parts.users.home_for(data.username)
+        certificates = await self._certificates(parts.keys.fingerprints(data))
+        keys = parts.keys.plan(data, home, certificates)
+        parts.keys.check(keys, HomeFiles(self.root, home, -1, -1))
+        custom = None if data.custom_data is None else parts.custom_data.content(data.custom_data)
+        hashed = None
+        if data.password is not None:
+            secret = data.password.get_secret_value()
+            logs.register_secret(secret)
+            hashed = password.hash_password(
+                secret,
+                self.config.provisioning_password_crypt_id,
+                self.config.provisioning_password_crypt_salt_length,
+            )
+        if raw is not None:
+            parts.store.save_ovf(ovf.redact(raw))
+        return Plan(data, home, keys, tuple(certificates), custom, hashed)
+
+    async def _certificates(self, needed: set[str]) -> list[Certificate]:
+        """The tenant certificates, when keys need some; the goal state is fetched again once
+        when one is missing (wire may not have fetched it yet)."""
+        if not needed:
+            return []
+        certificates = await self.wire.certificates()
+        if needed - {c.thumbprint.upper() for c in certificates}:
+            await self.wire.refresh()
+            certificates = await self.wire.certificates()
+        return certificates
+
+    async def apply(self, plan: Plan, run: Run) -> None:
+        parts, data, config = self.parts, plan.data, self.config
+        with run.step("hostname"):
+            await parts.hostname.set(data.hostname)
+            parts.hostname.publish(data.hostname)
+        with run.step("user"):
+            account = await parts.users.ensure(data.username)
+        if plan.password_hash is not None:
+            with run.step("password"):
+                await parts.users.set_password_hash(data.username, plan.password_hash)
+        with run.step("sudoers"):
+            parts.sudoers.grant(data.username, with_password=plan.password_hash is not None)
+        with run.step("sshd settings"):
+            parts.sshd.apply(
+                settings(
+                    disable_password=data.disable_ssh_password_authentication,
+                    client_alive_interval=config.os_ssh_client_alive_interval,
+                )
+            )
+        with run.step("ssh keys"):
+            if plan.certificates:
+                parts.certificates.write_certificates(plan.certificates)
+            files = HomeFiles(self.root, account.home, account.uid, account.gid)
+            parts.keys.deploy(plan.keys, files)
+        if plan.custom_data is not None:
+            with run.step("custom data"):
+                await self._custom_data(plan.custom_data, run)
+        if config.provisioning_delete_root_password:
+            with run.step("root password"):
+                parts.users.lock_root_password()
+        with run.step("ssh host keys"):
+            if config.provisioning_regenerate_ssh_host_key_pair:
+                await parts.host_keys.regenerate(f"root@{data.hostname}")
+            await parts.host_keys.fingerprint()
+        with run.step("restart sshd"):
+            restarted = await self.units.try_restart(SSHD_UNITS)
+            if restarted is False:
+                log.info("sshd not restarted: systemd is not on the bus")
+        if data.agent_disabled:
+            parts.store.disable_agent()
+        with run.step("marker"):
+            parts.store.write_marker(instance_id.read(self.sysfs_root))
+
+    async def _custom_data(self, content: bytes, run: Run) -> None:
+        custom = self.parts.custom_data
+        custom.save(content)
+        if custom.execute and not self.parts.store.load().custom_data_executed:
+            await custom.run()
+            run.save(custom_data_executed=True)
