@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..common.clients.wire import WireApi
 from ..common.errors import NotSupported
 from .commands import HandlerCommands, SliceLimits
 from .errors import Code, ExtensionError
@@ -31,7 +32,6 @@ from .records import Records
 from .state import ExtensionFailure
 from .telemetry import Telemetry
 from .versions import Version
-from .wire_api import WireApi
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..common.bus import ServiceContext, service_main
+from ..common.clients.wire import WireClient
 from ..common.commands import Runner
 from ..common.names import PROVISIONER
 from .build import build_provisioner
-from .bus import HostnameClient, ProvisionerInterface, UnitsClient, WireClient
+from .bus import HostnameClient, ProvisionerInterface, UnitsClient
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

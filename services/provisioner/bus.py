@@ -2,7 +2,8 @@
 
 The only module of the service that uses dbus_fast. Each method: validate, authorize (the
 dispatcher; Deprovision's polkit action depends on delete_user), one call into `Provisioner`.
-The clients implement `peers.Wire` and `peers.Units` and `hostname.HostnameService`; a service
+The clients implement `peers.Units` and `hostname.HostnameService` (wire's is
+`common/clients/wire.py`); a service
 that is not on the bus is reported as absent, so the logic can fall back.
 """
 
@@ -16,17 +17,14 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusBool, DBusSignature, DBusStr, DBusUInt64
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import dbus_property
-from pydantic import TypeAdapter, ValidationError
 
 from ..common.bus import PUBLIC, ROOT_ONLY, Interface, bus_method, polkit_action_by
 from ..common.bus.client import ServiceUnavailable, call
-from ..common.errors import FabricUnavailable, WaagentError
-from ..common.models.goal_state import Certificate
+from ..common.errors import WaagentError
 from ..common.names import (
     ACTION_DEPROVISION,
     ACTION_DEPROVISION_USER,
     PROVISIONER,
-    WIRE,
     BusName,
 )
 from .flow import Provisioner
@@ -101,45 +99,9 @@ class ProvisionerInterface(Interface):
 
 # ---- clients ----
 
-# Wire retries a health report for up to 5 minutes when the fabric is slow.
-HEALTH_TIMEOUT = 330.0
-WIRE_TIMEOUT = 60.0
-_CERTIFICATES = TypeAdapter(list[Certificate])
-
 HOSTNAME1 = BusName("org.freedesktop.hostname1")
 SYSTEMD1 = BusName("org.freedesktop.systemd1")
 SYSTEMD_MANAGER = "org.freedesktop.systemd1.Manager"
-
-
-class WireClient:
-    """peers.Wire over the bus (bus-activating wire when needed)."""
-
-    def __init__(self, bus: MessageBus) -> None:
-        self.bus = bus
-
-    async def report_health(self, state: str, substatus: str, description: str) -> None:
-        await call(
-            self.bus,
-            WIRE,
-            "ReportHealth",
-            "sss",
-            [state, substatus, description],
-            timeout=HEALTH_TIMEOUT,
-        )
-
-    async def certificates(self) -> list[Certificate]:
-        reply = await call(self.bus, WIRE, "GetCertificates", timeout=WIRE_TIMEOUT)
-        try:
-            return _CERTIFICATES.validate_json(reply.body[0])
-        except ValidationError:
-            raise FabricUnavailable("wire sent certificates that cannot be read") from None
-
-    async def refresh(self) -> None:
-        await call(self.bus, WIRE, "Refresh", timeout=WIRE_TIMEOUT)
-
-    async def instance_metadata(self) -> str:
-        reply = await call(self.bus, WIRE, "GetInstanceMetadata", timeout=WIRE_TIMEOUT)
-        return str(reply.body[0])
 
 
 class HostnameClient:

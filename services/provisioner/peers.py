@@ -1,4 +1,5 @@
-"""The other services the provisioner talks to, as the logic sees them (bus.py implements them).
+"""The other services the provisioner talks to, as the logic sees them (bus.py implements them;
+wire's Protocol and client are `common/clients/wire.py`, named `Wire` here for the logic).
 
 Tests give the logic small fakes of these; the integration tests use the real wire service and
 stand-ins for the services waagent does not own (hostnamed, systemd) on a private bus.
@@ -9,21 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..common.models.goal_state import Certificate
+from ..common.clients.wire import WireApi as Wire
 
-
-class Wire(Protocol):
-    """org.waagent.Wire1: health reports, tenant certificates, instance metadata."""
-
-    async def report_health(self, state: str, substatus: str, description: str) -> None: ...
-
-    async def certificates(self) -> list[Certificate]: ...
-
-    async def refresh(self) -> None:
-        """Fetch the goal state now (a fresh wire has no certificates until its first fetch)."""
-        ...
-
-    async def instance_metadata(self) -> str: ...
+__all__ = ["Units", "Wire"]
 
 
 class Units(Protocol):
