@@ -53,6 +53,7 @@ def test_an_extd_that_resumes_on_its_own_asks_wire_once(system: System) -> None:
     wait_for(lambda: not system.extd_running(), timeout=15, what="extd to exit when idle")
     # As if extd had died between taking the goal state and finishing it.
     state_file = system.lib_dir / FILE_NAME
+    state = json.loads(state_file.read_text())
     state_file.write_text(json.dumps({**state, "completed": False}))
     with BusMonitor(system.env.bus, TO_WIRE) as monitor:
         reply = system.env.busctl.call(

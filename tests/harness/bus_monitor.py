@@ -40,7 +40,7 @@ class BusMonitor:
     def __enter__(self) -> BusMonitor:
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(
-                ["dbus-monitor", f"--address={self.bus.address}", "--monitor", *self.rules],
+                ["dbus-monitor", "--address", self.bus.address, "--monitor", *self.rules],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
