@@ -23,7 +23,7 @@ from .errors import ResourceGone
 from .goal_state import GoalState, GoalStateFetcher, Response
 from .history import History
 from .hostplugin import ContainerIdentity
-from .state import GoalStateCache, StateFiles
+from .state import CACHE_VERSION, GoalStateCache, StateFiles
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,9 @@ class GoalStateKeeper:
     def _commit(self, summary: GoalStateSummary) -> None:
         self.summary = summary
         assert self.extensions is not None
-        self.files.save_cache(GoalStateCache(summary=summary, extensions=self.extensions))
+        self.files.save_cache(
+            GoalStateCache(version=CACHE_VERSION, summary=summary, extensions=self.extensions)
+        )
         self.contact.set(
             incarnation=summary.incarnation,
             container_id=summary.container_id,
