@@ -45,36 +45,6 @@ class Connection:
     imds: Imds
 
 
-def connect(
-    address: str,
-    clients: Clients,
-    config: AgentConfig,
-    *,
-    identity: Callable[[], ContainerIdentity],
-    refresh_container: Callable[[], Awaitable[object]],
-    downloads: Path,
-    download_budget: float,
-    environ: dict[str, str] | None = None,
-) -> Connection:
-    hostplugin = HostPlugin(clients.fabric, address, identity)
-    storage = Storage(
-        clients.storage_for_proxy,
-        proxy_host=config.http_proxy_host,
-        proxy_port=config.http_proxy_port,
-        environ=environ if environ is not None else dict(os.environ),
-    )
-    return Connection(
-        address=address,
-        wireserver=WireServer(clients.fabric, address),
-        hostplugin=hostplugin,
-        storage=storage,
-        downloader=Downloader(
-            storage, hostplugin, refresh_container, downloads, budget=download_budget
-        ),
-        imds=Imds(clients.fabric, config.protocol_imds_endpoint),
-    )
-
-
 class Link:
     def __init__(
         self,
@@ -97,15 +67,23 @@ class Link:
         self.current = self.connect(endpoint.KNOWN_WIRESERVER)
 
     def connect(self, address: str) -> Connection:
-        self.current = connect(
-            address,
-            self.clients,
-            self.config,
-            identity=self.identity,
-            refresh_container=self.refresh_container,
-            downloads=self.root.resolve(self.files.path("downloads")),
-            download_budget=self.download_budget,
-            environ=self.environ,
+        hostplugin = HostPlugin(self.clients.fabric, address, self.identity)
+        storage = Storage(
+            self.clients.storage_for_proxy,
+            proxy_host=self.config.http_proxy_host,
+            proxy_port=self.config.http_proxy_port,
+            environ=self.environ if self.environ is not None else dict(os.environ),
+        )
+        downloads = self.root.resolve(self.files.path("downloads"))
+        self.current = Connection(
+            address=address,
+            wireserver=WireServer(self.clients.fabric, address),
+            hostplugin=hostplugin,
+            storage=storage,
+            downloader=Downloader(
+                storage, hostplugin, self.refresh_container, downloads, budget=self.download_budget
+            ),
+            imds=Imds(self.clients.fabric, self.config.protocol_imds_endpoint),
         )
         self.contact.set(endpoint=address)
         return self.current
