@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 MiB = 1 << 20
 FILE_CAP = 30 * MiB
 TOTAL_CAP = 150 * MiB
-# What wire accepts (services/wire/agent.py MAX_LOG_BUNDLE); a test keeps the two equal.
+# What wire accepts (services/wire/log_upload.py MAX_LOG_BUNDLE); a test keeps the two equal.
 ARCHIVE_CAP = 100 * MiB
 # Room kept for what follows the last file: results.txt and the zip's central directory.
 ARCHIVE_RESERVE = MiB

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 
 from ..common.bus import ServiceContext, service_main
 from ..common.clients import systemd
+from ..common.clients.wire import WireClient
 from ..common.names import EXTENSIONS
 from .build import build_service
-from .bus import ExtensionObject, ExtensionsInterface, Objects, WireClient
+from .bus import ExtensionObject, ExtensionsInterface, Objects
 from .units import TransientServices
 
 log = logging.getLogger(__name__)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..common.classic_files import ClassicFiles
+from ..common.clients.wire import WireApi
 from ..common.config import AgentConfig
 from ..common.root import Root
 from .commands import HandlerCommands, Launcher, LaunchRecords, SliceLimits
@@ -17,7 +18,6 @@ from .report import Reporter
 from .service import ExtensionsService, WatchSettings
 from .state import StateStore
 from .telemetry import Telemetry
-from .wire_api import WireApi
 
 RUNNING_FILE = "extd.running"  # the commands running now (for a restarted extd)
 OUTPUT_DIR = ".extd-output"  # their stdout and stderr, root only

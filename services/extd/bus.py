@@ -3,23 +3,19 @@
 The root object takes ProcessGoalState from wire and serves the ObjectManager (dbus-fast
 answers GetManagedObjects and emits InterfacesAdded/Removed for what is exported under it). Each
 handler, and each extension of a multi-config handler, is an object under it with read-only
-properties and Enable/Disable/Uninstall behind polkit. The client of wire is here too; the
-systemd side of running commands is `units.py`.
+properties and Enable/Disable/Uninstall behind polkit. The client of wire is
+`common/clients/wire.py`; the systemd side of running commands is `units.py`.
 """
 
 # No `from __future__ import annotations` here: dbus-fast reads the signatures from the
 # annotations at import time, and `-> None` must stay the None object.
-import contextlib
 import logging
-import os
-from collections.abc import Sequence
 from typing import Annotated, Any
 
-from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusInt32, DBusSignature, DBusStr
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import dbus_property
-from pydantic import TypeAdapter
+from pydantic import ValidationError
 
 from ..common.bus import (
     PUBLIC,
@@ -30,21 +26,12 @@ from ..common.bus import (
     current_caller,
     polkit_action,
 )
-from ..common.bus.client import call
-from ..common.errors import InvalidArgs, NotSupported
-from ..common.models.events import TelemetryBatch
-from ..common.models.extensions import ExtensionsGoalState
-from ..common.models.goal_state import Certificate, GoalStateSummary
-from ..common.models.status import ExtensionsStatus
-from ..common.names import (
-    ACTION_MANAGE_EXTENSIONS,
-    EXTENSIONS,
-    WIRE,
-    WIRE_USER,
-)
+from ..common.bus.interface import parsed
+from ..common.errors import InvalidArgs
+from ..common.models.handover import Handover
+from ..common.names import ACTION_MANAGE_EXTENSIONS, EXTENSIONS, WIRE_USER
 from .service import ExtensionsService
 from .status import Entry, without_messages
-from .wire_api import DownloadKind
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +39,6 @@ NoValue = Annotated[None, DBusSignature("")]
 EXTENSION_INTERFACE = f"{EXTENSIONS.interface}.Extension"
 WIRE_ONLY = Auth(users=(WIRE_USER,))
 MANAGE = polkit_action(ACTION_MANAGE_EXTENSIONS)
-DOWNLOAD_TIMEOUT = 330.0  # wire's 5-minute download budget, and some
-_CERTIFICATES = TypeAdapter(list[Certificate])
 
 
 def encode_path_element(name: str) -> str:
@@ -173,6 +158,14 @@ class ExtensionObject(Interface):
         await self._service.uninstall(self._handler)
 
 
+def _parse_handover(self: "ExtensionsInterface", text: str) -> tuple[Handover]:
+    try:
+        return (Handover.model_validate_json(text),)
+    except ValidationError as exc:
+        # The message names the field, never its value (the hand-over holds private keys).
+        raise InvalidArgs(f"invalid hand-over: {exc.errors()[0]['msg']}") from None
+
+
 class ExtensionsInterface(Interface):
     NAME = EXTENSIONS.interface
 
@@ -191,9 +184,9 @@ class ExtensionsInterface(Interface):
             return "Processing"
         return state.outcome.status if state.outcome else ""
 
-    @bus_method(auth=WIRE_ONLY)
-    async def ProcessGoalState(self) -> NoValue:
-        await self._service.accept_goal_state()
+    @bus_method(auth=WIRE_ONLY, validate=_parse_handover)
+    async def ProcessGoalState(self, handover: DBusStr) -> NoValue:
+        await self._service.accept_goal_state(parsed(handover, Handover))
 
     @bus_method(auth=PUBLIC)
     def GetStatus(self) -> DBusStr:
@@ -258,56 +251,3 @@ class Objects:
             self.root.emit_properties_changed(
                 {"GoalStateId": values[0], "GoalStateStatus": values[1]}
             )
-
-
-# ---- the clients ------------------------------------------------------------------------------
-
-
-def _close_all(fds: Sequence[int]) -> None:
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-
-
-class WireClient:
-    """org.waagent.Wire1, as extd uses it (see wire_api.WireApi)."""
-
-    def __init__(self, bus: MessageBus) -> None:
-        self.bus = bus
-
-    async def _text(self, member: str) -> str:
-        reply = await call(self.bus, WIRE, member)
-        return str(reply.body[0])
-
-    async def extensions_goal_state(self) -> ExtensionsGoalState | None:
-        text = await self._text("GetExtensionsGoalState")
-        return None if text.strip() == "{}" else ExtensionsGoalState.model_validate_json(text)
-
-    async def goal_state(self) -> GoalStateSummary | None:
-        text = await self._text("GetGoalState")
-        return None if text.strip() == "{}" else GoalStateSummary.model_validate_json(text)
-
-    async def download(self, uris: Sequence[str], kind: DownloadKind) -> int:
-        reply = await call(
-            self.bus, WIRE, "Download", "ass", [list(uris), kind], timeout=DOWNLOAD_TIMEOUT
-        )
-        fds = list(reply.unix_fds)
-        index = int(reply.body[0])
-        if not 0 <= index < len(fds):
-            _close_all(fds)
-            raise NotSupported("wire answered Download without a file descriptor")
-        fd = fds.pop(index)
-        _close_all(fds)
-        return fd
-
-    async def upload_status(self, status: ExtensionsStatus) -> None:
-        await call(self.bus, WIRE, "UploadStatus", "s", [status.model_dump_json(by_alias=True)])
-
-    async def certificates(self) -> list[Certificate]:
-        return _CERTIFICATES.validate_json(await self._text("GetCertificates"))
-
-    async def shared_config(self) -> str:
-        return await self._text("GetSharedConfig")
-
-    async def send_events(self, batch: TelemetryBatch) -> None:
-        await call(self.bus, WIRE, "SendEvents", "s", [batch.model_dump_json()])

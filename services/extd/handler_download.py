@@ -9,6 +9,7 @@ import os
 import time
 from typing import Literal
 
+from ..common.clients.wire import WireApi
 from .errors import Code, ExtensionError
 from .handler_manifest import HandlerManifest, load_handler_manifest
 from .layout import HandlerLayout
@@ -16,7 +17,6 @@ from .manifest import Package, parse_manifest
 from .package import Limits, remove_tree, unpack
 from .plan import HandlerPlan
 from .telemetry import Telemetry
-from .wire_api import WireApi
 
 
 class HandlerDownloads:

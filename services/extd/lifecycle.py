@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..common.clients.wire import WireApi
 from .commands import HandlerCommands, SliceLimits
 from .errors import Code, ExtensionError
 from .handler_download import HandlerDownloads
@@ -31,7 +32,6 @@ from .plan import HandlerPlan, PlanItem
 from .records import Records
 from .state import ExtensionFailure
 from .telemetry import Telemetry
-from .wire_api import WireApi
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Goal state -> plan: every validation rule of reference §9.1 and the processing order of §9.8.
 
-Wire hands over the extensions goal state close to the XML; this module judges it. A handler
+Wire hands over the extensions goal state close to the XML, parsed once (sequence numbers as
+numbers, settings as values, what it could not parse as problems); this module judges it. A handler
 whose settings break a rule gets an `error` (it is reported, never executed); the others become
 items (one per settings object, or one for a handler without settings), ordered the classic way:
 removals first in reverse dependency order, then installs and enables by dependency level.
@@ -13,15 +14,20 @@ dependency depends on every enabled item of a lower level, as in the classic age
 
 from __future__ import annotations
 
-import heapq
-import json
 import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ..common.models.extensions import ExtensionsGoalState, Plugin, PluginSettings, RuntimeSettings
+from ..common.models.extensions import (
+    ExtensionsGoalState,
+    Plugin,
+    PluginSettings,
+    RuntimeSettings,
+    quote,
+)
+from .order import cycles, ordered, resolve
 from .versions import is_version
 
 log = logging.getLogger(__name__)
@@ -35,23 +41,12 @@ ExtensionState = Literal["enabled", "disabled"]
 # Names become file and directory names: one path component, no leading dot. Always used with
 # fullmatch: `$` would accept a trailing newline.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-# Settings deeper than this are refused: their settings file is written with json.dumps, which
-# recurses (classic settings are a few levels deep).
-MAX_SETTINGS_DEPTH = 100
-# How much of a bad value a message quotes: messages go to the fabric and the log.
-_QUOTE = 100
 # (handler name in lower case, extension name or None): what an item is and what it depends on.
 ItemKey = tuple[str, str | None]
 
 
 class ConfigProblem(ValueError):
     """A rule of §9.1 the handler's configuration breaks (one line)."""
-
-
-def _quote(value: str) -> str:
-    """A value for a message: repr, cut to a few words."""
-    text = repr(value)
-    return text if len(text) <= _QUOTE else f"{text[:_QUOTE]}... ({len(value)} characters)"
 
 
 @dataclass(frozen=True)
@@ -164,68 +159,11 @@ def supported_features(versioning: bool) -> frozenset[str]:
 # ---- settings -------------------------------------------------------------------------------
 
 
-def _int(text: str | None, what: str) -> int:
-    if text is None or not text.strip():
-        raise ConfigProblem(f"{what} is missing")
-    try:
-        return int(text.strip())
-    except ValueError:
-        raise ConfigProblem(f"{what} {_quote(text)} is not a number") from None
-
-
 def _level(text: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
         return 0  # classic: an unparsable dependencyLevel is level 0
-
-
-_TOO_DEEP = f"the settings are nested more than {MAX_SETTINGS_DEPTH} levels deep"
-
-
-def _depth(document: Any) -> int:
-    """How deep lists and objects nest in a parsed document (without recursing)."""
-    deepest = 0
-    todo: list[tuple[Any, int]] = [(document, 0)]
-    while todo:
-        value, depth = todo.pop()
-        children = value.values() if isinstance(value, dict) else value
-        if isinstance(value, dict | list):
-            deepest = max(deepest, depth + 1)
-            if deepest > MAX_SETTINGS_DEPTH:
-                break
-            todo.extend((child, depth + 1) for child in children)
-    return deepest
-
-
-def _handler_settings(text: str) -> dict[str, Any]:
-    """The first `runtimeSettings[].handlerSettings` of a settings document."""
-    if not text.strip():
-        return {}
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise ConfigProblem(f"the settings are not valid JSON ({exc})") from None
-    except RecursionError:
-        raise ConfigProblem(_TOO_DEEP) from None
-    if _depth(document) > MAX_SETTINGS_DEPTH:
-        raise ConfigProblem(_TOO_DEEP)
-    runtime = document.get("runtimeSettings") if isinstance(document, dict) else None
-    if not isinstance(runtime, list) or not runtime:
-        raise ConfigProblem("the settings have no runtimeSettings list")
-    first = runtime[0]
-    handler = first.get("handlerSettings") if isinstance(first, dict) else None
-    if not isinstance(handler, dict):
-        raise ConfigProblem("the settings have no runtimeSettings[].handlerSettings")
-    if len(runtime) > 1:
-        log.warning("only the first of %d runtimeSettings is used", len(runtime))
-    return handler
-
-
-def _optional_str(value: Any, what: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value or None
-    raise ConfigProblem(f"{what} is not a string")
 
 
 def _settings(
@@ -236,25 +174,22 @@ def _settings(
     certificates: frozenset[str] | None,
 ) -> tuple[ExtensionSettings, str | None]:
     """The settings object, and the problem with it (the object still carries name/seq/state)."""
-    seq_no = _int(runtime.seq_no, f"seqNo of {name}")
+    if runtime.seq_no is None:
+        raise ConfigProblem(f"seqNo of {name} {runtime.seq_no_problem or 'is missing'}")
     state = (runtime.state or "enabled").lower()
     if state not in ("enabled", "disabled"):
         raise ConfigProblem(
-            f"state {_quote(runtime.state or '')} of extension {name} is not enabled/disabled"
+            f"state {quote(runtime.state or '')} of extension {name} is not enabled/disabled"
         )
-    bare = ExtensionSettings(name, seq_no, state, level=level, depends_on=depends_on)  # type: ignore[arg-type]
-    try:
-        handler = _handler_settings(runtime.text)
-        full = replace(
-            bare,
-            public_settings=handler.get("publicSettings"),
-            protected_settings=_optional_str(handler.get("protectedSettings"), "protectedSettings"),
-            thumbprint=_optional_str(
-                handler.get("protectedSettingsCertThumbprint"), "protectedSettingsCertThumbprint"
-            ),
-        )
-    except ConfigProblem as exc:
-        return bare, str(exc)
+    bare = ExtensionSettings(name, runtime.seq_no, state, level=level, depends_on=depends_on)  # type: ignore[arg-type]
+    if runtime.settings_problem:
+        return bare, runtime.settings_problem
+    full = replace(
+        bare,
+        public_settings=runtime.public_settings,
+        protected_settings=runtime.protected_settings,
+        thumbprint=runtime.thumbprint,
+    )
     if full.protected_settings and not full.thumbprint:
         return bare, "protectedSettings come without protectedSettingsCertThumbprint"
     thumbprint = (full.thumbprint or "").upper()
@@ -290,7 +225,7 @@ def _matching_settings(
         raise ConfigProblem(
             f"Extension PluginSettings Version Mismatch! Expected PluginSettings version: "
             f"{plugin.version} for Handler: {plugin.name} but found version: "
-            f"{_quote(settings.version)}"
+            f"{quote(settings.version)}"
         )
     if settings.runtime_settings and settings.extension_runtime_settings:
         raise ConfigProblem("both RuntimeSettings and ExtensionRuntimeSettings are present")
@@ -303,7 +238,7 @@ def _check_state(plugin: Plugin) -> None:
     if not plugin.state:
         raise ConfigProblem("Received empty Extensions.Plugins.Plugin.state")
     if plugin.state.lower() not in HANDLER_STATES:
-        raise ConfigProblem(f"Unknown ext handler state {_quote(plugin.state)}")
+        raise ConfigProblem(f"Unknown ext handler state {quote(plugin.state)}")
 
 
 def _handler(
@@ -382,7 +317,7 @@ def _multi_config(
         if not runtime.name:
             raise ConfigProblem("an ExtensionRuntimeSettings has no name")
         if not SAFE_NAME.fullmatch(runtime.name):
-            raise ConfigProblem(f"extension name {_quote(runtime.name)} is not a valid name")
+            raise ConfigProblem(f"extension name {quote(runtime.name)} is not a valid name")
         level, depends = deps.get(runtime.name, (0, ()))
         extension, problem = _settings(runtime, runtime.name, level, depends, certificates)
         extensions.append(extension)
@@ -413,87 +348,6 @@ def _items(handlers: Iterable[HandlerPlan]) -> list[PlanItem]:
     return items
 
 
-def _named(item: PlanItem) -> tuple[Dependency, ...]:
-    return item.extension.depends_on if item.extension else item.handler.depends_on
-
-
-def _resolve(items: list[PlanItem]) -> list[PlanItem]:
-    """Each enabled item with the keys of the enabled items it depends on."""
-    enabled = [i for i in items if not i.is_removal]
-    resolved = []
-    for item in items:
-        if item.is_removal:
-            resolved.append(item)
-            continue
-        named = _named(item)
-        if named:
-            keys = [o.key for o in enabled if any(d.matches(o.key) for d in named)]
-            missing = [d.handler for d in named if not any(d.matches(o.key) for o in enabled)]
-            if missing:
-                log.warning("%s depends on %s, which is not enabled here", item.label, missing)
-        else:
-            # Classic: everything of a lower level, except what names this item as its own
-            # dependency (levels that disagree with the names give way to the names).
-            keys = [
-                o.key
-                for o in enabled
-                if 0 <= o.order_key < item.order_key
-                and not any(d.matches(item.key) for d in _named(o))
-            ]
-        keys = [k for k in keys if k != item.key]
-        resolved.append(replace(item, depends_on=tuple(dict.fromkeys(keys))))
-    return resolved
-
-
-def _cycles(items: list[PlanItem]) -> dict[str, str]:
-    """Handlers on a dependency cycle, each with the cycle written out."""
-    graph = {i.key: i.depends_on for i in items if not i.is_removal}
-    labels = {i.key: i.label for i in items}
-    found: dict[str, str] = {}
-    state: dict[ItemKey, int] = {}  # 1 = on the current path, 2 = done
-
-    def visit(node: ItemKey, path: list[ItemKey]) -> None:
-        state[node] = 1
-        for dep in graph.get(node, ()):
-            if state.get(dep) == 1:
-                cycle = [*path[path.index(dep) :], dep]
-                text = " -> ".join(labels[k] for k in cycle)
-                for member in cycle:
-                    found.setdefault(member[0], f"dependsOn cycle: {text}")
-            elif dep not in state:
-                visit(dep, [*path, dep])
-        state[node] = 2
-
-    for node in graph:
-        if node not in state:
-            visit(node, [node])
-    return found
-
-
-def _ordered(items: list[PlanItem]) -> list[PlanItem]:
-    """Removals by key; then the rest in dependency order, lowest level first (Kahn)."""
-    removals = sorted((i for i in items if i.is_removal), key=lambda i: i.order_key)
-    rest = [i for i in items if not i.is_removal]
-    keys = {i.key for i in rest}
-    waiting = {n: {d for d in i.depends_on if d in keys} for n, i in enumerate(rest)}
-    dependents: dict[ItemKey, list[int]] = {}
-    for n, deps in waiting.items():
-        for dep in deps:
-            dependents.setdefault(dep, []).append(n)
-    ready = [(rest[n].order_key, n) for n, deps in waiting.items() if not deps]
-    heapq.heapify(ready)
-    done: list[int] = []
-    while ready:
-        _, n = heapq.heappop(ready)
-        done.append(n)
-        for other in dependents.get(rest[n].key, []):
-            waiting[other].discard(rest[n].key)
-            if not waiting[other]:
-                heapq.heappush(ready, (rest[other].order_key, other))
-    leftover = [n for n in range(len(rest)) if n not in set(done)]  # only on a cycle
-    return removals + [rest[n] for n in done + leftover]
-
-
 def build_plan(
     goal_state: ExtensionsGoalState,
     *,
@@ -521,11 +375,13 @@ def build_plan(
             skipped.append(plugin.name)
             continue
         handlers.append(_contained(plugin, goal_state.plugin_settings, certificates))
-    items = _resolve(_items(handlers))
-    cycles = _cycles(items)
-    if cycles:
-        handlers = [replace(h, error=cycles[h.key]) if h.key in cycles else h for h in handlers]
-        items = _resolve(_items(handlers))
+    items = resolve(_items(handlers))
+    on_cycles = cycles(items)
+    if on_cycles:
+        handlers = [
+            replace(h, error=on_cycles[h.key]) if h.key in on_cycles else h for h in handlers
+        ]
+        items = resolve(_items(handlers))
     return Plan(
         goal_state_id=goal_state.id,
         incarnation=goal_state.incarnation,
@@ -533,6 +389,6 @@ def build_plan(
         on_hold=goal_state.on_hold,
         unsupported_features=unsupported,
         handlers=tuple(handlers),
-        items=tuple(_ordered(items)),
+        items=tuple(ordered(items)),
         skipped=tuple(skipped),
     )

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.classic_files import ClassicFiles
+from ..common.clients.wire import WireApi
 from ..common.errors import InvalidArgs, NotFound, NotSupported, WaagentError
-from ..common.models.extensions import ExtensionsGoalState
+from ..common.models.handover import Handover
 from ..common.models.status import ExtensionsStatus
 from .layout import Layouts
 from .lifecycle import Lifecycle
@@ -31,7 +32,6 @@ from .report import Reporter
 from .state import HandlerRecord
 from .status import Entry, comparable
 from .telemetry import Telemetry
-from .wire_api import WireApi
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ExtensionsService:
         self.endpoint = ""
         self._lock = asyncio.Lock()
         self._pending = False
-        self._accepted: ExtensionsGoalState | None = None  # fetched by the last hand-over
+        self._accepted: Handover | None = None  # the last hand-over, not yet processed
         self._worker: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._uploaded = ""
@@ -137,13 +137,11 @@ class ExtensionsService:
 
     # ---- goal states ------------------------------------------------------------------------
 
-    async def accept_goal_state(self) -> None:
-        """Take wire's current goal state: recorded on disk (so it is resumed after a crash),
-        then scheduled. Wire's call returns once this did, which is its acknowledgement."""
-        goal_state = await self.wire.extensions_goal_state()
-        if goal_state is not None:
-            self.records.accept(goal_state.id)
-            self._accepted = goal_state  # processed as fetched: no second call to wire
+    async def accept_goal_state(self, handover: Handover) -> None:
+        """Take the goal state wire hands over: recorded on disk (so it is resumed after a
+        crash), then scheduled. Wire's call returns once this did, which is its acknowledgement."""
+        self.records.accept(handover.goal_state_id)
+        self._accepted = handover  # processed as handed over: no call back to wire
         self.process_goal_state()
 
     def process_goal_state(self) -> None:
@@ -165,18 +163,21 @@ class ExtensionsService:
         self._ensure_watcher()
 
     async def _process_once(self, skip: str | None = None) -> str | None:
-        """Process the current goal state (unless it is `skip`); return its id."""
-        goal_state, self._accepted = self._accepted, None
-        if goal_state is None:
-            goal_state = await self.wire.extensions_goal_state()
-        if goal_state is None:
+        """Process the current goal state (unless it is `skip`); return its id.
+
+        A goal state wire handed over needs nothing more from wire; one extd resumes on its own
+        costs one call (GetHandover) before the work starts."""
+        handover, self._accepted = self._accepted, None
+        if handover is None:
+            handover = await self.wire.handover()
+        if handover is None:
             log.info("wire has no extensions goal state yet")
             return None
-        if goal_state.id == skip:
+        if handover.goal_state_id == skip:
             log.debug("goal state %s was just processed", skip)
             return skip
-        thumbprints = await self._classic_files()
-        plan = build_plan(goal_state, versioning=self.versioning, certificates=thumbprints)
+        thumbprints = self._classic_files(handover)
+        plan = build_plan(handover.extensions, versioning=self.versioning, certificates=thumbprints)
         log.info("processing goal state %s: %d handler(s)", plan.goal_state_id, len(plan.handlers))
         started = self.clock()
         async with self._lock:
@@ -188,16 +189,12 @@ class ExtensionsService:
         await self.telemetry.flush(self.wire)
         return plan.goal_state_id
 
-    async def _classic_files(self) -> frozenset[str]:
+    def _classic_files(self, handover: Handover) -> frozenset[str]:
         """The Lib.Dir files extensions read; the thumbprints of the certificates with a key."""
-        summary = await self.wire.goal_state()
-        if summary is not None:
-            self.endpoint = summary.endpoint
-            shared = await self.wire.shared_config()
-            self.classic_files.write_goal_state_files(summary.endpoint, shared or None)
-        certificates = await self.wire.certificates()
-        self.classic_files.write_certificates(certificates)
-        return frozenset(c.thumbprint.upper() for c in certificates if c.private_key_pem)
+        self.endpoint = handover.endpoint
+        self.classic_files.write_goal_state_files(handover.endpoint, handover.shared_config or None)
+        self.classic_files.write_certificates(handover.certificates)
+        return frozenset(c.thumbprint.upper() for c in handover.certificates if c.private_key_pem)
 
     def _event_folders(self) -> list[tuple[str, str, Path]]:
         folders = []

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..common.clients.wire import WireApi
 from ..common.logs import redact
 from ..common.models.events import LOGS_PROVIDER, TelemetryBatch, TelemetryEvent
 from ..common.root import read_regular_file
-from .wire_api import WireApi
 
 log = logging.getLogger(__name__)
 

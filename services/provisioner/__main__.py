@@ -10,10 +10,11 @@ from pathlib import Path
 from ..common.bus import ServiceContext, service_main
 from ..common.clients.hostname import HostnameClient
 from ..common.clients.systemd import Systemd
+from ..common.clients.wire import WireClient
 from ..common.commands import Runner
 from ..common.names import PROVISIONER
 from .build import build_provisioner
-from .bus import ProvisionerInterface, WireClient
+from .bus import ProvisionerInterface
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

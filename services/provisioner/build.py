@@ -8,6 +8,7 @@ from ..common.boot import current_boot_id
 from ..common.classic_files import ClassicFiles
 from ..common.clients.hostname import HostnameService
 from ..common.clients.systemd import Units
+from ..common.clients.wire import WireApi as Wire
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.root import Root
@@ -19,7 +20,6 @@ from .host_keys import HostKeys
 from .hostname import Hostname
 from .media import KernelMount, MediaReader
 from .parts import Parts
-from .peers import Wire
 from .ssh_keys import SshKeys
 from .sshd_config import SshdConfig
 from .state import StateStore

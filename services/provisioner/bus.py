@@ -1,8 +1,8 @@
-"""org.waagent.Provisioner1, and the provisioner's clients of other services on the bus.
+"""org.waagent.Provisioner1: the D-Bus adapter of the provisioner.
 
 The only module of the service that uses dbus_fast. Each method: validate, authorize (the
 dispatcher; Deprovision's polkit action depends on delete_user), one call into `Provisioner`.
-The client implements `peers.Wire` (systemd's and hostnamed's are in common/clients).
+Its clients of wire, systemd and hostnamed are in `common/clients/`.
 """
 
 # No `from __future__ import annotations` here: dbus-fast reads the signatures from the
@@ -11,20 +11,14 @@ import logging
 from collections.abc import Mapping
 from typing import Annotated, ClassVar
 
-from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusBool, DBusSignature
-from pydantic import TypeAdapter, ValidationError
 
 from ..common.bus import PUBLIC, ROOT_ONLY, bus_method, polkit_action_by
-from ..common.bus.client import call
 from ..common.bus.properties import Shown, StatusInterface
-from ..common.errors import FabricUnavailable
-from ..common.models.goal_state import Certificate
 from ..common.names import (
     ACTION_DEPROVISION,
     ACTION_DEPROVISION_USER,
     PROVISIONER,
-    WIRE,
 )
 from .flow import Provisioner
 
@@ -65,42 +59,3 @@ class ProvisionerInterface(StatusInterface):
     @bus_method(auth=polkit_action_by(deprovision_action))
     async def Deprovision(self, delete_user: DBusBool) -> NoValue:
         await self._provisioner.deprovision(delete_user)
-
-
-# ---- clients ----
-
-# Wire retries a health report for up to 5 minutes when the fabric is slow.
-HEALTH_TIMEOUT = 330.0
-WIRE_TIMEOUT = 60.0
-_CERTIFICATES = TypeAdapter(list[Certificate])
-
-
-class WireClient:
-    """peers.Wire over the bus (bus-activating wire when needed)."""
-
-    def __init__(self, bus: MessageBus) -> None:
-        self.bus = bus
-
-    async def report_health(self, state: str, substatus: str, description: str) -> None:
-        await call(
-            self.bus,
-            WIRE,
-            "ReportHealth",
-            "sss",
-            [state, substatus, description],
-            timeout=HEALTH_TIMEOUT,
-        )
-
-    async def certificates(self) -> list[Certificate]:
-        reply = await call(self.bus, WIRE, "GetCertificates", timeout=WIRE_TIMEOUT)
-        try:
-            return _CERTIFICATES.validate_json(reply.body[0])
-        except ValidationError:
-            raise FabricUnavailable("wire sent certificates that cannot be read") from None
-
-    async def refresh(self) -> None:
-        await call(self.bus, WIRE, "Refresh", timeout=WIRE_TIMEOUT)
-
-    async def instance_metadata(self) -> str:
-        reply = await call(self.bus, WIRE, "GetInstanceMetadata", timeout=WIRE_TIMEOUT)
-        return str(reply.body[0])

@@ -16,6 +16,7 @@ import time
 from pathlib import Path, PurePosixPath
 
 from ..common.clients.systemd import Units
+from ..common.clients.wire import WireApi as Wire
 from ..common.config import AgentConfig
 from ..common.errors import Busy, Failed, WaagentError, from_os_error
 from ..common.jobs import Jobs, StatusHolder
@@ -25,7 +26,6 @@ from .cloud_init import CLOUD_INIT_ENABLED_ERROR, CloudInit, CloudInitWaits
 from .hostname import DHCLIENT_CONFS
 from .models import State, Status
 from .parts import Parts
-from .peers import Wire
 from .run import Run, StepListener
 from .state import BOOT_NOTE
 from .steps import Steps

@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..common.clients.wire import WireApi as Wire
 from ..common.errors import WaagentError
 from .models import Record, Status, StepTime
-from .peers import Wire
 from .state import StateStore
 
 log = logging.getLogger(__name__)

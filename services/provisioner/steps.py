@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from ..common import logs
 from ..common.clients.systemd import Units
+from ..common.clients.wire import WireApi as Wire
 from ..common.config import AgentConfig
 from ..common.errors import WaagentError
 from ..common.models.goal_state import Certificate
@@ -24,7 +25,6 @@ from .hostname import validate_hostname
 from .media import NoMedia
 from .models import ProvisioningData
 from .parts import Parts
-from .peers import Wire
 from .run import Run
 from .ssh_keys import KeyPlan
 from .sshd_config import settings

@@ -16,8 +16,9 @@ from ..common.bus import ServiceContext, service_main
 from ..common.bus.client import call
 from ..common.commands import Runner
 from ..common.names import EXTENSIONS, WIRE
-from .agent import Callbacks, Clients, Wire
+from .agent import Callbacks, Wire
 from .bus import WireInterface
+from .connection import Clients
 from .download import BUDGET as DOWNLOAD_BUDGET
 from .handover import Handover
 from .http import FabricHttp
@@ -69,12 +70,22 @@ class StorageClients:
 
 async def setup(ctx: ServiceContext) -> None:
     interface: WireInterface | None = None
+    wire: Wire | None = None
 
-    async def extensions_changed() -> None:
-        """Tell extd (bus-activating it); its reply acknowledges the goal state."""
-        await call(ctx.bus, EXTENSIONS, "ProcessGoalState", timeout=EXTD_TIMEOUT)
+    async def hand_over() -> None:
+        """Hand extd the newest goal state (bus-activating it); its reply acknowledges it."""
+        handover = wire.goal_state.handover() if wire is not None else None
+        if handover is not None:
+            await call(
+                ctx.bus,
+                EXTENSIONS,
+                "ProcessGoalState",
+                "s",
+                [handover.model_dump_json()],
+                timeout=EXTD_TIMEOUT,
+            )
 
-    handover = Handover(extensions_changed)
+    handover = Handover(hand_over)
     ctx.on_exit(handover.close)
 
     def goal_state_changed(incarnation: str, egs_id: str) -> None:
@@ -84,9 +95,6 @@ async def setup(ctx: ServiceContext) -> None:
     def properties_changed(changes: dict[str, object]) -> None:
         if interface is not None:
             interface.on_properties_changed(changes)
-
-    async def schedule_extd() -> None:
-        handover.notify()
 
     deadline: float | None = ctx.args.request_deadline
     wire = Wire(
@@ -99,7 +107,7 @@ async def setup(ctx: ServiceContext) -> None:
             StorageClients(deadline),
         ),
         Runner(),
-        callbacks=Callbacks(properties_changed, goal_state_changed, schedule_extd),
+        callbacks=Callbacks(properties_changed, goal_state_changed, handover.notify),
         route_table=Path(ctx.args.route_table),
         download_budget=ctx.args.download_budget,
     )

@@ -1,18 +1,19 @@
 """org.waagent.Wire1: the D-Bus adapter of the wire service (its only module using dbus_fast).
 
-Each method: validate, authorize (the dispatcher), one call into `Wire`, reply. Documents cross
-the bus as JSON of the shared models; downloads as read-only file descriptors.
+Each method: validate (which parses JSON arguments into the shared models, once), authorize (the
+dispatcher), one call into `Wire`, reply. Documents cross the bus as JSON of the shared models;
+downloads as read-only file descriptors.
 """
 
 # No `from __future__ import annotations` here: dbus-fast reads the signatures from the
 # annotations at import time, and `-> None` must stay the None object.
 import logging
-from typing import Annotated, cast
+from typing import Annotated
 
 from dbus_fast.annotations import DBusSignature, DBusStr, DBusUInt64, DBusUnixFd
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import dbus_property, dbus_signal
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from .. import __version__
 from ..common.bus import (
@@ -24,13 +25,14 @@ from ..common.bus import (
     current_caller,
     polkit_action,
 )
+from ..common.bus.interface import parsed
+from ..common.clients.wire import CERTIFICATES, NO_GOAL_STATE
 from ..common.errors import InvalidArgs
+from ..common.models.download import DOWNLOAD_KINDS
 from ..common.models.events import TelemetryBatch
-from ..common.models.goal_state import Certificate
 from ..common.models.status import ExtensionsStatus
 from ..common.names import ACTION_COLLECT_LOGS, WIRE, WIRE_USER
 from .agent import Wire
-from .download import KINDS, Kind
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,6 @@ HEALTH_SUBSTATUSES = ("", "Provisioning", "ProvisioningFailed")
 DBusStrList = Annotated[list[str], DBusSignature("as")]
 # Members only services call: root, and wire itself (defence in depth, with the bus policy).
 SERVICES_ONLY = Auth(users=(WIRE_USER,))
-_CERTIFICATES = TypeAdapter(list[Certificate])
 
 # Property name on the bus for each Observable field.
 PROPERTY_NAMES = {
@@ -64,31 +65,23 @@ def _check_health(self: "WireInterface", state: str, substatus: str, description
         raise InvalidArgs("a substatus goes with the NotReady state")
 
 
-def _parse_status(text: str) -> ExtensionsStatus:
+def _parse_status(self: "WireInterface", text: str) -> tuple[ExtensionsStatus]:
     try:
-        return ExtensionsStatus.model_validate_json(text)
+        return (ExtensionsStatus.model_validate_json(text),)
     except ValidationError as exc:
         raise InvalidArgs(f"invalid extensions status: {exc.errors()[0]['msg']}") from None
 
 
-def _check_status(self: "WireInterface", text: str) -> None:
-    _parse_status(text)
-
-
-def _parse_events(text: str) -> TelemetryBatch:
+def _parse_events(self: "WireInterface", text: str) -> tuple[TelemetryBatch]:
     try:
-        return TelemetryBatch.model_validate_json(text)
+        return (TelemetryBatch.model_validate_json(text),)
     except ValidationError as exc:
         raise InvalidArgs(f"invalid events: {exc.errors()[0]['msg']}") from None
 
 
-def _check_events(self: "WireInterface", text: str) -> None:
-    _parse_events(text)
-
-
 def _check_download(self: "WireInterface", uris: list[str], kind: str) -> None:
-    if kind not in KINDS:
-        raise InvalidArgs(f"invalid kind {kind!r}: expected one of {', '.join(KINDS)}")
+    if kind not in DOWNLOAD_KINDS:
+        raise InvalidArgs(f"invalid kind {kind!r}: expected one of {', '.join(DOWNLOAD_KINDS)}")
     if not uris:
         raise InvalidArgs("no URI given")
     for uri in uris:
@@ -152,17 +145,16 @@ class WireInterface(Interface):
 
     @bus_method(auth=PUBLIC)
     def GetGoalState(self) -> DBusStr:
-        if self.wire.summary is None:
-            return "{}"
-        return self.wire.summary.model_dump_json()
+        summary = self.wire.goal_state.summary
+        return NO_GOAL_STATE if summary is None else summary.model_dump_json()
 
     @bus_method(auth=PUBLIC)
     def GetExtensionsGoalState(self) -> DBusStr:
         """Root and wire see everything; anyone else handlers, versions, states and sequence
         numbers only (settings and URLs carry SAS tokens)."""
-        goal_state = self.wire.extensions
+        goal_state = self.wire.goal_state.extensions
         if goal_state is None:
-            return "{}"
+            return NO_GOAL_STATE
         caller = current_caller()
         trusted = caller is not None and (caller.is_root or caller.user == WIRE_USER)
         return (goal_state if trusted else goal_state.public()).model_dump_json()
@@ -173,27 +165,33 @@ class WireInterface(Interface):
 
     @bus_method(auth=SERVICES_ONLY)
     def GetCertificates(self) -> DBusStr:
-        return _CERTIFICATES.dump_json(self.wire.certificates_with_keys()).decode()
+        return CERTIFICATES.dump_json(self.wire.goal_state.certificates).decode()
 
     @bus_method(auth=SERVICES_ONLY)
     def GetSharedConfig(self) -> DBusStr:
-        return self.wire.shared_config()
+        return self.wire.goal_state.shared_config()
+
+    @bus_method(auth=SERVICES_ONLY)
+    def GetHandover(self) -> DBusStr:
+        """What ProcessGoalState hands extd, for an extd that resumes a goal state on its own."""
+        handover = self.wire.goal_state.handover()
+        return NO_GOAL_STATE if handover is None else handover.model_dump_json()
 
     @bus_method(auth=ROOT_ONLY, validate=_check_health)
     async def ReportHealth(self, state: DBusStr, substatus: DBusStr, description: DBusStr) -> None:
         await self.wire.report_health(state, substatus, description)
 
-    @bus_method(auth=SERVICES_ONLY, validate=_check_status)
+    @bus_method(auth=SERVICES_ONLY, validate=_parse_status)
     async def UploadStatus(self, status: DBusStr) -> None:
-        await self.wire.set_extensions_status(_parse_status(status))
+        await self.wire.set_extensions_status(parsed(status, ExtensionsStatus))
 
-    @bus_method(auth=SERVICES_ONLY, validate=_check_events)
+    @bus_method(auth=SERVICES_ONLY, validate=_parse_events)
     def SendEvents(self, events: DBusStr) -> None:
-        self.wire.send_events(_parse_events(events).events)
+        self.wire.telemetry.send(parsed(events, TelemetryBatch).events)
 
     @bus_method(auth=SERVICES_ONLY, validate=_check_download)
     async def Download(self, uris: DBusStrList, kind: DBusStr) -> DBusUnixFd:
-        return await self.wire.download(uris, cast(Kind, kind))  # checked by _check_download
+        return await self.wire.download(uris, kind)  # type: ignore[arg-type]  # _check_download
 
     @bus_method(auth=polkit_action(ACTION_COLLECT_LOGS))
     async def UploadLogs(self, bundle: DBusUnixFd) -> DBusUInt64:

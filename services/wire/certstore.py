@@ -7,12 +7,46 @@ helper process (`waagent.wire.secrets`); what they leave in wire's state directo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+from ..common.cmdenv import BASE_ENV
+from ..common.commands import CommandRunner
 from ..common.models.goal_state import Certificate, CertificateSummary
 from ..common.root import Root
+from ..common.selfexec import module_command
 from .errors import MalformedDocument
 from .files import TRANSPORT_CERT
+
+SECRETS_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class SecretsHelper:
+    """Runs the cryptography helper (`waagent.wire.secrets`) in its own short-lived process."""
+
+    runner: CommandRunner
+    root: Root
+    directory: PurePosixPath
+    openssl: str
+
+    async def run(self, command: str, input: bytes | None = None) -> bytes:
+        argv, env = module_command(
+            "waagent.wire.secrets",
+            command,
+            "--root",
+            str(self.root.path),
+            "--state-dir",
+            str(self.directory),
+            "--openssl",
+            self.openssl,
+        )
+        result = await self.runner.run(
+            argv, timeout=SECRETS_TIMEOUT, input=input, check=False, env={**BASE_ENV, **env}
+        )
+        if not result.ok:
+            raise MalformedDocument(f"{command}: {result.message()}")
+        return result.stdout.encode()
 
 
 def transport_header(root: Root, directory: PurePosixPath) -> str:

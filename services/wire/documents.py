@@ -19,7 +19,7 @@ from ..common.models.extensions import (
     RuntimeSettings,
     StatusUploadBlob,
 )
-from . import xmldoc
+from . import settings, xmldoc
 from .errors import MalformedDocument
 
 WIRE_PROTOCOL_VERSION = "2012-11-30"
@@ -120,11 +120,8 @@ def _depends_on(element: Element) -> DependsOn:
 
 
 def _runtime_settings(element: Element) -> RuntimeSettings:
-    return RuntimeSettings(
-        seq_no=element.get("seqNo"),
-        name=element.get("name"),
-        state=element.get("state"),
-        text=(element.text or "").strip(),
+    return settings.runtime_settings(
+        element.get("seqNo"), element.get("name"), element.get("state"), element.text or ""
     )
 
 

@@ -21,8 +21,9 @@ import zipfile
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
+from ..common.models.download import DownloadKind as Kind
 from . import xmldoc
 from .errors import FabricError, HttpFailed, InvalidContainer, ResourceGone
 from .hostplugin import HostPlugin
@@ -30,8 +31,6 @@ from .storage import Storage
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["manifest", "package", "artifacts-profile"]
-KINDS: tuple[Kind, ...] = ("manifest", "package", "artifacts-profile")
 MAX_SIZE: dict[Kind, int] = {
     "manifest": 4 << 20,
     "package": 512 << 20,
@@ -98,7 +97,7 @@ class Downloader:
         self,
         storage: Storage,
         hostplugin: HostPlugin,
-        refresh_container: Callable[[], Awaitable[None]],
+        refresh_container: Callable[[], Awaitable[object]],
         directory: Path,
         *,
         budget: float = BUDGET,
@@ -116,9 +115,7 @@ class Downloader:
     async def _direct(self, url: str, kind: Kind, sink: BinaryIO) -> None:
         await self.storage.get(url, what=f"{kind} (direct)", sink=sink, max_bytes=MAX_SIZE[kind])
 
-    async def _through_hostplugin(
-        self, url: str, kind: Kind, sink: BinaryIO, fast_track: bool
-    ) -> None:
+    async def _through_hostplugin(self, url: str, kind: Kind, sink: BinaryIO) -> None:
         if not await self.hostplugin.ensure_available():
             raise HttpFailed("HostGAPlugin is not available")
         manifest = self.manifest_url if kind == "package" else None
@@ -128,7 +125,6 @@ class Downloader:
                     url,
                     sink=sink,
                     manifest_url=manifest,
-                    fast_track=fast_track,
                     max_bytes=MAX_SIZE[kind],
                 )
             except (ResourceGone, InvalidContainer):
@@ -138,18 +134,16 @@ class Downloader:
             else:
                 return
 
-    async def _try(
-        self, channel: str, url: str, kind: Kind, sink: BinaryIO, fast_track: bool
-    ) -> None:
+    async def _try(self, channel: str, url: str, kind: Kind, sink: BinaryIO) -> None:
         if channel == "hostplugin":
-            await self._through_hostplugin(url, kind, sink, fast_track)
+            await self._through_hostplugin(url, kind, sink)
         else:
             await self._direct(url, kind, sink)
         verdict = verify(kind, sink)
         if not verdict.ok:
             raise HttpFailed(f"{kind} from {channel}: {verdict.reason}")
 
-    async def download(self, uris: Sequence[str], kind: Kind, *, fast_track: bool = False) -> int:
+    async def download(self, uris: Sequence[str], kind: Kind) -> int:
         """Download one of `uris`; return a read-only fd of the verified file (caller closes)."""
         if not uris:
             raise DownloadFailed(f"no URI to download the {kind} from")
@@ -159,7 +153,7 @@ class Downloader:
         with _unnamed_file(self.directory) as sink:
             try:
                 async with asyncio.timeout(self.budget):
-                    return await self._first_good(candidates, kind, sink, fast_track, errors)
+                    return await self._first_good(candidates, kind, sink, errors)
             except TimeoutError:
                 last = errors[-1] if errors else "no answer yet"
                 raise DownloadFailed(
@@ -172,7 +166,6 @@ class Downloader:
         candidates: Sequence[str],
         kind: Kind,
         sink: BinaryIO,
-        fast_track: bool,
         errors: list[str],
     ) -> int:
         """Each URI on each channel until one gives a verified file; `errors` collects failures."""
@@ -182,7 +175,7 @@ class Downloader:
             )
             for channel in (primary, secondary):
                 try:
-                    await self._try(channel, url, kind, sink, fast_track)
+                    await self._try(channel, url, kind, sink)
                 except FabricError as exc:
                     errors.append(str(exc))
                     continue

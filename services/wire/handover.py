@@ -1,9 +1,10 @@
 """Handing a new extensions goal state to extd, until extd acknowledges it.
 
-extd's ProcessGoalState returns once it has recorded the goal state on disk; that reply is the
-acknowledgement. A call that fails (extd killed in the middle, a restart under way, a timeout)
-is sent again with a backoff until one succeeds or extd is not installed at all. Notifications
-that arrive meanwhile are folded into the next call: extd always fetches the newest goal state.
+extd's ProcessGoalState carries the hand-over (the goal state and all extd needs with it) and
+returns once extd has recorded the goal state on disk; that reply is the acknowledgement. A call
+that fails (extd killed in the middle, a restart under way, a timeout) is sent again with a
+backoff until one succeeds or extd is not installed at all. Notifications that arrive meanwhile
+are folded into the next call, which is built when it is sent: extd always gets the newest.
 """
 
 from __future__ import annotations

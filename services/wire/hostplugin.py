@@ -2,7 +2,7 @@
 
 Its headers carry the container id and role config name of the latest goal state; when they are
 stale it answers 410 or InvalidContainerConfiguration, and the caller refreshes the goal state
-and retries once (`Wire._with_fresh_container`).
+and retries once.
 """
 
 from __future__ import annotations
@@ -133,14 +133,11 @@ class HostPlugin:
         *,
         sink: BinaryIO | None = None,
         manifest_url: str | None = None,
-        fast_track: bool = False,
         max_bytes: int,
     ) -> Reply:
         headers = {**self._headers(), "x-ms-artifact-location": url}
         if manifest_url:
             headers["x-ms-artifact-manifest-location"] = manifest_url
-        if fast_track:
-            headers["x-ms-verify-from-artifacts-blob"] = "true"
         return await self.http.request(
             "GET",
             f"{self.base}/extensionArtifact",
@@ -149,20 +146,6 @@ class HostPlugin:
             policy=ARTIFACT_POLICY,
             sink=sink,
             max_bytes=max_bytes,
-        )
-
-    async def vm_settings(self, etag: str | None) -> Reply:
-        """Raw single attempt: the caller interprets 200/304/404/410 (§4.3)."""
-        headers = {**self._headers(), "x-ms-client-correlationid": str(uuid.uuid4())}
-        if etag:
-            headers["if-none-match"] = etag
-        return await self.http.request(
-            "GET",
-            f"{self.base}/vmSettings",
-            what="vmSettings",
-            headers=headers,
-            policy=RetryPolicy().single(),
-            ok=None,
         )
 
     async def put_log(self, data: bytes) -> None:

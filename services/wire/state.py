@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import PurePosixPath
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -66,9 +66,13 @@ class Observable:
         return [f.name for f in fields(cls) if f.name != "changes"]
 
 
+CACHE_VERSION = 2  # 2: settings parsed (a cache of the text form is refetched, not misread)
+
+
 class GoalStateCache(FrozenModel):
     """The last goal state wire fetched completely (written atomically after each one)."""
 
+    version: Literal[2]
     summary: GoalStateSummary
     extensions: ExtensionsGoalState
 

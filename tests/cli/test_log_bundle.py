@@ -127,7 +127,7 @@ def test_nothing_more_goes_in_once_the_archive_could_pass_what_wire_accepts(root
 
 
 def test_the_archive_cap_is_what_wire_accepts() -> None:
-    from waagent.wire.agent import MAX_LOG_BUNDLE
+    from waagent.wire.log_upload import MAX_LOG_BUNDLE
 
     assert ARCHIVE_CAP == MAX_LOG_BUNDLE
 

@@ -11,9 +11,9 @@ from waagent.common.models.extensions import (
     ExtensionsGoalState,
     Plugin,
     PluginSettings,
-    RuntimeSettings,
 )
 from waagent.extd.plan import build_plan
+from waagent.wire.settings import runtime_settings
 
 
 def settings_text(
@@ -48,7 +48,7 @@ def single(
         version=version,
         depends_on=depends,
         runtime_settings=(
-            RuntimeSettings(seq_no=seq, text=text if text is not None else settings_text()),
+            runtime_settings(seq, None, None, text if text is not None else settings_text()),
         ),
     )
 
@@ -115,8 +115,8 @@ def test_two_runtime_settings_or_a_missing_seq_no_are_errors() -> None:
         name="P.A",
         version="1.0",
         runtime_settings=(
-            RuntimeSettings(seq_no="0", text="{}"),
-            RuntimeSettings(seq_no="1", text="{}"),
+            runtime_settings("0", None, None, "{}"),
+            runtime_settings("1", None, None, "{}"),
         ),
     )
     plan = build_plan(goal_state([plugin("P.A"), plugin("P.B")], [twice, single("P.B", seq=None)]))
@@ -130,8 +130,8 @@ def test_multi_config_extensions_each_need_a_name_and_get_their_own_level() -> N
         version="1.0",
         depends_on=(DependsOn(level="2", name="second"),),
         extension_runtime_settings=(
-            RuntimeSettings(seq_no="1", name="first", text=settings_text()),
-            RuntimeSettings(seq_no="2", name="second", state="disabled", text=settings_text()),
+            runtime_settings("1", "first", None, settings_text()),
+            runtime_settings("2", "second", "disabled", settings_text()),
         ),
     )
     plan = build_plan(goal_state([plugin("P.M")], [settings]))
@@ -249,7 +249,7 @@ def test_a_name_ending_in_a_newline_is_not_a_name() -> None:
 
 
 def test_an_extension_name_ending_in_a_newline_is_an_error() -> None:
-    runtime = RuntimeSettings(seq_no="0", name="first\n", text=settings_text())
+    runtime = runtime_settings("0", "first\n", None, settings_text())
     settings = PluginSettings(name="P.A", version="1.0", extension_runtime_settings=(runtime,))
     plan = build_plan(goal_state([plugin("P.A")], [settings]))
     assert plan.handlers[0].error == "extension name 'first\\n' is not a valid name"

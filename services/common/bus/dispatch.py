@@ -109,12 +109,11 @@ class Dispatcher:
         with self.activity.working():
             try:
                 args = self._unpack(msg, route)
-                if spec.validate is not None:
-                    spec.validate(route.interface, *args)
+                values = spec.validate(route.interface, *args) if spec.validate else None
                 caller = await self.authorizer.authorize(msg, spec.auth.for_call(args), what)
                 CURRENT_CALLER.set(caller)
                 log.debug("%s calls %s", caller, what)
-                result = spec.fn(route.interface, *args)
+                result = spec.fn(route.interface, *(args if values is None else values))
                 if inspect.isawaitable(result):
                     result = await result
                 reply, sent = self._reply(msg, route, result)

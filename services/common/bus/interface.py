@@ -2,7 +2,9 @@
 
 `@bus_method(auth=..., validate=...)` marks a method of an `Interface`. The dispatcher sees every
 call first and runs the same steps for each: unpack, validate (bad input never causes a password
-prompt), authorize, call, map errors, reply. dbus-fast's own `@dbus_method` is applied underneath
+prompt), authorize, call, map errors, reply. A `validate` that parses (JSON into a model) returns
+the parsed arguments, and the method gets those: the text is parsed once, and the method reads the
+value with `parsed()`. dbus-fast's own `@dbus_method` is applied underneath
 so introspection stays the library's, but its dispatch is never reached for these members.
 """
 
@@ -67,22 +69,25 @@ class MethodSpec:
     member: str
     fn: Callable[..., Any]
     auth: Auth
-    validate: Callable[..., None] | None = None
+    # Raises InvalidArgs; returns the arguments the method gets instead (None: as received).
+    validate: Callable[..., tuple[Any, ...] | None] | None = None
     # Filled in when the interface is registered, from the library's introspection.
     in_signature: str = field(default="", compare=False)
     out_signature: str = field(default="", compare=False)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def bus_method(
     *,
     auth: Auth,
     name: str | None = None,
-    validate: Callable[..., None] | None = None,
+    validate: Callable[..., tuple[Any, ...] | None] | None = None,
 ) -> Callable[[F], F]:
-    """Declare a D-Bus method. `validate(self, *args)` raises InvalidArgs before authorization."""
+    """Declare a D-Bus method. `validate(self, *args)` raises InvalidArgs before authorization;
+    when it returns a tuple, the method is called with those arguments instead."""
 
     def decorator(fn: F) -> F:
         member = name or fn.__name__
@@ -91,6 +96,13 @@ def bus_method(
         return wrapped  # type: ignore[return-value]
 
     return decorator
+
+
+def parsed(value: object, kind: type[T]) -> T:
+    """An argument as its method's `validate` parsed it (the annotation is the D-Bus type)."""
+    if not isinstance(value, kind):
+        raise TypeError(f"expected a {kind.__name__} from validate, not {type(value).__name__}")
+    return value
 
 
 class Interface(ServiceInterface):

@@ -1,20 +1,33 @@
-"""The extensions goal state as wire hands it to extd (`GetExtensionsGoalState`).
+"""The extensions goal state as wire hands it to extd (in the hand-over, `GetExtensionsGoalState`).
 
-Wire parses the fabric's documents (ExtensionsConfig XML, or HostGAPlugin vmSettings JSON) into
-these models and does not judge them: the shapes stay close to the documents, so extd can apply
-every validation rule of the reference (§9.1: settings association, version mismatch, multiple
-RuntimeSettings, dependsOn per extension...) and report each problem on the handler it concerns.
-These are models of fabric input: unknown fields are ignored, everything optional has a default.
+Wire parses the fabric's ExtensionsConfig into these models once: sequence numbers as numbers,
+each settings document as its values. It does not judge them: the shapes stay close to the
+document, so extd can apply every validation rule of the reference (§9.1: settings association,
+version mismatch, multiple RuntimeSettings, dependsOn per extension...) and report each problem,
+including what wire could not parse (`RuntimeSettings.seq_no_problem`, `.settings_problem`), on
+the handler it concerns. These are models of fabric input: unknown fields are ignored, everything
+optional has a default.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 REDACTED = "***REDACTED***"
+# How much of a bad value a message quotes: messages go to the fabric and the log.
+QUOTE_LIMIT = 100
+
+
+def quote(value: str) -> str:
+    """A fabric value for a message: repr, cut to a few words."""
+    text = repr(value)
+    if len(text) <= QUOTE_LIMIT:
+        return text
+    return f"{text[:QUOTE_LIMIT]}... ({len(value)} characters)"
+
 
 _PROTECTED = re.compile(r'("protectedSettings"\s*:\s*)"[^"]*"')
 
@@ -45,15 +58,20 @@ class DependsOn(_FabricModel):
 class RuntimeSettings(_FabricModel):
     """One RuntimeSettings (single-config) or ExtensionRuntimeSettings (multi-config) element.
 
-    `text` is the JSON document as the fabric wrote it
-    (`{"runtimeSettings":[{"handlerSettings":{...}}]}`); `seq_no`/`name`/`state` are its
-    attributes, None when absent.
+    `name`/`state` are its attributes (None when absent), `seq_no` its seqNo as a number (None
+    when absent or not a number: `seq_no_problem` says which). The settings are the values of the
+    document's first `runtimeSettings[].handlerSettings`; when the document cannot be used,
+    `settings_problem` says why and the values are empty.
     """
 
-    seq_no: str | None = None
+    seq_no: int | None = None
+    seq_no_problem: str | None = None
     name: str | None = None
     state: str | None = None
-    text: str = ""
+    public_settings: Any = None
+    protected_settings: str | None = None
+    thumbprint: str | None = None
+    settings_problem: str | None = None
 
 
 class PluginSettings(_FabricModel):
@@ -75,7 +93,7 @@ class Plugin(_FabricModel):
     auto_upgrade: bool = False
     use_exact_version: bool = True
     is_json: bool = True
-    # vmSettings say it directly; for ExtensionsConfig extd infers it from the settings.
+    # extd infers it from the settings (ExtensionRuntimeSettings); nothing sets it yet.
     is_multi_config: bool | None = None
 
     @property
@@ -105,7 +123,7 @@ class ExtensionsGoalState(_FabricModel):
 
     id: str
     incarnation: str
-    source: Literal["Fabric", "FastTrack"] = "Fabric"
+    source: Literal["Fabric", "FastTrack"] = "Fabric"  # only Fabric (ExtensionsConfig) so far
     channel: Literal["WireServer", "HostGAPlugin"] = "WireServer"
     # The value reported as inSvdSeqNo in the status (the incarnation for ExtensionsConfig).
     svd_seq_no: str = ""

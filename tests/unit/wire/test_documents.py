@@ -124,8 +124,8 @@ def test_extensions_config_keeps_what_extd_needs_to_validate() -> None:
     assert example.manifest_uris == ["http://s/m1.xml", "http://s/m2.xml", "http://s/m3.xml"]
     assert example.encoded_signature == "c2ln"
     single, multi = egs.plugin_settings
-    assert single.runtime_settings[0].seq_no == "4"
-    assert '"publicSettings":{"foo":"bar"}' in single.runtime_settings[0].text
+    assert single.runtime_settings[0].seq_no == 4
+    assert single.runtime_settings[0].public_settings == {"foo": "bar"}
     assert single.depends_on[0].level == "1"
     assert single.depends_on[0].extensions[0].handler == "Other.Handler"
     assert [s.name for s in multi.extension_runtime_settings] == ["first", "second"]
@@ -143,10 +143,11 @@ def test_the_public_copy_has_handlers_versions_states_and_sequence_numbers_only(
         (p.name, p.version, p.state) for p in full.plugins
     ]
     single, multi = public.plugin_settings
-    assert (single.runtime_settings[0].seq_no, single.runtime_settings[0].text) == ("4", "")
+    first = single.runtime_settings[0]
+    assert (first.seq_no, first.public_settings, first.protected_settings) == (4, None, None)
     assert [(s.name, s.seq_no, s.state) for s in multi.extension_runtime_settings] == [
-        ("first", "2", "enabled"),
-        ("second", "3", None),
+        ("first", 2, "enabled"),
+        ("second", 3, None),
     ]
     assert public.status_upload_blob is None and public.ga_families[0].uris == ()
     assert (public.id, public.svd_seq_no) == (full.id, full.svd_seq_no)
