@@ -51,6 +51,10 @@ class ClassicFiles:
         if shared_config:
             self._write_if_changed("SharedConfig.xml", shared_config, mode=0o644)
 
+    def endpoint(self) -> str:
+        """The WireServer address last written (what extension commands are told)."""
+        return (self.root.read_text(self.path("WireServerEndpoint")) or "").strip()
+
     def _write_if_changed(self, name: str, content: str, mode: int = 0o600) -> None:
         path = self.path(name)
         if self.root.read_text(path) == content:

@@ -8,7 +8,9 @@ from ..common.classic_files import ClassicFiles
 from ..common.clients.wire import WireApi
 from ..common.config import AgentConfig
 from ..common.root import Root
-from .commands import HandlerCommands, Launcher, LaunchRecords, SliceLimits
+from .command_spec import SliceLimits
+from .commands import HandlerCommands, Launcher
+from .launch_records import LaunchRecords
 from .layout import Layouts
 from .lifecycle import Lifecycle, LifecycleSettings
 from .operations import Timeouts
@@ -54,6 +56,7 @@ def build_service(
     commands = HandlerCommands(
         launcher, LaunchRecords(lib_dir / RUNNING_FILE), lib_dir / OUTPUT_DIR
     )
+    classic_files = ClassicFiles(root, config.lib_dir)
     lifecycle = Lifecycle(
         layouts,
         records,
@@ -61,6 +64,7 @@ def build_service(
         commands,
         telemetry,
         settings=lifecycle_settings(config),
+        endpoint=classic_files.endpoint,
     )
     processor = Processor(
         lifecycle,
@@ -82,7 +86,7 @@ def build_service(
         lifecycle=lifecycle,
         processor=processor,
         telemetry=telemetry,
-        classic_files=ClassicFiles(root, config.lib_dir),
+        classic_files=classic_files,
         versioning=config.update_to_latest_version and config.debug_enable_ga_versioning,
         watch=watch or WatchSettings(),
     )

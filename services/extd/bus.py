@@ -27,11 +27,12 @@ from ..common.bus import (
     polkit_action,
 )
 from ..common.bus.interface import parsed
+from ..common.bus.properties import PropertyWatch
 from ..common.errors import InvalidArgs
 from ..common.models.handover import Handover
 from ..common.names import ACTION_MANAGE_EXTENSIONS, EXTENSIONS, WIRE_USER
+from .aggregate_status import Entry, without_messages
 from .service import ExtensionsService
-from .status import Entry, without_messages
 
 log = logging.getLogger(__name__)
 
@@ -94,18 +95,27 @@ def _check_uninstall(obj: "ExtensionObject") -> None:
 class ExtensionObject(Interface):
     NAME = EXTENSION_INTERFACE
 
-    def __init__(self, service: ExtensionsService, handler: str, extension: str | None) -> None:
+    def __init__(
+        self,
+        service: ExtensionsService,
+        handler: str,
+        extension: str | None,
+        values: dict[str, Any],
+    ) -> None:
         super().__init__()
         self._service = service
         self._handler = handler
         self._extension = extension
-        self.values: dict[str, Any] = {}
+        self.values = dict(values)
+        self._watch = PropertyWatch(self, self._announced)
+
+    def _announced(self) -> dict[str, Any]:
+        # Message is not a property (see GetMessage): never in a signal anyone may receive.
+        return {name: value for name, value in self.values.items() if name != "Message"}
 
     def update(self, values: dict[str, Any]) -> None:
-        changed = {k: v for k, v in values.items() if self.values.get(k) != v}
         self.values = dict(values)
-        if changed:
-            self.emit_properties_changed(changed)
+        self._watch.refresh()
 
     @dbus_property(access=PropertyAccess.READ)
     def Name(self) -> DBusStr:
@@ -208,7 +218,9 @@ class Objects:
         self.service = service
         self.root = root
         self.exported: dict[str, ExtensionObject] = {}
-        self._root_values: tuple[str, str] = ("", "")
+        self._root_watch = PropertyWatch(
+            root, lambda: {"GoalStateId": root.GoalStateId, "GoalStateStatus": root.GoalStateStatus}
+        )
 
     def __call__(self, entries: list[Entry]) -> None:
         wanted: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
@@ -236,18 +248,9 @@ class Objects:
         for path, (handler, extension, values) in wanted.items():
             obj = self.exported.get(path)
             if obj is None:
-                obj = ExtensionObject(self.service, handler, extension)
-                obj.values = values
+                obj = ExtensionObject(self.service, handler, extension, values)
                 self.exported[path] = obj
                 self.ctx.export(path, obj)
             else:
                 obj.update(values)
-        self._root_changed()
-
-    def _root_changed(self) -> None:
-        values = (self.root.GoalStateId, self.root.GoalStateStatus)
-        if values != self._root_values:
-            self._root_values = values
-            self.root.emit_properties_changed(
-                {"GoalStateId": values[0], "GoalStateStatus": values[1]}
-            )
+        self._root_watch.refresh()

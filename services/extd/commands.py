@@ -27,20 +27,9 @@ from typing import Protocol
 
 from .child_processes import ChildProcesses
 from .command_output import Outputs, append_command_log
-from .command_spec import CommandResult, CommandSpec, SliceLimits, slice_name
+from .command_spec import CommandResult, CommandSpec
 from .errors import Code, ExtensionError
 from .launch_records import Launch, LaunchRecords
-
-# SliceLimits and slice_name are imported from here by units.py, operations.py and build.py.
-__all__ = [
-    "CommandResult",
-    "CommandSpec",
-    "HandlerCommands",
-    "LaunchRecords",
-    "Launcher",
-    "SliceLimits",
-    "slice_name",
-]
 
 log = logging.getLogger(__name__)
 

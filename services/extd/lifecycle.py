@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..common.clients.wire import WireApi
-from .commands import HandlerCommands, SliceLimits
+from .command_spec import SliceLimits
+from .commands import HandlerCommands
 from .errors import Code, ExtensionError
 from .handler_download import HandlerDownloads
 from .handler_manifest import load_handler_manifest

@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .commands import CommandResult, CommandSpec, HandlerCommands, SliceLimits, slice_name
+from .command_spec import CommandResult, CommandSpec, SliceLimits, slice_name
+from .commands import HandlerCommands
 from .errors import Code, ExtensionError
 from .handler_manifest import HandlerManifest, Operation
 from .layout import HandlerLayout

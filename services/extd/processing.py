@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from .aggregate_status import utc_now
 from .errors import Code, ExtensionError
 from .layout import Layouts, split_dir_name
 from .lifecycle import Lifecycle
@@ -24,7 +25,6 @@ from .plan import ItemKey, Plan, PlanItem
 from .records import Records
 from .report import Reporter
 from .state import GoalStateOutcome
-from .status import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,6 @@ class Processor:
         layouts: Layouts,
         settings: ProcessingSettings,
         *,
-        step_done: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lifecycle = lifecycle
@@ -74,18 +73,20 @@ class Processor:
         self.reporter = reporter
         self.layouts = layouts
         self.settings = settings
-        self.step_done = step_done
         self.clock = clock
         self._labels: dict[ItemKey, str] = {}
 
-    async def process(self, plan: Plan) -> None:
+    async def process(
+        self, plan: Plan, step_done: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Run the plan; `step_done` is awaited after each extension (the status is published)."""
         if plan.on_hold and self.settings.honour_on_hold:
             log.info("Extension handling is on hold (goal state %s)", plan.goal_state_id)
             return
         self.records.begin(plan)
         self.lifecycle.new_goal_state()
         try:
-            outcome = await self._process(plan)
+            outcome = await self._process(plan, step_done)
         except Exception as exc:
             log.exception("processing goal state %s failed unexpectedly", plan.goal_state_id)
             outcome = self._outcome(
@@ -107,7 +108,9 @@ class Processor:
             svd_seq_no=plan.svd_seq_no,
         )
 
-    async def _process(self, plan: Plan) -> GoalStateOutcome:
+    async def _process(
+        self, plan: Plan, step_done: Callable[[], Awaitable[None]] | None
+    ) -> GoalStateOutcome:
         if plan.unsupported_features:
             features = ", ".join(plan.unsupported_features)
             log.error(
@@ -132,8 +135,8 @@ class Processor:
                 self.lifecycle.report_failure(item, _unexpected(exc))
                 failed.add(item.key)
             self.records.save()
-            if self.step_done is not None:
-                await self.step_done()
+            if step_done is not None:
+                await step_done()
         if self.settings.extensions_enabled:
             self.cleanup(plan)
         return self._outcome(plan, "Success", Code.SUCCESS, SUCCESS_MESSAGE)

@@ -21,8 +21,10 @@ from pathlib import Path
 from ..common.classic_files import ClassicFiles
 from ..common.clients.wire import WireApi
 from ..common.errors import InvalidArgs, NotFound, NotSupported, WaagentError
+from ..common.jobs import Jobs
 from ..common.models.handover import Handover
 from ..common.models.status import ExtensionsStatus
+from .aggregate_status import Entry, comparable
 from .layout import Layouts
 from .lifecycle import Lifecycle
 from .plan import build_plan
@@ -30,7 +32,6 @@ from .processing import Processor
 from .records import Records
 from .report import Reporter
 from .state import HandlerRecord
-from .status import Entry, comparable
 from .telemetry import Telemetry
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,8 @@ class ExtensionsService:
         self.clock = clock
         self.listeners: list[Listener] = []
         self.entries: list[Entry] = []
-        self.endpoint = ""
-        self._lock = asyncio.Lock()
+        # One operation at a time: a goal state, or an Enable/Disable/Uninstall by hand.
+        self.jobs = Jobs[None]("extensions")
         self._pending = False
         self._accepted: Handover | None = None  # the last hand-over, not yet processed
         self._worker: asyncio.Task[None] | None = None
@@ -86,15 +87,13 @@ class ExtensionsService:
         self._queued = ""
         self._next_upload: ExtensionsStatus | None = None
         self._uploader: asyncio.Future[None] | None = None
-        processor.step_done = self.publish
-        lifecycle.operations.endpoint = lambda: self.endpoint
 
     # ---- state ----------------------------------------------------------------------------
 
     def busy(self) -> bool:
         working = self._worker is not None and not self._worker.done()
         uploading = self._uploader is not None and not self._uploader.done()
-        return working or uploading or self._lock.locked() or self._watching()
+        return working or uploading or self.jobs.busy() or self._watching()
 
     def _watching(self) -> bool:
         return self._watcher is not None and not self._watcher.done()
@@ -180,9 +179,12 @@ class ExtensionsService:
         plan = build_plan(handover.extensions, versioning=self.versioning, certificates=thumbprints)
         log.info("processing goal state %s: %d handler(s)", plan.goal_state_id, len(plan.handlers))
         started = self.clock()
-        async with self._lock:
-            await self.processor.process(plan)
+
+        async def run() -> None:
+            await self.processor.process(plan, step_done=self.publish)
             self.lifecycle.commands.settle()
+
+        await self.jobs.run(run)
         log.info("goal state %s processed in %.2f s", plan.goal_state_id, self.clock() - started)
         await self.publish(force=True)
         self.telemetry.collect(self._event_folders())
@@ -191,7 +193,6 @@ class ExtensionsService:
 
     def _classic_files(self, handover: Handover) -> frozenset[str]:
         """The Lib.Dir files extensions read; the thumbprints of the certificates with a key."""
-        self.endpoint = handover.endpoint
         self.classic_files.write_goal_state_files(handover.endpoint, handover.shared_config or None)
         self.classic_files.write_certificates(handover.certificates)
         return frozenset(c.thumbprint.upper() for c in handover.certificates if c.private_key_pem)
@@ -253,7 +254,7 @@ class ExtensionsService:
         while self.transitioning():
             fast = self.clock() - self._changed_at < self.watch.fast_for
             await asyncio.sleep(self.watch.poll if fast else self.watch.slow_poll)
-            if self._lock.locked():
+            if self.jobs.busy():
                 continue  # the running operation publishes after each step
             try:
                 await self.publish()
@@ -269,12 +270,14 @@ class ExtensionsService:
         return record
 
     async def _manual(self, work: Callable[[], Awaitable[None]]) -> None:
-        async with self._lock:
+        async def run() -> None:
             try:
                 await work()
             finally:
                 self.records.save()
                 self.lifecycle.commands.settle()
+
+        await self.jobs.run(run)
         await self.publish(force=True)
         self._ensure_watcher()
 

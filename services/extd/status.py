@@ -21,24 +21,8 @@ from typing import Any
 from ..common.logs import redact
 from ..common.models.status import ExtensionStatusDetail, FormattedMessage, SubStatus
 from ..common.root import read_regular_file
-from .aggregate_status import Entry, comparable, utc_now, without_messages
 from .errors import Code
 from .state import ExtensionFailure
-
-# Entry, comparable, utc_now and without_messages (now in aggregate_status) are imported from here
-# by service.py, bus.py and processing.py.
-__all__ = [
-    "Entry",
-    "MalformedStatus",
-    "StatusReader",
-    "comparable",
-    "detail",
-    "failure_detail",
-    "missing",
-    "parse_status",
-    "utc_now",
-    "without_messages",
-]
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from dbus_fast.aio import MessageBus
 
 from ..common.clients.systemd import SERVICE, UNIT, Systemd
 from ..common.clients.systemd_units import INFINITY, Limits, ServiceUnit
-from .commands import CommandSpec, SliceLimits
+from .command_spec import CommandSpec, SliceLimits
 from .errors import ExtensionError
 
 log = logging.getLogger(__name__)

@@ -92,9 +92,9 @@ async def setup(ctx: ServiceContext) -> None:
         if interface is not None:
             interface.GoalStateChanged(incarnation, egs_id)
 
-    def properties_changed(changes: dict[str, object]) -> None:
+    def properties_changed() -> None:
         if interface is not None:
-            interface.on_properties_changed(changes)
+            interface.status_changed()
 
     deadline: float | None = ctx.args.request_deadline
     wire = Wire(

@@ -43,7 +43,7 @@ REDISCOVER_AFTER = 60.0  # seconds of failed contact before looking for the endp
 
 @dataclass
 class Callbacks:
-    properties_changed: Callable[[dict[str, object]], None] = lambda changes: None
+    properties_changed: Callable[[], None] = lambda: None
     goal_state_changed: Callable[[str, str], None] = lambda incarnation, egs_id: None
     # Hand the new extensions goal state to extd (which may need bus activation): returns at once.
     extensions_changed: Callable[[], None] = lambda: None

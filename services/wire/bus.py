@@ -8,7 +8,8 @@ downloads as read-only file descriptors.
 # No `from __future__ import annotations` here: dbus-fast reads the signatures from the
 # annotations at import time, and `-> None` must stay the None object.
 import logging
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, ClassVar
 
 from dbus_fast.annotations import DBusSignature, DBusStr, DBusUInt64, DBusUnixFd
 from dbus_fast.constants import PropertyAccess
@@ -20,12 +21,12 @@ from ..common.bus import (
     PUBLIC,
     ROOT_ONLY,
     Auth,
-    Interface,
     bus_method,
     current_caller,
     polkit_action,
 )
 from ..common.bus.interface import parsed
+from ..common.bus.properties import Shown, StatusInterface
 from ..common.clients.wire import CERTIFICATES, NO_GOAL_STATE
 from ..common.errors import InvalidArgs
 from ..common.models.download import DOWNLOAD_KINDS
@@ -41,17 +42,6 @@ HEALTH_SUBSTATUSES = ("", "Provisioning", "ProvisioningFailed")
 DBusStrList = Annotated[list[str], DBusSignature("as")]
 # Members only services call: root, and wire itself (defence in depth, with the bus policy).
 SERVICES_ONLY = Auth(users=(WIRE_USER,))
-
-# Property name on the bus for each Observable field.
-PROPERTY_NAMES = {
-    "endpoint": "Endpoint",
-    "incarnation": "Incarnation",
-    "container_id": "ContainerId",
-    "role_instance_id": "RoleInstanceId",
-    "last_contact": "LastContact",
-    "state": "State",
-    "last_error": "LastError",
-}
 
 
 def _check_health(self: "WireInterface", state: str, substatus: str, description: str) -> None:
@@ -89,49 +79,27 @@ def _check_download(self: "WireInterface", uris: list[str], kind: str) -> None:
             raise InvalidArgs(f"invalid URI {uri[:80]!r}: only http and https")
 
 
-class WireInterface(Interface):
+class WireInterface(StatusInterface):
     NAME = WIRE.interface
+    # D-Bus property -> field of wire's Observable.
+    SHOWN: ClassVar[Mapping[str, Shown]] = {
+        "Endpoint": Shown("endpoint", "s"),
+        "Incarnation": Shown("incarnation", "s"),
+        "ContainerId": Shown("container_id", "s"),
+        "RoleInstanceId": Shown("role_instance_id", "s"),
+        # Moves on every poll: not announced, read when needed.
+        "LastContact": Shown("last_contact", "t", announced=False),
+        "State": Shown("state", "s"),
+        "LastError": Shown("last_error", "s"),
+    }
 
     def __init__(self, wire: Wire) -> None:
-        super().__init__()
+        super().__init__(lambda: wire.observable)
         self.wire = wire
-
-    def on_properties_changed(self, changes: dict[str, object]) -> None:
-        self.emit_properties_changed(
-            {PROPERTY_NAMES[name]: value for name, value in changes.items()}
-        )
 
     @dbus_property(access=PropertyAccess.READ)
     def Version(self) -> DBusStr:
         return __version__
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Endpoint(self) -> DBusStr:
-        return self.wire.observable.endpoint
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Incarnation(self) -> DBusStr:
-        return self.wire.observable.incarnation
-
-    @dbus_property(access=PropertyAccess.READ)
-    def ContainerId(self) -> DBusStr:
-        return self.wire.observable.container_id
-
-    @dbus_property(access=PropertyAccess.READ)
-    def RoleInstanceId(self) -> DBusStr:
-        return self.wire.observable.role_instance_id
-
-    @dbus_property(access=PropertyAccess.READ)
-    def LastContact(self) -> DBusUInt64:
-        return self.wire.observable.last_contact
-
-    @dbus_property(access=PropertyAccess.READ)
-    def State(self) -> DBusStr:
-        return self.wire.observable.state
-
-    @dbus_property(access=PropertyAccess.READ)
-    def LastError(self) -> DBusStr:
-        return self.wire.observable.last_error
 
     @dbus_signal()
     def GoalStateChanged(

@@ -25,19 +25,17 @@ class Problem:
 
 
 class Contact:
-    def __init__(self, properties_changed: Callable[[dict[str, object]], None]) -> None:
+    def __init__(self, changed: Callable[[], None]) -> None:
         self.observable = Observable()
         self.problem = Problem()
-        self._properties_changed = properties_changed
+        self._changed = changed  # the bus adapter emits what changed
 
     def set(self, **values: object) -> None:
-        self.observable.update(**values)
-        if self.observable.changes:
-            self._properties_changed(self.observable.take_changes())
+        if self.observable.update(**values):
+            self._changed()
 
     def touched(self) -> None:
-        # Not announced with PropertiesChanged: it moves on every poll, and a signal every few
-        # seconds would cost every listener (and wire) for nothing. Read it when needed.
+        # Not announced (see LastContact in bus.py): set without telling the adapter.
         self.observable.last_contact = int(time.time() * 1_000_000)
 
     def recovered(self) -> None:

@@ -8,7 +8,7 @@ there, so a restarted wire answers at once and nothing is lost when the fabric i
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal, TypeVar
 
@@ -39,7 +39,7 @@ GOAL_STATE_ERROR = "GoalStateError"
 
 @dataclass
 class Observable:
-    """The Wire1 properties; `changes` collects what moved since the last `take_changes()`."""
+    """The values of the Wire1 properties."""
 
     endpoint: str = ""
     incarnation: str = ""
@@ -48,22 +48,15 @@ class Observable:
     last_contact: int = 0  # microseconds since the epoch, UTC
     state: str = STARTING
     last_error: str = ""
-    changes: set[str] = field(default_factory=set, repr=False)
 
-    def update(self, **values: object) -> None:
+    def update(self, **values: object) -> bool:
+        """Set the values; whether any of them changed."""
+        changed = False
         for name, value in values.items():
             if getattr(self, name) != value:
                 setattr(self, name, value)
-                self.changes.add(name)
-
-    def take_changes(self) -> dict[str, object]:
-        changed = {name: getattr(self, name) for name in sorted(self.changes)}
-        self.changes.clear()
+                changed = True
         return changed
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if f.name != "changes"]
 
 
 CACHE_VERSION = 2  # 2: settings parsed (a cache of the text form is refetched, not misread)

@@ -17,7 +17,7 @@ from waagent.common.clients.systemd_units import (
     mount_properties,
     service_properties,
 )
-from waagent.extd.commands import CommandSpec, SliceLimits
+from waagent.extd.command_spec import CommandSpec, SliceLimits
 from waagent.extd.units import service_unit, slice_limits
 
 

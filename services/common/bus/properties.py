@@ -53,6 +53,9 @@ class Shown:
 
     field: str
     signature: str
+    # False for a value that moves all the time (wire's LastContact): a signal on every move
+    # would cost every listener for nothing, so it is read when needed.
+    announced: bool = True
 
 
 def _getter(name: str, shown: Shown) -> Any:
@@ -82,11 +85,15 @@ class StatusInterface(Interface):
     def __init__(self, status: Callable[[], object]) -> None:
         super().__init__()
         self.current_status = status
-        self._watch = PropertyWatch(self, self.shown_values)
+        self._watch = PropertyWatch(self, self.announced_values)
 
-    def shown_values(self) -> dict[str, Any]:
+    def announced_values(self) -> dict[str, Any]:
         status = self.current_status()
-        return {name: bus_value(getattr(status, s.field)) for name, s in self.SHOWN.items()}
+        return {
+            name: bus_value(getattr(status, s.field))
+            for name, s in self.SHOWN.items()
+            if s.announced
+        }
 
     def status_changed(self, *_: object) -> None:
         self._watch.refresh()
