@@ -16,8 +16,6 @@ import asyncio
 import contextlib
 import os
 import pwd
-import socket
-import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,25 +132,6 @@ async def plan(environ: dict[str, str] | os._Environ[str], root: Root) -> BusPla
     path = unix_path(named) if named else None
     socket_path = Path(path) if path else root.resolve(STANDARD_SOCKET)
     return BusPlan(address_for(socket_path), socket_path)
-
-
-def remove_stale_socket(path: Path) -> None:
-    """A socket left by a bus that died is in our way; anything else there is not ours."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise FileExistsError(f"{path} exists and is not a socket")
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(str(path))
-    except ConnectionRefusedError:
-        path.unlink()
-    else:
-        raise FileExistsError(f"a bus already listens on {path}")
-    finally:
-        probe.close()
 
 
 def policy_dirs(

@@ -86,11 +86,6 @@ class KernelState:
         numbers = {n for n in (device_number(d) for d in devices) if n is not None}
         return next((m for m in self.mounts() if m.devno in numbers), None)
 
-    def mount_at(self, mount_point: str) -> Mount | None:
-        """The mount on top at `mount_point` (the last one listed wins)."""
-        found = [m for m in self.mounts() if m.mount_point == mount_point]
-        return found[-1] if found else None
-
     def active_swaps(self) -> list[ActiveSwap]:
         return parse_swaps(self.swaps.read_text())
 

@@ -147,12 +147,6 @@ class HandlerLayout:
     def write_extension_state(self, extension: str, state: Literal["enabled", "disabled"]) -> None:
         self._write(self.config_dir / f"{extension}.HandlerState", state)
 
-    def read_handler_status(self) -> HandlerStatusFile | None:
-        try:
-            return HandlerStatusFile.from_json((self.config_dir / "HandlerStatus").read_text())
-        except OSError:
-            return None
-
     def write_handler_status(self, status: HandlerStatusFile) -> None:
         if self.config_dir.is_dir():
             self._write(self.config_dir / "HandlerStatus", status.to_json())

@@ -61,8 +61,3 @@ def select_package(packages: list[Package], requested: str) -> Package | None:
         return None
     matching = [p for p in packages if wanted.matches(p.version)]
     return matching[-1] if matching else None
-
-
-def installed_package(packages: list[Package], installed: str) -> Package | None:
-    version = Version.parse(installed)
-    return next((p for p in packages if p.version == version), None)

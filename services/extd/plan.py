@@ -100,10 +100,6 @@ class HandlerPlan:
         return self.name.lower()
 
     @property
-    def has_settings(self) -> bool:
-        return bool(self.extensions)
-
-    @property
     def enabled(self) -> bool:
         return self.state == "enabled"
 

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,12 +225,6 @@ class StatusReader:
                 f"Could not get a valid status from the extension {name}. Encountered the "
                 f"following error: {exc}. Status file content: {shown}",
             )
-
-    def forget(self, keep: Iterable[Path]) -> None:
-        wanted = set(keep)
-        for path in list(self._cache):
-            if path not in wanted:
-                del self._cache[path]
 
 
 class _Writing:

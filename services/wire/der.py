@@ -129,9 +129,3 @@ def decode_oid(value: bytes) -> str:
     first = parts[0]
     head = [min(first // 40, 2), first - 40 * min(first // 40, 2)]
     return ".".join(str(p) for p in head + parts[1:])
-
-
-def expect(tlv: Tlv, tag: int, what: str) -> Tlv:
-    if tlv.tag != tag and not (tag == OCTET_STRING and tlv.tag == OCTET_STRING | 0x20):
-        raise DerError(f"{what}: unexpected tag 0x{tlv.tag:02x}")
-    return tlv

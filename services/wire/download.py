@@ -11,7 +11,6 @@ cannot change what wire verified.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -190,8 +189,3 @@ class Downloader:
                 return read_only_copy(sink)
         last = errors[-1] if errors else "no attempt made"
         raise DownloadFailed(f"Failed to download {kind} from all URIs. Last error: {last}")
-
-
-def close_quietly(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)

@@ -123,10 +123,3 @@ def discover(
         if found := from_leases(root):
             return found
     return Discovery(KNOWN_WIRESERVER, "well-known address")
-
-
-def valid_ipv4(text: str) -> str | None:
-    try:
-        return str(ipaddress.IPv4Address(text.strip()))
-    except ValueError:
-        return None

@@ -85,7 +85,7 @@ def test_settings_are_matched_case_insensitively_and_their_version_must_match() 
         goal_state([plugin("P.A"), plugin("P.B")], [single("p.a"), single("P.B", version="2.0")])
     )
     a, b = plan.handlers
-    assert a.error is None and a.has_settings
+    assert a.error is None and a.extensions
     assert b.error is not None and "Version Mismatch" in b.error
 
 

@@ -134,10 +134,3 @@ async def get_all(bus: MessageBus, service: BusName, path: str | None = None) ->
         interface="org.freedesktop.DBus.Properties",
     )
     return dict(reply.body[0])
-
-
-async def get_properties(
-    bus: MessageBus, service: BusName, path: str | None = None
-) -> dict[str, Any]:
-    """All properties of the service's main interface, unpacked to plain values."""
-    return {key: variant.value for key, variant in (await get_all(bus, service, path)).items()}
