@@ -22,6 +22,7 @@ class Sample(BaseModel):
     phase: Phase = Phase.IDLE
     size: int = 0
     note: str = ""
+    ticks: int = 0
 
 
 class SampleInterface(StatusInterface):
@@ -30,6 +31,7 @@ class SampleInterface(StatusInterface):
         "Phase": Shown("phase", "s"),
         "SizeMB": Shown("size", "u"),
         "Note": Shown("note", "s"),
+        "Ticks": Shown("ticks", "t", announced=False),
     }
 
     def __init__(self, holder: StatusHolder[Sample]) -> None:
@@ -80,10 +82,24 @@ def test_a_value_changed_and_changed_back_before_a_notification_is_not_emitted()
 def test_the_getters_are_made_from_the_declaration() -> None:
     holder, interface = make()
     holder._update(phase=Phase.BUSY, size=7)
-    assert interface.shown_values() == {"Phase": "Busy", "SizeMB": 7, "Note": ""}
+    assert interface.announced_values() == {"Phase": "Busy", "SizeMB": 7, "Note": ""}
+    assert (interface.Phase, interface.SizeMB, interface.Ticks) == ("Busy", 7, 0)
     introspected = SampleInterface.describe().properties
     props = {p.name: (p.signature, p.access.value) for p in introspected}
-    assert props == {"Phase": ("s", "read"), "SizeMB": ("u", "read"), "Note": ("s", "read")}
+    assert props == {
+        "Phase": ("s", "read"),
+        "SizeMB": ("u", "read"),
+        "Note": ("s", "read"),
+        "Ticks": ("t", "read"),
+    }
+
+
+def test_a_property_not_announced_is_read_but_never_emitted() -> None:
+    holder, interface = make()
+    holder._update(ticks=5)
+    holder._update(ticks=6, size=1)
+    assert interface.emitted == [{"SizeMB": 1}]
+    assert interface.Ticks == 6
 
 
 def test_a_watch_of_plain_values_emits_what_differs_from_what_it_last_emitted() -> None:
