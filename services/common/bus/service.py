@@ -135,15 +135,18 @@ def load_config(root: Root, path: str | None) -> LoadedConfig:
 
 
 async def _barrier(bus: MessageBus) -> None:
-    """A round trip to the bus daemon: every message it sent us before is now read."""
+    """A round trip to the bus daemon: every message it sent us before is now read.
+
+    GetId, not Peer.Ping: the system bus policy lets anyone call the daemon's own interface but
+    not Peer, and a refused Ping is logged by dbus-daemon as a warning at every idle exit."""
     with contextlib.suppress(Exception):
         async with asyncio.timeout(5):
             await bus.call(
                 Message(
                     destination="org.freedesktop.DBus",
                     path="/org/freedesktop/DBus",
-                    interface="org.freedesktop.DBus.Peer",
-                    member="Ping",
+                    interface="org.freedesktop.DBus",
+                    member="GetId",
                 )
             )
 
