@@ -85,3 +85,64 @@ def select(document: Any, path: list[str]) -> Any:
         else:
             raise KeyError(part)
     return node
+
+
+# The api-versions IMDS accepts, oldest first; any other value is refused.
+VERSIONS = (
+    "2017-03-01", "2017-04-02", "2017-08-01", "2017-10-01", "2017-12-01", "2018-02-01",
+    "2018-04-02", "2018-10-01", "2019-02-01", "2019-03-11", "2019-04-30", "2019-06-01",
+    "2019-06-04", "2019-08-01", "2019-08-15", "2019-11-01", "2020-06-01", "2020-07-15",
+    "2020-09-01", "2020-10-01", "2020-12-01", "2021-01-01", "2021-02-01", "2021-03-01",
+    "2021-05-01", "2021-10-01", "2021-11-01", "2021-11-15", "2021-12-13", "2023-07-01",
+)  # fmt: skip
+
+# The api-version that introduced each field IMDS versions (dotted paths under the instance);
+# an older request does not see it. Fields not listed exist in every version.
+INTRODUCED = {
+    "compute.location": "2017-04-02",
+    "compute.name": "2017-04-02",
+    "compute.offer": "2017-04-02",
+    "compute.osType": "2017-04-02",
+    "compute.platformFaultDomain": "2017-04-02",
+    "compute.platformUpdateDomain": "2017-04-02",
+    "compute.publisher": "2017-04-02",
+    "compute.sku": "2017-04-02",
+    "compute.version": "2017-04-02",
+    "compute.vmId": "2017-04-02",
+    "compute.resourceGroupName": "2017-08-01",
+    "compute.subscriptionId": "2017-08-01",
+    "compute.tags": "2017-08-01",
+    "compute.vmSize": "2017-08-01",
+    "compute.vmScaleSetName": "2017-12-01",
+    "compute.zone": "2017-12-01",
+    "compute.publicKeys": "2018-04-02",
+    "compute.azEnvironment": "2018-10-01",
+    "compute.provider": "2018-10-01",
+    "compute.resourceId": "2019-03-11",
+    "compute.osProfile": "2020-07-15",
+    "compute.osProfile.disablePasswordAuthentication": "2020-10-01",
+}
+
+
+def newest_versions() -> list[str]:
+    """What IMDS lists beside a refused api-version: the three newest, newest first."""
+    return list(reversed(VERSIONS[-3:]))
+
+
+def for_version(document: Any, version: str) -> Any:
+    """`document` as `api-version=version` serves it: without the fields introduced later.
+
+    API versions are ISO dates, so they compare as strings.
+    """
+    return _prune(document, "", version)
+
+
+def _prune(node: Any, path: str, version: str) -> Any:
+    if not isinstance(node, dict):
+        return node
+    kept = {}
+    for key, value in node.items():
+        child = f"{path}.{key}" if path else key
+        if INTRODUCED.get(child, VERSIONS[0]) <= version:
+            kept[key] = _prune(value, child, version)
+    return kept

@@ -7,6 +7,7 @@ listener when the fabric runs on a loopback address.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from aiohttp import web
 
@@ -28,14 +29,21 @@ class Imds:
         refused = _refusal(request)
         if refused is not None:
             return error_response(400, "BadRequest", f"Bad request. {refused}", "json")
+        version = request.query.get("api-version", "")
+        if version not in imds.VERSIONS:
+            return _version_refused(bool(version))
         parts = [p for p in request.path.split("/") if p][1:]  # after "metadata"
         document = self.ctx.source.imds() if parts[:1] == ["instance"] else None
-        if document is not None and len(parts) == 1:
-            return web.Response(body=document, content_type="application/json")
+        parsed: Any = None  # a document that is not JSON is served as it is, like before
         try:
-            node = imds.select(json.loads(document or b"null"), parts[1:])
+            parsed = json.loads(document or b"null")
+            whole = imds.for_version(parsed, version)
+            node = imds.select(whole, parts[1:])
         except (KeyError, ValueError):
             node = None
+        if document is not None and len(parts) == 1 and node == parsed:
+            # Nothing withheld: the bytes as they are (a raw directory's capture stays exact).
+            return web.Response(body=document, content_type="application/json")
         if document is None or node is None:
             return error_response(404, "NotFound", f"no such metadata: {request.path}", "json")
         if request.query.get("format") == "text" and not isinstance(node, dict | list):
@@ -49,6 +57,15 @@ def _refusal(request: web.Request) -> str | None:
         return "Required metadata header not specified"
     if "X-Forwarded-For" in request.headers:
         return "Proxied requests are refused"
-    if not request.query.get("api-version"):
-        return "api-version was not specified in the request"
     return None
+
+
+def _version_refused(given: bool) -> web.Response:
+    """IMDS's 400 for a missing or unknown api-version, listing the newest versions it takes."""
+    why = "is invalid or was not specified" if given else "was not specified"
+    body = {
+        "error": f"Bad request. api-version {why} in the request. "
+        "For more information refer to aka.ms/azureimds",
+        "newest-versions": imds.newest_versions(),
+    }
+    return web.json_response(body, status=400)

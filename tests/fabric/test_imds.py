@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from waagent.fabric.server import Fabric
+from waagent.wire.imds import API_VERSION
 
 from .helpers import Agentish
 
@@ -58,3 +59,39 @@ def test_imds_requests_are_recorded_under_the_imds_endpoint(
 ) -> None:
     agent.get(f"{agent.wire}{INSTANCE}", METADATA)
     assert fabric.requests()[-1].endpoint == "imds"
+
+
+def test_imds_answers_by_api_version_without_fields_newer_than_it(agent: Agentish) -> None:
+    """osProfile came in 2020-07-15 (disablePasswordAuthentication in 2020-10-01), publicKeys in
+    2018-04-02, resourceId in 2019-03-11: an older version does not see them."""
+    newer = agent.get(f"{agent.wire}{INSTANCE}", METADATA).json()["compute"]
+    older = agent.get(f"{agent.wire}/metadata/instance?api-version=2018-02-01", METADATA).json()[
+        "compute"
+    ]
+    assert {"osProfile", "publicKeys", "resourceId", "azEnvironment"} <= set(newer)
+    assert not {"osProfile", "publicKeys", "resourceId", "azEnvironment"} & set(older)
+    assert older["vmId"] == newer["vmId"]
+    middle = agent.get(
+        f"{agent.wire}/metadata/instance/compute/osProfile?api-version=2020-07-15", METADATA
+    ).json()
+    assert set(middle) == {"adminUsername", "computerName"}
+    withheld = agent.get(
+        f"{agent.wire}/metadata/instance/compute/resourceId?api-version=2019-02-01", METADATA
+    )
+    assert withheld.status_code == 404
+
+
+def test_imds_refuses_an_unknown_api_version_listing_the_newest(agent: Agentish) -> None:
+    unknown = agent.get(f"{agent.wire}/metadata/instance?api-version=2019-13-45", METADATA)
+    assert unknown.status_code == 400
+    assert "api-version is invalid" in unknown.json()["error"]
+    missing = agent.get(f"{agent.wire}/metadata/instance", METADATA).json()
+    assert "api-version was not specified" in missing["error"]
+    assert len(missing["newest-versions"]) == 3
+    newest = missing["newest-versions"][0]
+    assert agent.get(f"{agent.wire}/metadata/instance?api-version={newest}", METADATA).is_success
+
+
+def test_the_agents_own_imds_api_version_is_one_imds_takes(agent: Agentish) -> None:
+    url = f"{agent.wire}/metadata/instance?api-version={API_VERSION}"
+    assert agent.get(url, METADATA).status_code == 200
