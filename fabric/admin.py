@@ -37,6 +37,7 @@ OPERATIONS = frozenset(
         "set_extension_state",
         "set_extension_settings",
         "remove_extension",
+        "set_publishing",
         "write_ovf_image",
     }
 )

@@ -7,6 +7,7 @@ ciphertext.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -298,8 +299,12 @@ def vm_settings(
     on_hold: bool,
     inventory: dict[str, str],
     protect: Protect,
+    source: str = "FastTrack",
 ) -> bytes:
-    """The HostGAPlugin vmSettings (FastTrack) document; `inventory` fills inVMMetadata."""
+    """The HostGAPlugin vmSettings document; `inventory` fills inVMMetadata.
+
+    `source` "Fabric" says the document mirrors the WireServer's goal state (clients drop it).
+    """
     document = {
         "hostGAPluginVersion": hgap_version,
         "vmSettingsSchemaVersion": "0.0",
@@ -307,7 +312,7 @@ def vm_settings(
         "correlationId": state.correlation_id,
         "inSvdSeqNo": state.incarnation,
         "extensionsLastModifiedTickCount": state.created_on_ticks,
-        "extensionGoalStatesSource": "FastTrack",
+        "extensionGoalStatesSource": source,
         "onHold": on_hold,
         "statusUploadBlob": {
             "statusBlobType": state.status_blob_type,
@@ -323,3 +328,8 @@ def vm_settings(
         "extensionGoalStates": [_vm_settings_extension(e, urls, protect) for e in state.extensions],
     }
     return json.dumps(document, indent=2).encode()
+
+
+def vm_settings_etag(document: bytes) -> str:
+    """A numeric ETag like HostGAPlugin's, stable for the same document."""
+    return str(int.from_bytes(hashlib.sha256(document).digest()[:8], "big"))

@@ -1,7 +1,8 @@
 """The generated fabric: documents rendered from a scenario, and the operations that change it.
 
-Every change to the extensions bumps the incarnation, as Azure does; documents of the new
-incarnation are rendered on first request and cached until the next change.
+Every change to the extensions is published through the scenario's `publish_through` channel:
+a new incarnation (WireServer), a new vmSettings (HostGAPlugin, Fast Track), or both. Each channel
+keeps its own goal state; documents are rendered on first request and cached until it changes.
 """
 
 from __future__ import annotations
@@ -45,9 +46,13 @@ class GeneratedSource:
         self._lock = threading.RLock()
         self._scenario = scenario
         self._incarnation = scenario.identity.incarnation
-        self._state = self._new_state()
+        self._last_ticks = 0
+        self._state = self._new_state(self._incarnation)  # what the WireServer serves
+        self._vm_state = self._state  # what vmSettings serve: the same until a channel differs
         self._cache: dict[str, bytes] = {}
-        self._protected: dict[tuple[int, str, str | None], tuple[str, str]] = {}
+        # Encrypted once per goal state (keyed by its activity id), so a document re-rendered
+        # for the same goal state carries the same bytes.
+        self._protected: dict[tuple[str, str, str | None], tuple[str, str]] = {}
 
     # -- the goal state -------------------------------------------------------------------
 
@@ -55,12 +60,15 @@ class GeneratedSource:
     def scenario(self) -> Scenario:
         return self._scenario
 
-    def _new_state(self) -> ext_docs.GoalState:
+    def _new_state(self, sequence: int) -> ext_docs.GoalState:
+        """A goal state of the current extensions; `sequence` is its incarnation / inSvdSeqNo."""
         identity = self._scenario.identity
+        # Strictly increasing, so "newer" holds even for two changes within one microsecond.
+        self._last_ticks = max(ticks(datetime.now(UTC)), self._last_ticks + 1)
         return ext_docs.GoalState(
-            incarnation=self._incarnation,
+            incarnation=sequence,
             extensions=tuple(self._scenario.extensions),
-            created_on_ticks=ticks(datetime.now(UTC)),
+            created_on_ticks=self._last_ticks,
             activity_id=str(uuid.uuid4()),
             correlation_id=str(uuid.uuid4()),
             status_blob_type=self._scenario.status_blob_type,
@@ -113,7 +121,7 @@ class GeneratedSource:
                 ),
                 "sharedConfig": lambda: documents.shared_config(identity, state.incarnation),
                 "extensionsConfig": lambda: ext_docs.extensions_config(
-                    state, self.urls, identity.location, self._protect
+                    state, self.urls, identity.location, self._protector(state)
                 ),
                 "fullConfig": lambda: documents.hosting_environment(identity, state.incarnation),
             }
@@ -153,11 +161,19 @@ class GeneratedSource:
         ]
         return documents.remote_access(current, encrypted)
 
-    def _protect(self, extension: Extension, settings: Settings) -> tuple[str, str] | None:
-        """Protected settings encrypted once per incarnation to their tenant certificate."""
+    def _protector(self, state: ext_docs.GoalState) -> ext_docs.Protect:
+        def protect(extension: Extension, settings: Settings) -> tuple[str, str] | None:
+            return self._protect(state, extension, settings)
+
+        return protect
+
+    def _protect(
+        self, state: ext_docs.GoalState, extension: Extension, settings: Settings
+    ) -> tuple[str, str] | None:
+        """Protected settings encrypted once per goal state to their tenant certificate."""
         if settings.protected_settings is None:
             return None
-        key = (self._incarnation, extension.name, getattr(settings, "name", None))
+        key = (state.activity_id, extension.name, getattr(settings, "name", None))
         with self._lock:
             if key not in self._protected:
                 name = settings.certificate or extension.certificate or self.tenant.names[0]
@@ -202,7 +218,7 @@ class GeneratedSource:
 
     def vm_settings(self) -> bytes | None:
         with self._lock:
-            scenario, state = self._scenario, self._state
+            scenario, state = self._scenario, self._vm_state
             if not scenario.fast_track:
                 return None
             identity = scenario.identity
@@ -223,7 +239,8 @@ class GeneratedSource:
                     hgap_version=scenario.hgap_version,
                     on_hold=scenario.on_hold,
                     inventory=inventory,
-                    protect=self._protect,
+                    protect=self._protector(state),
+                    source=scenario.vm_settings_source,
                 ),
             )
 
@@ -245,37 +262,94 @@ class GeneratedSource:
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
+            vm_settings = self.vm_settings()
             return {
                 "mode": "generated",
                 "incarnation": self._incarnation,
+                "created_on_ticks": self._state.created_on_ticks,
+                "publish_through": self._scenario.publish_through,
+                "vm_settings": None
+                if vm_settings is None
+                else {
+                    "etag": ext_docs.vm_settings_etag(vm_settings),
+                    "extensions_last_modified_tick_count": self._vm_state.created_on_ticks,
+                    "in_svd_seq_no": self._vm_state.incarnation,
+                    "source": self._scenario.vm_settings_source,
+                },
                 "extensions": [
                     {"name": e.name, "version": e.version, "state": e.state, "seq_no": e.seq_no}
                     for e in self._scenario.extensions
                 ],
             }
 
-    # -- control: every change is a new incarnation ----------------------------------------
+    # -- control: every change is published through the scenario's channel -----------------
 
     def bump_incarnation(self) -> int:
+        """A new WireServer goal state (and new vmSettings too when publishing through both)."""
         with self._lock:
             self._incarnation += 1
-            self._state = self._new_state()
+            self._state = self._new_state(self._incarnation)
+            if self._scenario.publish_through == "both":
+                self._vm_state = self._state
             self._cache.clear()
-            self._protected = {
-                k: v for k, v in self._protected.items() if k[0] >= self._incarnation - 1
-            }
+            self._forget_old_protected()
             return self._incarnation
 
-    def _replace_extensions(self, extensions: list[Extension]) -> int:
-        data = self._scenario.model_dump()
-        data["extensions"] = [e.model_dump() for e in extensions]
+    def _publish_vm_settings(self) -> int:
+        """A Fast Track goal state alone: new vmSettings, the incarnation stays."""
+        with self._lock:
+            self._vm_state = self._new_state(max(self._vm_state.incarnation + 1, self._incarnation))
+            self._cache.pop("vmsettings", None)
+            self._forget_old_protected()
+            return self._incarnation
+
+    def _publish(self) -> int:
+        if self._scenario.publish_through == "vmsettings":
+            return self._publish_vm_settings()
+        return self.bump_incarnation()
+
+    def _forget_old_protected(self) -> None:
+        current = {self._state.activity_id, self._vm_state.activity_id}
+        self._protected = {k: v for k, v in self._protected.items() if k[0] in current}
+
+    def set_publishing(
+        self,
+        publish_through: str | None = None,
+        vm_settings_source: str | None = None,
+        hgap_version: str | None = None,
+        fast_track: bool | None = None,
+    ) -> dict[str, Any]:
+        """Change how later changes are published and what vmSettings say about themselves.
+
+        A changed source, plugin version or fast_track shows at once (a new vmSettings ETag,
+        or 404 without fast_track); the goal states themselves stay as they are.
+        """
+        update = {
+            "publish_through": publish_through,
+            "vm_settings_source": vm_settings_source,
+            "hgap_version": hgap_version,
+            "fast_track": fast_track,
+        }
+        with self._lock:
+            self._validated({k: v for k, v in update.items() if v is not None})
+            self._cache.pop("vmsettings", None)
+            scenario = self._scenario
+            return {k: getattr(scenario, k) for k in update}
+
+    def _validated(self, update: dict[str, Any]) -> None:
+        """Replace the scenario with `update` applied, if the result is a valid scenario."""
+        data = {**self._scenario.model_dump(), **update}
         try:
             scenario = Scenario.model_validate(data)
         except ValidationError as exc:
             raise ScenarioError(exc.errors()[0]["msg"]) from None
         with self._lock:
             self._scenario = scenario
-            return self.bump_incarnation()
+
+    def _replace_extensions(self, extensions: list[Extension]) -> int:
+        with self._lock:
+            self._validated({"extensions": [e.model_dump() for e in extensions]})
+            return self._publish()
 
     def _extension(self, name: str) -> Extension:
         extension = self._scenario.extension(name)

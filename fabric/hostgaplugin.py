@@ -18,15 +18,11 @@ from . import reports
 from .blobs import BlobError
 from .context import Context, Route
 from .dispatch import error_response, invalid_container
+from .extension_documents import vm_settings_etag as etag
 from .recorder import selected_headers
 from .storage import is_page_write, record_status, serve_artifact
 
 API_VERSIONS = ["2015-09-01"]
-
-
-def etag(document: bytes) -> str:
-    """A numeric ETag like HostGAPlugin's, stable for the same document."""
-    return str(int.from_bytes(hashlib.sha256(document).digest()[:8], "big"))
 
 
 def _zip_names(body: bytes) -> list[str] | None:
@@ -108,12 +104,24 @@ class HostGAPlugin:
             return invalid_container("json")
         document = self.ctx.source.vm_settings()
         if document is None:
+            self.ctx.recorder.record(
+                "extensions-goal-state", channel="HostGAPlugin", status=404, goal_state_id=None
+            )
             return error_response(
                 404, "NotFound", "vmSettings are not enabled (no FastTrack)", "json"
             )
         tag = etag(document)
         if request.headers.get("if-none-match") == tag:
+            self.ctx.recorder.record(
+                "extensions-goal-state",
+                channel="HostGAPlugin",
+                status=304,
+                goal_state_id=f"etag_{tag}",
+            )
             return web.Response(status=304, headers={"ETag": tag})
+        self.ctx.recorder.record(
+            "extensions-goal-state", channel="HostGAPlugin", status=200, goal_state_id=f"etag_{tag}"
+        )
         return web.Response(body=document, content_type="application/json", headers={"ETag": tag})
 
     async def vm_agent_log(self, request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ RecordKind = Literal[
     "log-upload",
     "artifact",
     "healthservice",
+    "extensions-goal-state",
 ]
 
 # Request headers worth keeping: the protocol's own, never bodies or certificates in full.

@@ -25,6 +25,12 @@ from pydantic import (
 
 ExtensionState = Literal["enabled", "disabled", "uninstall"]
 BlobType = Literal["BlockBlob", "PageBlob"]
+# Where a change to the extensions is published (reference §2.8, §2.9): "both" is a new
+# incarnation and a new vmSettings of the same timestamp; "vmsettings" a Fast Track change alone
+# (new ETag, newer extensionsLastModifiedTickCount, same incarnation); "wireserver" a new
+# incarnation whose createdOnTicks is newer than the last vmSettings, which stay as they were.
+Channel = Literal["both", "vmsettings", "wireserver"]
+VmSettingsSource = Literal["FastTrack", "Fabric"]
 
 
 class ScenarioError(ValueError):
@@ -203,6 +209,8 @@ class Scenario(Model):
     fast_track: bool = False
     on_hold: bool = False
     hgap_version: str = "1.0.8.179"
+    publish_through: Channel = "both"
+    vm_settings_source: VmSettingsSource = "FastTrack"
     raw_dir: Path | None = None  # serve the documents of this directory verbatim
 
     @field_validator("certificates", mode="before")
@@ -226,6 +234,8 @@ class Scenario(Model):
         for name in wanted:
             if name is not None and name not in names:
                 raise ValueError(f"unknown certificate {name!r} (have: {sorted(names)})")
+        if not self.fast_track and self.publish_through != "both":
+            raise ValueError(f"publish_through = {self.publish_through!r} needs fast_track")
         for extension in self.extensions:
             for settings in [extension, *extension.multi_config]:
                 if settings.protected_settings is not None:

@@ -135,6 +135,14 @@ class WireServer:
                 body = self.ctx.source.config(kind, request.query.get("incarnation"))
             except Gone as gone:
                 return error_response(410, "Gone", str(gone))
+            if kind == "extensionsConfig" and body is not None:
+                incarnation = request.query.get("incarnation") or self.ctx.source.incarnation()
+                self.ctx.recorder.record(
+                    "extensions-goal-state",
+                    channel="WireServer",
+                    status=200,
+                    goal_state_id=f"incarnation_{incarnation}",
+                )
             return _xml(body, kind)
 
         return serve
