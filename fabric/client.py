@@ -134,22 +134,8 @@ class FabricClient:
     def remove_extension(self, name: str) -> int:
         return int(self._call("remove_extension", name=name))
 
-    def set_publishing(
-        self,
-        publish_through: str | None = None,
-        vm_settings_source: str | None = None,
-        hgap_version: str | None = None,
-        fast_track: bool | None = None,
-    ) -> dict[str, Any]:
-        arguments = {
-            "publish_through": publish_through,
-            "vm_settings_source": vm_settings_source,
-            "hgap_version": hgap_version,
-            "fast_track": fast_track,
-        }
-        result: dict[str, Any] = self._call(
-            "set_publishing", **{k: v for k, v in arguments.items() if v is not None}
-        )
+    def set_publishing(self, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("set_publishing", **changes)
         return result
 
     def transport_certificate(self) -> str | None:

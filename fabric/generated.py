@@ -27,6 +27,8 @@ from .source import Artifact, Gone
 from .tenant import TenantCertificates
 from .urls import GA_FAMILY, Urls
 
+# What set_publishing may change: the scenario fields of the same names.
+PUBLISHING = ("publish_through", "vm_settings_source", "hgap_version", "fast_track")
 TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
 
@@ -312,29 +314,20 @@ class GeneratedSource:
         current = {self._state.activity_id, self._vm_state.activity_id}
         self._protected = {k: v for k, v in self._protected.items() if k[0] in current}
 
-    def set_publishing(
-        self,
-        publish_through: str | None = None,
-        vm_settings_source: str | None = None,
-        hgap_version: str | None = None,
-        fast_track: bool | None = None,
-    ) -> dict[str, Any]:
-        """Change how later changes are published and what vmSettings say about themselves.
+    def set_publishing(self, **changes: Any) -> dict[str, Any]:
+        """Change how later changes are published and what vmSettings say about themselves
+        (keyword arguments: any of PUBLISHING); returns all of PUBLISHING.
 
         A changed source, plugin version or fast_track shows at once (a new vmSettings ETag,
         or 404 without fast_track); the goal states themselves stay as they are.
         """
-        update = {
-            "publish_through": publish_through,
-            "vm_settings_source": vm_settings_source,
-            "hgap_version": hgap_version,
-            "fast_track": fast_track,
-        }
+        unknown = set(changes) - set(PUBLISHING)
+        if unknown:
+            raise ControlError(f"unknown {sorted(unknown)} (can set: {', '.join(PUBLISHING)})")
         with self._lock:
-            self._validated({k: v for k, v in update.items() if v is not None})
+            self._validated(changes)
             self._cache.pop("vmsettings", None)
-            scenario = self._scenario
-            return {k: getattr(scenario, k) for k in update}
+            return {k: getattr(self._scenario, k) for k in PUBLISHING}
 
     def _validated(self, update: dict[str, Any]) -> None:
         """Replace the scenario with `update` applied, if the result is a valid scenario."""

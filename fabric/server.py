@@ -352,16 +352,8 @@ class Fabric:
     def remove_extension(self, name: str) -> int:
         return self._generated().remove_extension(name)
 
-    def set_publishing(
-        self,
-        publish_through: str | None = None,
-        vm_settings_source: str | None = None,
-        hgap_version: str | None = None,
-        fast_track: bool | None = None,
-    ) -> dict[str, Any]:
-        return self._generated().set_publishing(
-            publish_through, vm_settings_source, hgap_version, fast_track
-        )
+    def set_publishing(self, **changes: Any) -> dict[str, Any]:
+        return self._generated().set_publishing(**changes)
 
     # -- secrets and media ------------------------------------------------------------------
 

@@ -133,6 +133,8 @@ def test_vm_settings_can_say_fabric_or_an_old_plugin_version(
     assert changed.json()["hostGAPluginVersion"] == "1.0.8.100"
     with pytest.raises(ScenarioError):
         fabric.set_publishing(publish_through="sideways")
+    with pytest.raises(ValueError, match="unknown"):
+        fabric.set_publishing(channel="vmsettings")
 
 
 def test_vm_settings_alone_need_fast_track() -> None:
