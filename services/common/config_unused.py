@@ -58,7 +58,6 @@ UNUSED: Mapping[str, str] = {
     "Debug.AgentCpuThrottledTimeThreshold": _AGENT_LIMITS,
     "Debug.AgentMemoryQuota": _AGENT_LIMITS,
     "Debug.EnableAgentMemoryUsageCheck": _AGENT_LIMITS,
-    "Debug.EnableFastTrack": "FastTrack (HostGAPlugin vmSettings) is not used: WireServer only",
     "Debug.EnableExtensionPolicy": "not built: no extension policy is enforced",
     "Policy.PolicyFilePath": "not built: no extension policy is enforced",
     "Debug.EnableSignatureValidation": "not built: extension packages' signatures are not checked",

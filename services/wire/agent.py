@@ -28,6 +28,7 @@ from .connection import Clients, Connection, Link
 from .contact import Contact
 from .download import BUDGET as DOWNLOAD_BUDGET
 from .errors import FabricError, MalformedDocument
+from .fast_track import FastTrack, Support
 from .goal_state import GoalState, GoalStateFetcher
 from .keeper import GoalStateKeeper
 from .state import FABRIC_UNAVAILABLE, GOAL_STATE_ERROR, READY, StateFiles
@@ -79,8 +80,20 @@ class Wire:
             transport_header=lambda: self.transport_header,
             on_contact=self.contact.touched,
         )
+        self.fast_track = FastTrack(
+            self.files,
+            lambda: self.connection.hostplugin,
+            enabled=config.debug_enable_fast_track,
+            report=lambda event: self.telemetry.send([event]),
+            announce=lambda support: self.contact.set(fast_track=support),
+        )
         self.goal_state = GoalStateKeeper(
-            fetcher, self.files, root, self.contact, committed=self._committed
+            fetcher,
+            self.files,
+            root,
+            self.contact,
+            committed=self._committed,
+            fast_track=self.fast_track if config.debug_enable_fast_track else None,
         )
         self.status = StatusUploader(
             root,
@@ -89,6 +102,7 @@ class Wire:
             refresh_period=config.status_refresh_period,
             refresh_container=self.refresh,
             failed=lambda exc: self.contact.failed(exc, READY),
+            fast_track=lambda: self.fast_track.support == Support.SUPPORTED,
         )
         self.telemetry = Telemetry(
             root, lambda: self.connection.wireserver, lambda: self.goal_state.summary
@@ -187,7 +201,9 @@ class Wire:
         await self.report_status(force=True)
 
     async def download(self, uris: Sequence[str], kind: DownloadKind) -> int:
-        return await self.connection.downloader.download(uris, kind)
+        extensions = self.goal_state.extensions
+        fast_track = extensions is not None and extensions.source == "FastTrack"
+        return await self.connection.downloader.download(uris, kind, fast_track=fast_track)
 
     async def upload_logs(self, fd: int) -> int:
         return await log_upload.upload_logs(self.connection.hostplugin, fd, self.refresh)

@@ -91,6 +91,8 @@ class WireInterface(StatusInterface):
         "LastContact": Shown("last_contact", "t", announced=False),
         "State": Shown("state", "s"),
         "LastError": Shown("last_error", "s"),
+        "ExtensionsChannel": Shown("extensions_channel", "s"),
+        "FastTrack": Shown("fast_track", "s"),
     }
 
     def __init__(self, wire: Wire) -> None:

@@ -114,7 +114,9 @@ class Downloader:
     async def _direct(self, url: str, kind: Kind, sink: BinaryIO) -> None:
         await self.storage.get(url, what=f"{kind} (direct)", sink=sink, max_bytes=MAX_SIZE[kind])
 
-    async def _through_hostplugin(self, url: str, kind: Kind, sink: BinaryIO) -> None:
+    async def _through_hostplugin(
+        self, url: str, kind: Kind, sink: BinaryIO, checked: bool
+    ) -> None:
         if not await self.hostplugin.ensure_available():
             raise HttpFailed("HostGAPlugin is not available")
         manifest = self.manifest_url if kind == "package" else None
@@ -124,6 +126,7 @@ class Downloader:
                     url,
                     sink=sink,
                     manifest_url=manifest,
+                    verify_from_artifacts_blob=checked,
                     max_bytes=MAX_SIZE[kind],
                 )
             except (ResourceGone, InvalidContainer):
@@ -133,17 +136,21 @@ class Downloader:
             else:
                 return
 
-    async def _try(self, channel: str, url: str, kind: Kind, sink: BinaryIO) -> None:
+    async def _try(self, channel: str, url: str, kind: Kind, sink: BinaryIO, checked: bool) -> None:
         if channel == "hostplugin":
-            await self._through_hostplugin(url, kind, sink)
+            await self._through_hostplugin(url, kind, sink, checked)
         else:
             await self._direct(url, kind, sink)
         verdict = verify(kind, sink)
         if not verdict.ok:
             raise HttpFailed(f"{kind} from {channel}: {verdict.reason}")
 
-    async def download(self, uris: Sequence[str], kind: Kind) -> int:
-        """Download one of `uris`; return a read-only fd of the verified file (caller closes)."""
+    async def download(self, uris: Sequence[str], kind: Kind, *, fast_track: bool = False) -> int:
+        """Download one of `uris`; return a read-only fd of the verified file (caller closes).
+
+        `fast_track`: for a Fast Track goal state, whose artifacts HostGAPlugin verifies against
+        its artifacts blob (§4.1 x-ms-verify-from-artifacts-blob; not the artifacts profile)."""
+        checked = fast_track and kind != "artifacts-profile"
         if not uris:
             raise DownloadFailed(f"no URI to download the {kind} from")
         candidates = list(uris)
@@ -152,7 +159,7 @@ class Downloader:
         with _unnamed_file(self.directory) as sink:
             try:
                 async with asyncio.timeout(self.budget):
-                    return await self._first_good(candidates, kind, sink, errors)
+                    return await self._first_good(candidates, kind, sink, errors, checked)
             except TimeoutError:
                 last = errors[-1] if errors else "no answer yet"
                 raise DownloadFailed(
@@ -166,6 +173,7 @@ class Downloader:
         kind: Kind,
         sink: BinaryIO,
         errors: list[str],
+        checked: bool,
     ) -> int:
         """Each URI on each channel until one gives a verified file; `errors` collects failures."""
         for url in candidates:
@@ -174,7 +182,7 @@ class Downloader:
             )
             for channel in (primary, secondary):
                 try:
-                    await self._try(channel, url, kind, sink)
+                    await self._try(channel, url, kind, sink, checked)
                 except FabricError as exc:
                     errors.append(str(exc))
                     continue

@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.models.extensions import StatusUploadBlob
-from .http import ARTIFACT_POLICY, STATUS_POLICY, FabricHttp, Reply, RetryPolicy
+from .http import ARTIFACT_POLICY, MAX_LARGE_DOCUMENT, STATUS_POLICY, FabricHttp, Reply, RetryPolicy
 from .storage import STORAGE_VERSION, page_ranges, storage_date
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ PORT = 32526
 API_VERSION = "2015-09-01"
 # §2.4: 30 s per socket operation; a bundle is up to 100 MiB.
 LOG_UPLOAD_POLICY = RetryPolicy(timeout=30.0, attempt_deadline=120.0)
+# §4.3: vmSettings are asked once per poll, raw (one attempt; the caller reads every status).
+VM_SETTINGS_POLICY = RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=15.0)
 
 
 @dataclass(frozen=True)
@@ -127,17 +129,35 @@ class HostPlugin:
             policy=STATUS_POLICY,
         )
 
+    async def vm_settings(self, etag: str | None) -> Reply:
+        """GET /vmSettings, any status returned as it came (304, 404 and 410 mean something)."""
+        headers = {**self._headers(), "x-ms-client-correlationid": str(uuid.uuid4())}
+        if etag:
+            headers["if-none-match"] = etag
+        return await self.http.request(
+            "GET",
+            f"{self.base}/vmSettings",
+            what="vmSettings",
+            headers=headers,
+            policy=VM_SETTINGS_POLICY,
+            ok=None,
+            max_bytes=MAX_LARGE_DOCUMENT,
+        )
+
     async def artifact(
         self,
         url: str,
         *,
         sink: BinaryIO | None = None,
         manifest_url: str | None = None,
+        verify_from_artifacts_blob: bool = False,
         max_bytes: int,
     ) -> Reply:
         headers = {**self._headers(), "x-ms-artifact-location": url}
         if manifest_url:
             headers["x-ms-artifact-manifest-location"] = manifest_url
+        if verify_from_artifacts_blob:  # §4.1: artifacts of a Fast Track goal state
+            headers["x-ms-verify-from-artifacts-blob"] = "true"
         return await self.http.request(
             "GET",
             f"{self.base}/extensionArtifact",

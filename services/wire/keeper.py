@@ -12,14 +12,16 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..common.models.extensions import ExtensionsGoalState, redact_settings_text
 from ..common.models.goal_state import Certificate, GoalStateSummary
 from ..common.models.handover import Handover
 from ..common.root import Root
-from . import certstore
+from . import certstore, documents, vm_settings
 from .contact import Contact
-from .errors import ResourceGone
+from .errors import FabricError, ResourceGone
+from .fast_track import FastTrack, Fetched, InvalidVmSettings
 from .goal_state import GoalState, GoalStateFetcher, Response
 from .history import History
 from .hostplugin import ContainerIdentity
@@ -37,12 +39,14 @@ class GoalStateKeeper:
         contact: Contact,
         *,
         committed: Callable[[GoalState, bool], None] = lambda goal_state, new_extensions: None,
+        fast_track: FastTrack | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.files = files
         self.root = root
         self.contact = contact
         self.committed = committed  # (the new goal state, whether its extensions id is new)
+        self.fast_track = fast_track  # None: vmSettings are never asked (Debug.EnableFastTrack=n)
         self.history = History(root, files.path("history"))
         self.summary: GoalStateSummary | None = None
         self.extensions: ExtensionsGoalState | None = None
@@ -57,6 +61,8 @@ class GoalStateKeeper:
         if cache is None:
             return
         self.summary, self.extensions = cache.summary, cache.extensions
+        if self.fast_track is not None:
+            self.fast_track.resume(cache.extensions)
         self.certificates = tuple(
             certstore.load_stored(self.root, self.files.directory, cache.summary.certificates)
         )
@@ -64,6 +70,7 @@ class GoalStateKeeper:
             incarnation=cache.summary.incarnation,
             container_id=cache.summary.container_id,
             role_instance_id=cache.summary.role_instance_id,
+            extensions_channel=cache.extensions.channel,
         )
 
     def container_identity(self) -> ContainerIdentity:
@@ -75,23 +82,19 @@ class GoalStateKeeper:
         return ContainerIdentity(container, config_name, config_name.split(".", 1)[0])
 
     async def refresh(self, *, force: bool = False) -> bool:
-        """Fetch the goal state; the documents only when the incarnation changed. True if new."""
+        """Fetch the goal state, the documents only for a new incarnation, and vmSettings (one
+        cheap request each while nothing changes). True if something new was committed."""
         async with self._lock:
             await self.fetcher.check_protocol()
             for attempt in (1, 2):
-                response = await self.fetcher.response(self._seen)
-                if response is self._seen and not force:
-                    return False  # the cheap path: unchanged bytes, nothing parsed
-                doc = response.doc
-                previous, self._newest = self.summary, response
-                self.contact.set(
-                    container_id=doc.container_id, role_instance_id=doc.role_instance_id
-                )
-                if previous is not None and previous.incarnation == doc.incarnation and not force:
-                    if previous.container_id != doc.container_id:
-                        self._commit(previous.model_copy(update={"container_id": doc.container_id}))
-                    self._seen = response
-                    return False
+                response = await self._response()
+                fetched = await self._vm_settings(response, force)
+                response = self._newest or response  # a 410 may have brought a newer one
+                doc, previous = response.doc, self.summary
+                same = previous is not None and previous.incarnation == doc.incarnation
+                if same and not (force or fetched.support_stopped):
+                    self._saw(response)
+                    return self._take_vm_settings(fetched) if fetched.new else False
                 try:
                     goal_state = await self.fetcher.goal_state(response, self.certificates)
                 except ResourceGone:
@@ -102,25 +105,105 @@ class GoalStateKeeper:
                         doc.incarnation,
                     )
                     continue
-                self._accept(goal_state)
+                self._accept(goal_state, fetched)
                 self._seen = response
                 return True
             raise AssertionError("unreachable")
 
-    def _accept(self, goal_state: GoalState) -> None:
-        """All documents are here: now, and only now, replace what we had."""
+    def _saw(self, response: Response) -> None:
+        """The same incarnation again: only a new container id is committed."""
+        previous = self.summary
+        if response is self._seen or previous is None:
+            return
+        if previous.container_id != response.doc.container_id:
+            self._commit(previous.model_copy(update={"container_id": response.doc.container_id}))
+        self._seen = response
+
+    async def _response(self) -> Response:
+        """GoalState.xml; a new one gives the HostGAPlugin headers their container at once."""
+        response = await self.fetcher.response(self._newest or self._seen)
+        if response is not self._newest:
+            self._newest = response
+            doc = response.doc
+            self.contact.set(container_id=doc.container_id, role_instance_id=doc.role_instance_id)
+        return response
+
+    async def _vm_settings(self, response: Response, force: bool) -> Fetched:
+        """§2.9 step 2. A document that breaks the rules or an error keeps what we had."""
+        if self.fast_track is None:
+            return Fetched()
+        try:
+            return await self.fast_track.fetch(
+                response.doc.incarnation, self._response, force=force
+            )
+        except InvalidVmSettings as exc:
+            if exc.raw:  # once per ETag
+                log.error("vmSettings %s are invalid, keeping the previous ones: %s", exc.etag, exc)
+                self._begin_history(response.doc.incarnation, exc.etag)
+                self.history.save("VmSettings.json", vm_settings.redacted(exc.raw))
+        except FabricError as exc:
+            log.warning("vmSettings: %s", exc)
+        return Fetched(goal_state=self.fast_track.latest)
+
+    def _acceptable(self, candidate: ExtensionsGoalState) -> bool:
+        """§2.9 step 7: only a goal state at least as recent as the current one replaces it; an
+        ExtensionsConfig older than the last Fast Track goal state is outdated (not executed)."""
+        floor = self.extensions.created_on_ticks if self.extensions else 0
+        if candidate.channel == "WireServer" and self.fast_track is not None:
+            floor = max(floor, self.fast_track.timestamp_ticks() or 0)
+        if candidate.created_on_ticks >= floor:
+            return True
+        log.info(
+            "extensions goal state %s is older than the current one (%s): not executed",
+            candidate.id,
+            self.extensions.id if self.extensions else "the last Fast Track goal state",
+        )
+        return False
+
+    def _take_vm_settings(self, fetched: Fetched) -> bool:
+        """A new Fast Track goal state while the incarnation stays."""
+        assert fetched.goal_state is not None and self.summary is not None and self._seen
+        summary = self.summary
+        self._begin_history(summary.incarnation, fetched.etag)
+        self.history.save("VmSettings.json", vm_settings.redacted(fetched.raw))
+        chosen = fetched.goal_state.model_copy(update={"incarnation": summary.incarnation})
+        if not self._acceptable(chosen):
+            return False
+        old_id = self.extensions.id if self.extensions else ""
+        self.extensions = chosen
+        self._commit(summary.model_copy(update={"extensions_goal_state_id": chosen.id}))
+        log.info("Fast Track goal state %s (inSvdSeqNo %s)", chosen.id, chosen.svd_seq_no)
+        hosting = documents.HostingEnvironment(
+            summary.instance_name, summary.role_name, summary.deployment_name
+        )
+        self.committed(
+            GoalState(self._seen, chosen, hosting, self.certificates), chosen.id != old_id
+        )
+        return True
+
+    def _accept(self, goal_state: GoalState, fetched: Fetched) -> None:
+        """All documents are here: now, and only now, replace what we had. §2.9 step 7: the
+        more recent of ExtensionsConfig and the latest vmSettings (a tie: ExtensionsConfig)."""
         old_extensions_id = self.extensions.id if self.extensions else ""
+        incarnation = goal_state.response.doc.incarnation
+        chosen = goal_state.extensions
+        vm = fetched.goal_state
+        if vm is not None and vm.created_on_ticks > chosen.created_on_ticks:
+            chosen = vm.model_copy(update={"incarnation": incarnation})
         if goal_state.shared_xml:
             self.files.write("SharedConfig.xml", goal_state.shared_xml, mode=0o644)
         self.certificates = goal_state.certificates
-        self.extensions = goal_state.extensions
+        if self.extensions is None or self._acceptable(chosen):
+            self.extensions = chosen
+        goal_state = replace(goal_state, extensions=self.extensions)
         summary = goal_state.summary(self.contact.observable.endpoint)
         self._commit(summary)
-        self._save_history(goal_state, summary)
+        self._save_history(goal_state, summary, fetched)
         log.info(
-            "goal state: incarnation %s, container %s, %d extension handler(s), %d certificate(s)",
+            "goal state: incarnation %s, container %s, %s with %d handler(s), %d certificate(s)",
             summary.incarnation,
             summary.container_id,
+            goal_state.extensions.id,
             len(goal_state.extensions.plugins),
             len(goal_state.certificates),
         )
@@ -136,6 +219,7 @@ class GoalStateKeeper:
             incarnation=summary.incarnation,
             container_id=summary.container_id,
             role_instance_id=summary.role_instance_id,
+            extensions_channel=self.extensions.channel,
         )
 
     def shared_config(self) -> str:
@@ -153,12 +237,22 @@ class GoalStateKeeper:
             certificates=self.certificates,
         )
 
-    def _save_history(self, goal_state: GoalState, summary: GoalStateSummary) -> None:
+    def _begin_history(self, incarnation: str, etag: str | None = None) -> bool:
         try:
-            self.history.begin(summary.incarnation)
+            self.history.begin(incarnation, etag)
         except OSError as exc:
             log.warning("cannot write the goal state history: %s", exc.strerror or exc)
+            self.history.current = None  # nothing saved into the previous folder
+            return False
+        return True
+
+    def _save_history(
+        self, goal_state: GoalState, summary: GoalStateSummary, fetched: Fetched
+    ) -> None:
+        if not self._begin_history(summary.incarnation, fetched.etag if fetched.new else None):
             return
+        if fetched.new:
+            self.history.save("VmSettings.json", vm_settings.redacted(fetched.raw))
         self.history.save("GoalState.xml", goal_state.response.raw)
         if goal_state.extensions_xml:
             # No protected settings (History.save takes out SAS tokens, §2.10 redaction).

@@ -48,6 +48,8 @@ class Observable:
     last_contact: int = 0  # microseconds since the epoch, UTC
     state: str = STARTING
     last_error: str = ""
+    extensions_channel: str = ""  # WireServer (ExtensionsConfig) or HostGAPlugin (Fast Track)
+    fast_track: str = ""  # fast_track.Support
 
     def update(self, **values: object) -> bool:
         """Set the values; whether any of them changed."""

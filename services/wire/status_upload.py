@@ -45,6 +45,7 @@ class StatusUploader:
         refresh_period: float,
         refresh_container: Callable[[], Awaitable[object]],
         failed: Callable[[Exception], None],
+        fast_track: Callable[[], bool] = lambda: False,
     ) -> None:
         self.root = root
         self.files = files
@@ -52,6 +53,7 @@ class StatusUploader:
         self.refresh_period = refresh_period
         self._refresh_container = refresh_container
         self._failed = failed
+        self._fast_track = fast_track  # Debug.EnableFastTrack=y and the plugin serves vmSettings
         self.extensions_status: ExtensionsStatus | None = None
         self.dirty = True  # something in the status changed since the last upload
         self._uploaded_at: float | None = None
@@ -69,7 +71,10 @@ class StatusUploader:
                 vm_artifacts_aggregate_status=ext.vm_artifacts_aggregate_status,
             ),
             guest_os_info=osinfo.guest_os_info(self.root),
-            supported_features=(SupportedFeature(key="MultipleExtensionsPerHandler"),),
+            supported_features=(
+                SupportedFeature(key="MultipleExtensionsPerHandler"),
+                *((SupportedFeature(key="FastTrack"),) if self._fast_track() else ()),
+            ),
         )
 
     def set_extensions_status(self, status: ExtensionsStatus) -> None:
