@@ -93,7 +93,7 @@ class Wire:
             root,
             self.contact,
             committed=self._committed,
-            fast_track=self.fast_track if config.debug_enable_fast_track else None,
+            fast_track=self.fast_track,
         )
         self.status = StatusUploader(
             root,

@@ -122,7 +122,7 @@ class FastTrack:
         self.enabled = enabled
         self._report = report
         self._announce = announce  # the FastTrack property of Wire1
-        self._clock = clock
+        self.clock = clock  # monotonic seconds (tests move it)
         self.support = Support.UNKNOWN if enabled else Support.DISABLED
         self._not_supported_at: float | None = None
         self.etag = ""
@@ -133,7 +133,7 @@ class FastTrack:
 
     def resume(self, current: ExtensionsGoalState) -> None:
         """After a restart: the cached Fast Track goal state and its ETag (a 304 keeps it)."""
-        if current.channel == "HostGAPlugin" and current.id.startswith("etag_"):
+        if self.enabled and current.channel == "HostGAPlugin" and current.id.startswith("etag_"):
             self.latest, self.etag = current, current.id.removeprefix("etag_")
 
     # ---- fast_track.json ------------------------------------------------------------------
@@ -168,7 +168,7 @@ class FastTrack:
 
     def _not_supported(self, why: str) -> Fetched:
         stopped = self.support == Support.SUPPORTED
-        self._not_supported_at = self._clock()
+        self._not_supported_at = self.clock()
         self.etag, self.latest = "", None
         if stopped:
             log.warning("the HostGAPlugin stopped serving vmSettings (%s)", why)
@@ -181,7 +181,7 @@ class FastTrack:
             return False
         if self._not_supported_at is None:
             return True
-        return self._clock() - self._not_supported_at >= RECHECK_AFTER
+        return self.clock() - self._not_supported_at >= RECHECK_AFTER
 
     async def fetch(
         self,
@@ -273,7 +273,7 @@ class FastTrack:
 
     def _summarize(self) -> None:
         """Once an hour: the counts of the hour as `VmSettingsSummary` (only if there were any)."""
-        now = self._clock()
+        now = self.clock()
         if now - self.counters.since < REPORT_PERIOD:
             return
         if self.counters.requests:

@@ -46,7 +46,7 @@ class GoalStateKeeper:
         self.root = root
         self.contact = contact
         self.committed = committed  # (the new goal state, whether its extensions id is new)
-        self.fast_track = fast_track  # None: vmSettings are never asked (Debug.EnableFastTrack=n)
+        self.fast_track = fast_track  # None: no vmSettings, no fast_track.json (unit tests)
         self.history = History(root, files.path("history"))
         self.summary: GoalStateSummary | None = None
         self.extensions: ExtensionsGoalState | None = None
@@ -54,6 +54,7 @@ class GoalStateKeeper:
         self._newest: Response | None = None  # its container id goes in HostGAPlugin headers
         self._seen: Response | None = None  # everything it names was fetched
         self._lock = asyncio.Lock()
+        self._vm_settings_problem = ""
 
     def load(self) -> None:
         """The goal state an earlier wire fetched, so a restarted wire answers at once."""
@@ -132,18 +133,23 @@ class GoalStateKeeper:
         """§2.9 step 2. A document that breaks the rules or an error keeps what we had."""
         if self.fast_track is None:
             return Fetched()
+        problem = ""
         try:
-            return await self.fast_track.fetch(
+            fetched = await self.fast_track.fetch(
                 response.doc.incarnation, self._response, force=force
             )
         except InvalidVmSettings as exc:
+            problem = f"vmSettings {exc.etag} are invalid, keeping the previous ones: {exc}"
             if exc.raw:  # once per ETag
-                log.error("vmSettings %s are invalid, keeping the previous ones: %s", exc.etag, exc)
                 self._begin_history(response.doc.incarnation, exc.etag)
                 self.history.save("VmSettings.json", vm_settings.redacted(exc.raw))
+            fetched = Fetched(goal_state=self.fast_track.latest)
         except FabricError as exc:
-            log.warning("vmSettings: %s", exc)
-        return Fetched(goal_state=self.fast_track.latest)
+            problem, fetched = str(exc), Fetched(goal_state=self.fast_track.latest)
+        if problem and problem != self._vm_settings_problem:  # once, not at every poll
+            log.warning("%s", problem)
+        self._vm_settings_problem = problem
+        return fetched
 
     def _acceptable(self, candidate: ExtensionsGoalState) -> bool:
         """§2.9 step 7: only a goal state at least as recent as the current one replaces it; an

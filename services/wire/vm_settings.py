@@ -55,7 +55,7 @@ class _Settings(_Model):
     protected_settings_cert_thumbprint: str | None = None
     protected_settings: str | None = None
     public_settings: str | None = None
-    seq_no: int
+    seq_no: int | None = None  # single-config entries may leave it to settingsSeqNo
     extension_name: str | None = None
     extension_state: str | None = None
 
@@ -82,6 +82,7 @@ class _Extension(_Model):
     is_json: bool = True
     use_exact_version: bool = True
     encoded_signature: str | None = None
+    settings_seq_no: int | None = None
     is_multi_config: bool = False
     settings: list[_Settings] | None = None
     depends_on: list[_DependsOn] | None = None
@@ -109,7 +110,7 @@ class _VmSettings(_Model):
     host_ga_plugin_version: str = Field(alias="hostgapluginversion")
     activity_id: str = "00000000-0000-0000-0000-000000000000"
     correlation_id: str = "00000000-0000-0000-0000-000000000000"
-    in_svd_seq_no: int
+    in_svd_seq_no: int | None = None  # older plugins leave it out (extd then says the incarnation)
     extensions_last_modified_tick_count: int
     extension_goal_states_source: Literal["FastTrack", "Fabric"]
     on_hold: bool = False
@@ -166,13 +167,16 @@ def _public(text: str | None, where: str) -> Any:
     return value
 
 
-def _runtime(entry: _Settings, where: str, multi: bool) -> RuntimeSettings:
+def _runtime(entry: _Settings, extension: _Extension) -> RuntimeSettings:
+    where, multi = extension.name, extension.is_multi_config
     if entry.protected_settings and not entry.protected_settings_cert_thumbprint:
         raise VmSettingsParseError(f"{where}: protectedSettings without a certificate thumbprint")
     if multi and not entry.extension_name:
         raise VmSettingsParseError(f"{where}: a multi-config settings entry has no extensionName")
+    seq_no = entry.seq_no if entry.seq_no is not None or multi else extension.settings_seq_no
     return RuntimeSettings(
-        seq_no=entry.seq_no,
+        seq_no=seq_no,
+        seq_no_problem=None if seq_no is not None else "is missing",
         name=entry.extension_name if multi else None,
         state=(entry.extension_state or "enabled") if multi else None,
         public_settings=_public(entry.public_settings, where),
@@ -202,7 +206,7 @@ def _plugin_settings(extension: _Extension) -> PluginSettings | None:
         raise VmSettingsParseError(f"{where}: {len(entries)} settings for a single-config handler")
     if not multi and depends and len(depends) > 1:
         raise VmSettingsParseError(f"{where}: {len(depends)} dependsOn for a single-config handler")
-    runtime = tuple(_runtime(e, where, multi) for e in entries)
+    runtime = tuple(_runtime(e, extension) for e in entries)
     names = {r.name for r in runtime}
     for item in depends or ():
         if multi and item.name not in names:
@@ -260,7 +264,7 @@ def to_goal_state(doc: _VmSettings, etag: str, incarnation: str) -> ExtensionsGo
         incarnation=incarnation,
         source=doc.extension_goal_states_source,
         channel="HostGAPlugin",
-        svd_seq_no=str(doc.in_svd_seq_no),
+        svd_seq_no="" if doc.in_svd_seq_no is None else str(doc.in_svd_seq_no),
         created_on_ticks=doc.extensions_last_modified_tick_count,
         activity_id=doc.activity_id,
         correlation_id=doc.correlation_id,

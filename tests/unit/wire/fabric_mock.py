@@ -27,7 +27,7 @@ VERSIONS = (
     b'<?xml version="1.0" encoding="utf-8"?><Versions><Preferred><Version>2015-04-05</Version>'
     b"</Preferred><Supported><Version>2012-11-30</Version></Supported></Versions>"
 )
-Answer = bytes | int | httpx.Response
+Answer = bytes | int | httpx.Response | Callable[[httpx.Request], httpx.Response]
 
 
 def goal_state_xml(incarnation: int, *, role_instance: bool = True, container: str = "c1") -> bytes:
@@ -49,12 +49,15 @@ def goal_state_xml(incarnation: int, *, role_instance: bool = True, container: s
     ).encode()
 
 
-def extensions_xml(incarnation: int, *, blob: str = "https://acct.blob/status?sig=x") -> bytes:
+def extensions_xml(
+    incarnation: int, *, blob: str = "https://acct.blob/status?sig=x", created_on_ticks: int = 0
+) -> bytes:
     return (
         f'<Extensions version="1.0.0.0" goalStateIncarnation="{incarnation}">'
         f'<StatusUploadBlob statusBlobType="BlockBlob">{blob}</StatusUploadBlob>'
         "<Plugins/><PluginSettings/>"
-        f'<InVMGoalStateMetaData inSvdSeqNo="{incarnation}"/></Extensions>'
+        f'<InVMGoalStateMetaData inSvdSeqNo="{incarnation}" createdOnTicks="{created_on_ticks}"/>'
+        "</Extensions>"
     ).encode()
 
 
@@ -75,11 +78,14 @@ class MockFabric:
     def serve(self, method: str, url: str, *answers: Answer) -> None:
         self.routes[(method, url)] = list(answers)
 
-    def serve_incarnation(self, incarnation: int, **goal_state: object) -> None:
+    def serve_incarnation(
+        self, incarnation: int, *, created_on_ticks: int = 0, **goal_state: object
+    ) -> None:
         """GoalState.xml of `incarnation` with its ExtensionsConfig and HostingEnvironmentConfig."""
         self.serve("GET", GOAL_STATE_URL, goal_state_xml(incarnation, **goal_state))  # type: ignore[arg-type]
         base = f"{WIRESERVER}/machine/c/r?comp=config&incarnation={incarnation}"
-        self.serve("GET", f"{base}&type=extensionsConfig", extensions_xml(incarnation))
+        extensions = extensions_xml(incarnation, created_on_ticks=created_on_ticks)
+        self.serve("GET", f"{base}&type=extensionsConfig", extensions)
         self.serve("GET", f"{base}&type=hostingEnvironmentConfig", HOSTING)
 
     def count(self, method: str, url: str) -> int:
@@ -93,6 +99,8 @@ class MockFabric:
                 answer = answers.pop(0) if len(answers) > 1 else answers[0]
                 if isinstance(answer, httpx.Response):
                     return answer
+                if callable(answer):
+                    return answer(request)
                 if isinstance(answer, int):
                     return httpx.Response(answer)
                 return httpx.Response(200, content=answer)
@@ -109,7 +117,11 @@ def fabric_http(fabric: MockFabric) -> FabricHttp:
 
 
 def make_wire(
-    tmp_path: Path, fabric: MockFabric, *, on_extensions: Callable[[], None] | None = None
+    tmp_path: Path,
+    fabric: MockFabric,
+    *,
+    on_extensions: Callable[[], None] | None = None,
+    config: AgentConfig | None = None,
 ) -> Wire:
     """A Wire on the mock fabric, its state in tmp_path (start() is not run: it would make a
     transport key in a helper process; nothing here fetches certificates)."""
@@ -121,7 +133,7 @@ def make_wire(
     callbacks = Callbacks(extensions_changed=on_extensions or (lambda: None))
     wire = Wire(
         root,
-        AgentConfig(),
+        config or AgentConfig(),
         Clients(http, lambda proxy: http),
         Runner(),
         callbacks=callbacks,
