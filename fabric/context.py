@@ -27,6 +27,7 @@ class Route:
     endpoint: str
     handler: Handler
     body: BodyKind = "xml"
+    invalid: Handler | None = None  # the fault "invalid": well-formed, against the rules
 
 
 @dataclass

@@ -106,6 +106,8 @@ async def _apply(step: Step | None, request: web.Request, route: Route) -> web.S
         return await _truncated(request, await route.handler(request))
     if step.kind == "drip":
         return await _dripped(request, await route.handler(request), step.delay or 0.0)
+    if step.kind == "invalid" and route.invalid is not None:
+        return await route.invalid(request)
     return _instead(step, request, route)
 
 

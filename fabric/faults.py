@@ -2,7 +2,8 @@
 
 A step is a status code (500, 503, 429, 410, 404, ...), "400-invalid-container", {"delay": s},
 {"drip": s} (the headers at once, then the body one byte every s seconds), "drop", "truncate",
-"malformed" or "ok". After the sequence, normal service resumes.
+"malformed", "invalid" (a well-formed document that breaks the protocol's rules, for the
+endpoints in INVALID_ENDPOINTS) or "ok". After the sequence, normal service resumes.
 """
 
 from __future__ import annotations
@@ -40,14 +41,17 @@ ENDPOINTS = (
 )
 
 StepKind = Literal[
-    "status", "invalid-container", "delay", "drip", "drop", "truncate", "malformed", "ok"
+    "status", "invalid-container", "delay", "drip", "drop", "truncate", "malformed", "invalid", "ok"
 ]
+# Endpoints that can serve a well-formed but invalid document ("invalid").
+INVALID_ENDPOINTS = ("hgap-vmsettings",)
 TIMED_STEPS: tuple[StepKind, ...] = ("delay", "drip")
 NAMED_STEPS: dict[str, StepKind] = {
     "400-invalid-container": "invalid-container",
     "drop": "drop",
     "truncate": "truncate",
     "malformed": "malformed",
+    "invalid": "invalid",
     "ok": "ok",
 }
 
@@ -103,6 +107,10 @@ class FaultPlan:
         if endpoint not in ENDPOINTS:
             raise FaultError(f"unknown fault endpoint {endpoint!r} (known: {', '.join(ENDPOINTS)})")
         parsed = deque(Step.parse(step) for step in steps)
+        if endpoint not in INVALID_ENDPOINTS and any(s.kind == "invalid" for s in parsed):
+            raise FaultError(
+                f"{endpoint!r} has no invalid document (only {', '.join(INVALID_ENDPOINTS)})"
+            )
         with self._lock:
             self._pending[endpoint] = parsed
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import zipfile
 from urllib.parse import urlsplit
 
@@ -43,7 +44,9 @@ class HostGAPlugin:
             ("GET", "/health"): Route("hgap-health", self.health, "json"),
             ("PUT", "/status"): Route("hgap-status", self.status, "json"),
             ("GET", "/extensionArtifact"): Route("hgap-artifact", self.artifact, "bytes"),
-            ("GET", "/vmSettings"): Route("hgap-vmsettings", self.vm_settings, "json"),
+            ("GET", "/vmSettings"): Route(
+                "hgap-vmsettings", self.vm_settings, "json", invalid=self.invalid_vm_settings
+            ),
             ("PUT", "/vmAgentLog"): Route("hgap-vmagentlog", self.vm_agent_log, "json"),
         }
         return routes.get((request.method, request.path.rstrip("/") or "/"))
@@ -123,6 +126,18 @@ class HostGAPlugin:
             "extensions-goal-state", channel="HostGAPlugin", status=200, goal_state_id=f"etag_{tag}"
         )
         return web.Response(body=document, content_type="application/json", headers={"ETag": tag})
+
+    async def invalid_vm_settings(self, request: web.Request) -> web.Response:
+        """The current vmSettings with a rule of §4.3 broken: its first handler's state is not
+        enabled/disabled/uninstall. Served with its own ETag, like any new document."""
+        document = json.loads(self.ctx.source.vm_settings() or b"{}")
+        broken = {"name": "Fabric.Invalid.Handler", "version": "1.0", "state": "sideways"}
+        extensions = document.get("extensionGoalStates") or [broken]
+        extensions[0]["state"] = "sideways"
+        document["extensionGoalStates"] = extensions
+        body = json.dumps(document, indent=2).encode()
+        headers = {"ETag": etag(body)}
+        return web.Response(body=body, content_type="application/json", headers=headers)
 
     async def vm_agent_log(self, request: web.Request) -> web.Response:
         if self._stale_container(request, config_name=False):

@@ -168,3 +168,34 @@ def test_a_scenario_file_and_the_admin_api_select_the_channel(served: Any) -> No
         assert published["publish_through"] == "both"
         assert client.set_extension_settings(HANDLER, public={"message": "b"}) == int(before) + 1
         assert incarnation() == str(int(before) + 1)
+
+
+def test_an_invalid_document_is_well_formed_against_the_rules_under_its_own_etag(
+    agent: Agentish, fabric: Fabric
+) -> None:
+    good = vm_settings(agent)
+    fabric.program_faults("hgap-vmsettings", ["invalid"])
+    bad = vm_settings(agent, good.headers["ETag"])
+    assert bad.status_code == 200 and bad.headers["ETag"] not in ("", good.headers["ETag"])
+    assert [e["state"] for e in bad.json()["extensionGoalStates"]] == ["sideways"]
+    assert vm_settings(agent, good.headers["ETag"]).status_code == 304  # then served as before
+
+
+def test_only_vm_settings_have_an_invalid_document(fabric: Fabric) -> None:
+    from waagent.fabric.faults import FaultError
+
+    with pytest.raises(FaultError, match="no invalid document"):
+        fabric.program_faults("goalstate", ["invalid"])
+
+
+def test_support_can_stop_and_the_plugin_can_be_too_old_mid_run(
+    agent: Agentish, fabric: Fabric
+) -> None:
+    etag = vm_settings(agent).headers["ETag"]
+    fabric.set_publishing(hgap_version="1.0.8.132")
+    old = vm_settings(agent, etag)
+    assert old.status_code == 200 and old.json()["hostGAPluginVersion"] == "1.0.8.132"
+    fabric.set_publishing(fast_track=False)
+    assert vm_settings(agent, old.headers["ETag"]).status_code == 404
+    fabric.set_publishing(fast_track=True, hgap_version="1.0.8.179")
+    assert vm_settings(agent, etag).status_code == 304  # the same document as at first
