@@ -12,12 +12,16 @@ agent's other two figures), and extd's resident memory while idle with 10 extens
 `--vm` measures the same three cases for one extension in the booted system-test VM (systemd as
 PID 1, the units as installed): there each command is a transient service started by systemd,
 as on a real VM, and extd stays in its sandbox. Prints figures; asserts nothing. Needs root.
-Run: .venv/bin/python bench/extensions.py [--vm]
+`--fast-track` measures only the issue-14 acceptance: with the fabric serving Fast Track, one
+extension added through the WireServer and one added through vmSettings alone, side by side
+(also printed at the end of the default run).
+Run: .venv/bin/python bench/extensions.py [--vm | --fast-track]
 """
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 import time
@@ -37,6 +41,8 @@ from waagent.common.names import EXTENSIONS, WIRE
 from waagent.fabric.scenario import CertificateSpec, Scenario
 
 RUNS = 3
+# wire's log line once it has a new extensions goal state: a WireServer one, or Fast Track.
+FETCHED = re.compile(r"INFO wire (goal state:|Fast Track goal state)")
 CONFIG = {"Extensions.GoalStatePeriod": "60", "Services.IdleTimeout": "3"}
 # The classic agent on this kind of machine (DESIGN.md): fetch -> success uploaded.
 CLASSIC = {"add": 4.0, "settings": 2.0, "update": 10.1, "rss_mib": 56.2}
@@ -89,9 +95,7 @@ def timed(
         lambda: all_succeeded(system, handlers, check), timeout=600, interval=0.005, what="success"
     )
     total = time.monotonic() - started
-    fetched = [
-        line for line in system.service_log().splitlines() if "INFO wire goal state:" in line
-    ]
+    fetched = [line for line in system.service_log().splitlines() if FETCHED.search(line)]
     fetched_at = datetime.fromisoformat(fetched[-1].split()[0].replace("Z", "+00:00"))
     first = next(
         r
@@ -151,6 +155,39 @@ def one_run(count: int, extras: bool) -> dict[str, float]:
             time.sleep(1)  # every extension is terminal: extd is idle until its idle timeout
             figures["rss_mib"] = extd_rss_mib(system)
     return figures
+
+
+def fast_track_run() -> dict[str, float]:
+    """One extension added through the WireServer (a new incarnation), then one through
+    vmSettings alone (Fast Track: the incarnation stays), on a fabric serving both."""
+    scenario = Scenario(certificates=[CertificateSpec(name="tenant")], fast_track=True)
+    figures: dict[str, float] = {}
+    with (
+        fabric_for(None, scenario) as fabric,
+        Environment(config=CONFIG, endpoint=fabric.address) as env,
+    ):
+        system = System(env, fabric)
+        system.start()
+        wait_for(lambda: fabric.records("status"), timeout=30, what="wire's first status")
+        for channel, name in (("wireserver", "Bench.Wire.Ext"), ("vmsettings", "Bench.Fast.Ext")):
+            fabric.set_publishing(publish_through=channel)
+            figures[channel], figures[f"{channel}_extd"] = timed(
+                system, lambda n=name: fabric.add_extension(n, version="1.0.0"), [name], success(0)
+            )
+    return figures
+
+
+def main_fast_track() -> None:
+    print(f"add 1 extension: WireServer vs Fast Track (vmSettings only), median of {RUNS} runs")
+    runs = [fast_track_run() for _ in range(RUNS)]
+    print(f"{'channel':<30}{'bump':>9}{'fetched':>10}{'classic':>10}")
+    for channel, label in (
+        ("wireserver", "WireServer (incarnation)"),
+        ("vmsettings", "Fast Track (vmSettings)"),
+    ):
+        bump = statistics.median(r[channel] for r in runs)
+        fetched = statistics.median(r[f"{channel}_extd"] for r in runs)
+        print(f"{label:<30}{bump:>7.2f} s{fetched:>8.2f} s{CLASSIC['add']:>8.1f} s")
 
 
 VM_CONFIG = {"Extensions.GoalStatePeriod": "60", "Services.IdleTimeout": "3"}
@@ -248,6 +285,9 @@ def main() -> None:
     if "--vm" in sys.argv[1:]:
         main_vm()
         return
+    if "--fast-track" in sys.argv[1:]:
+        main_fast_track()
+        return
     print(f"extd: incarnation bump -> status success at the fabric (median of {RUNS} runs)")
     print("  bump: from the change at the fabric; fetched: from wire having the whole goal state")
     print(f"{'case':<30}{'bump':>9}{'fetched':>10}{'classic':>10}")
@@ -268,6 +308,7 @@ def main() -> None:
             rss = statistics.median(r["rss_mib"] for r in runs)
             label = "extd RSS idle, 10 installed"
             print(f"{label:<30}{rss:>5.1f} MiB   (classic: 56.2 MiB, whole agent)")
+    main_fast_track()
 
 
 if __name__ == "__main__":
