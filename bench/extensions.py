@@ -20,12 +20,13 @@ Run: .venv/bin/python bench/extensions.py [--vm | --fast-track]
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -120,9 +121,9 @@ def extd_rss_mib(system: System) -> float:
     return float("nan")
 
 
-def one_run(count: int, extras: bool) -> dict[str, float]:
-    scenario = Scenario(certificates=[CertificateSpec(name="tenant")])
-    figures: dict[str, float] = {}
+@contextlib.contextmanager
+def reporting(scenario: Scenario) -> Iterator[System]:
+    """The private system on a fabric serving `scenario`, once wire uploaded its first status."""
     with (
         fabric_for(None, scenario) as fabric,
         Environment(config=CONFIG, endpoint=fabric.address) as env,
@@ -130,6 +131,13 @@ def one_run(count: int, extras: bool) -> dict[str, float]:
         system = System(env, fabric)
         system.start()
         wait_for(lambda: fabric.records("status"), timeout=30, what="wire's first status")
+        yield system
+
+
+def one_run(count: int, extras: bool) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    with reporting(Scenario(certificates=[CertificateSpec(name="tenant")])) as system:
+        fabric = system.fabric
         handlers = names(count)
 
         def publish() -> None:
@@ -162,13 +170,8 @@ def fast_track_run() -> dict[str, float]:
     vmSettings alone (Fast Track: the incarnation stays), on a fabric serving both."""
     scenario = Scenario(certificates=[CertificateSpec(name="tenant")], fast_track=True)
     figures: dict[str, float] = {}
-    with (
-        fabric_for(None, scenario) as fabric,
-        Environment(config=CONFIG, endpoint=fabric.address) as env,
-    ):
-        system = System(env, fabric)
-        system.start()
-        wait_for(lambda: fabric.records("status"), timeout=30, what="wire's first status")
+    with reporting(scenario) as system:
+        fabric = system.fabric
         for channel, name in (("wireserver", "Bench.Wire.Ext"), ("vmsettings", "Bench.Fast.Ext")):
             fabric.set_publishing(publish_through=channel)
             figures[channel], figures[f"{channel}_extd"] = timed(

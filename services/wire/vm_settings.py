@@ -137,15 +137,21 @@ def _lowered(value: Any) -> Any:
     return value
 
 
+def _json(text: str | bytes, what: str) -> Any:
+    """JSON no deeper than settings may nest (VmSettingsParseError naming `what` otherwise)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise VmSettingsParseError(f"{what} are not valid JSON ({exc})") from None
+    if settings_docs.depth(value) > settings_docs.MAX_DEPTH:
+        raise VmSettingsParseError(f"{what}: {settings_docs.TOO_DEEP}")
+    return value
+
+
 def load(data: bytes) -> _VmSettings:
     if len(data) > MAX_DOCUMENT:
         raise VmSettingsParseError(f"vmSettings larger than {MAX_DOCUMENT} bytes")
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise VmSettingsParseError(f"vmSettings are not valid JSON ({exc})") from None
-    if settings_docs.depth(raw) > settings_docs.MAX_DEPTH:
-        raise VmSettingsParseError(f"vmSettings: {settings_docs.TOO_DEEP}")
+    raw = _json(data, "vmSettings")
     try:
         return _VmSettings.model_validate(_lowered(raw))
     except ValidationError as exc:
@@ -156,15 +162,7 @@ def load(data: bytes) -> _VmSettings:
 
 def _public(text: str | None, where: str) -> Any:
     """publicSettings arrive as a JSON *string*; null stays null."""
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise VmSettingsParseError(f"{where}: publicSettings are not valid JSON ({exc})") from None
-    if settings_docs.depth(value) > settings_docs.MAX_DEPTH:
-        raise VmSettingsParseError(f"{where}: {settings_docs.TOO_DEEP}")
-    return value
+    return None if text is None else _json(text, f"{where}: publicSettings")
 
 
 def _runtime(entry: _Settings, extension: _Extension) -> RuntimeSettings:

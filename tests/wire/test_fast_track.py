@@ -38,12 +38,15 @@ def fast_track_scenario(**changes: Any) -> Scenario:
 
 
 @contextlib.contextmanager
-def running(scenario: Scenario, config: dict[str, str] | None = None) -> Iterator[System]:
+def running(  # the probe enabled (seqNo 1) and reported
+    scenario: Scenario, config: dict[str, str] | None = None
+) -> Iterator[System]:
     with (
         fabric_for(None, scenario) as fabric,
         Environment(config={**CONFIG, **(config or {})}, endpoint=fabric.address) as env,
     ):
-        yield System(env, fabric)
+        system = System(env, fabric)
+        yield system
 
 
 @pytest.fixture
@@ -80,8 +83,6 @@ def test_a_fast_track_only_extension_is_enabled_and_its_status_names_the_svd_seq
     system: System,
 ) -> None:
     fabric = system.fabric
-    system.start()
-    system.wait_extension_status(PROBE, "success", seq=1)
     incarnation = fabric.info()["incarnation"]
 
     assert fabric.add_extension(SECOND, **_second()) == incarnation  # vmSettings alone
@@ -115,8 +116,6 @@ def test_artifacts_of_a_fast_track_goal_state_through_the_plugin_are_verified_th
     system: System,
 ) -> None:
     fabric = system.fabric
-    system.start()
-    system.wait_extension_status(PROBE, "success", seq=1)
     fabric.program_faults("storage-package", [404] * 20)  # direct fails: the plugin serves it
     fabric.add_extension(SECOND, **_second())
     system.wait_extension_status(SECOND, "success", seq=0)
@@ -131,8 +130,6 @@ def test_artifacts_of_a_fast_track_goal_state_through_the_plugin_are_verified_th
 
 def test_a_304_storm_parses_and_writes_nothing(system: System) -> None:
     fabric = system.fabric
-    system.start()
-    system.wait_extension_status(PROBE, "success", seq=1)
     wait_for(lambda: len(vm_settings_reads(fabric)) >= 3, timeout=20, what="a few polls")
     folders = history(system)
     polls = len(vm_settings_reads(fabric))
@@ -153,8 +150,6 @@ def test_a_410_mid_cycle_refreshes_the_goal_state_and_the_change_is_applied(
     system: System,
 ) -> None:
     fabric = system.fabric
-    system.start()
-    system.wait_extension_status(PROBE, "success", seq=1)
     fabric.program_faults("hgap-vmsettings", [410])
     fabric.set_extension_settings(PROBE, public={"greeting": "after 410"})
     system.wait_extension_status(PROBE, "success", seq=2)
@@ -166,8 +161,6 @@ def test_a_410_mid_cycle_refreshes_the_goal_state_and_the_change_is_applied(
 
 def test_an_invalid_document_keeps_the_goal_state_and_is_saved_once(system: System) -> None:
     fabric = system.fabric
-    system.start()
-    system.wait_extension_status(PROBE, "success", seq=1)
     before, folders = extensions_goal_state(system)["id"], history(system)
     fabric.program_faults("hgap-vmsettings", ["invalid"] * 3)
     wait_for(lambda: _served(fabric), timeout=20, what="the invalid documents served")
@@ -186,8 +179,6 @@ def test_support_stopping_falls_back_to_extensions_config_that_is_newer(
     system: System,
 ) -> None:
     fabric = system.fabric
-    system.start()
-    system.wait_extension_status(PROBE, "success", seq=1)
     fabric.set_extension_settings(PROBE, public={"greeting": "fast"})  # vmSettings only
     system.wait_extension_status(PROBE, "success", seq=2)
     fabric.set_publishing(fast_track=False, publish_through="both")
@@ -204,8 +195,6 @@ def test_support_stopping_falls_back_to_extensions_config_that_is_newer(
 
 def test_an_old_plugin_is_not_supported() -> None:
     with running(fast_track_scenario(hgap_version="1.0.8.132")) as system:
-        system.start()
-        system.wait_extension_status(PROBE, "success", seq=1)
         assert wire_prop(system, "FastTrack") == "not-supported"
         assert extensions_goal_state(system)["id"].startswith("incarnation_")
         features = system.documents()[-1]["supportedFeatures"]
@@ -215,8 +204,6 @@ def test_an_old_plugin_is_not_supported() -> None:
 def test_disabled_fast_track_asks_no_vm_settings_at_all() -> None:
     scenario = fast_track_scenario(publish_through="both")
     with running(scenario, {"Debug.EnableFastTrack": "n"}) as system:
-        system.start()
-        system.wait_extension_status(PROBE, "success", seq=1)
         wait_for(lambda: len(system.documents()) >= 3, timeout=20, what="a few status uploads")
         assert not [r for r in system.fabric.requests() if r.endpoint == "hgap-vmsettings"]
         assert wire_prop(system, "FastTrack") == "disabled"
