@@ -46,6 +46,8 @@ def running(  # the probe enabled (seqNo 1) and reported
         Environment(config={**CONFIG, **(config or {})}, endpoint=fabric.address) as env,
     ):
         system = System(env, fabric)
+        system.start()
+        system.wait_extension_status(PROBE, "success", seq=1)
         yield system
 
 
