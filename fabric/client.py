@@ -138,6 +138,10 @@ class FabricClient:
         result: dict[str, Any] = self._call("set_publishing", **changes)
         return result
 
+    def add_certificate(self, name: str, **fields: Any) -> list[str]:
+        result: list[str] = self._call("add_certificate", name=name, **fields)
+        return result
+
     def transport_certificate(self) -> str | None:
         result: str | None = self._call("transport_certificate")
         return result

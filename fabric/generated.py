@@ -22,7 +22,14 @@ from pydantic import ValidationError
 from . import cms, documents, imds, ovf, packages
 from . import extension_documents as ext_docs
 from .api import KEEP
-from .scenario import Extension, HandlerVersion, Scenario, ScenarioError, Settings
+from .scenario import (
+    CertificateSpec,
+    Extension,
+    HandlerVersion,
+    Scenario,
+    ScenarioError,
+    Settings,
+)
 from .source import Artifact, Gone
 from .tenant import TenantCertificates
 from .urls import GA_FAMILY, Urls
@@ -296,6 +303,20 @@ class GeneratedSource:
             self._cache.clear()
             self._forget_old_protected()
             return self._incarnation
+
+    def add_certificate(self, name: str, **fields: Any) -> list[str]:
+        """A tenant certificate added to the current incarnation's Certificates document, no new
+        incarnation: a rotation the WireServer serves before announcing it, so that vmSettings
+        can name a certificate an agent has not downloaded (§2.9 step 9). Returns every name."""
+        try:
+            spec = CertificateSpec.model_validate({"name": name, **fields})
+        except ValidationError as exc:
+            raise ScenarioError(f"certificate {name}: {exc.errors()[0]['msg']}") from None
+        with self._lock:
+            current = [c.model_dump() for c in self._scenario.certificates]
+            self._validated({"certificates": [*current, spec.model_dump()]})
+            self.tenant.add(spec)
+            return self.tenant.names
 
     def _publish_vm_settings(self) -> int:
         """A Fast Track goal state alone: new vmSettings, the incarnation stays."""

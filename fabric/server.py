@@ -355,6 +355,9 @@ class Fabric:
     def set_publishing(self, **changes: Any) -> dict[str, Any]:
         return self._generated().set_publishing(**changes)
 
+    def add_certificate(self, name: str, **fields: Any) -> list[str]:
+        return self._generated().add_certificate(name, **fields)
+
     # -- secrets and media ------------------------------------------------------------------
 
     def transport_certificate(self) -> str | None:

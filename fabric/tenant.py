@@ -101,6 +101,15 @@ class TenantCertificates:
                 self._generated = {spec.name: generate(spec) for spec in self._specs}
             return self._generated
 
+    def add(self, spec: CertificateSpec) -> None:
+        """One more certificate (the Certificates document carries it from now on)."""
+        certificates = self.all()
+        made = generate(spec)
+        with self._lock:
+            self._specs.append(spec)
+            certificates[spec.name] = made
+            self._pfx = None
+
     def get(self, name: str) -> TenantCertificate:
         try:
             return self.all()[name]

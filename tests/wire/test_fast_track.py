@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.extd.system import PROBE, System, probe_extension
+from tests.extd.system import PROBE, System, detail, probe_extension
 from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 from tests.harness.wait import wait_for
@@ -109,8 +109,8 @@ def test_a_fast_track_only_extension_is_enabled_and_its_status_names_the_svd_seq
     assert f"etag_{published['etag']}" in vm_settings_reads(fabric)[-1][1]
 
 
-def _second() -> dict[str, Any]:
-    probe = probe_extension(SECOND, seq_no=0, public_settings={"greeting": "fast"})
+def _second(**fields: Any) -> dict[str, Any]:
+    probe = probe_extension(SECOND, seq_no=0, public_settings={"greeting": "fast"}, **fields)
     return probe.model_dump(exclude={"name"})
 
 
@@ -210,3 +210,20 @@ def test_disabled_fast_track_asks_no_vm_settings_at_all() -> None:
         assert not [r for r in system.fabric.requests() if r.endpoint == "hgap-vmsettings"]
         assert wire_prop(system, "FastTrack") == "disabled"
         assert all(f["Key"] != "FastTrack" for f in system.documents()[-1]["supportedFeatures"])
+
+
+def test_a_fast_track_goal_state_naming_a_new_certificate_fetches_the_certificates_again(
+    system: System,
+) -> None:
+    fabric = system.fabric
+    fabric.add_certificate("rotated")  # served from now on, without a new incarnation
+    [thumbprint] = [t for t, c in fabric.tenant_certificates().items() if c["name"] == "rotated"]
+    secret = {"secret": "rotated-secret"}
+    fabric.add_extension(SECOND, **_second(protected_settings=secret, certificate="rotated"))
+    item = system.wait_extension_status(SECOND, "success", seq=0)
+    assert json.loads(detail(item)["formattedMessage"]["message"])["protected"] == secret
+    summary = json.loads(
+        system.env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "GetGoalState").data[0]
+    )
+    assert thumbprint in {c["thumbprint"] for c in summary["certificates"]}
+    assert f"certificate(s) {thumbprint} this VM lacks" in system.service_log()
