@@ -150,3 +150,16 @@ def test_a_scenario_without_certificates_has_no_certificates_url() -> None:
         agent = Agentish(running)
         assert "Certificates" not in agent.urls()
         agent.close()
+
+
+def test_a_certificate_added_mid_run_is_served_without_a_new_incarnation(
+    agent: Agentish, fabric: Fabric, transport: Transport, tmp_path: Path
+) -> None:
+    incarnation = agent.goal_state().findtext("Incarnation")
+    assert fabric.add_certificate("rotated", key_size=2048) == ["tenant", "ssh", "rotated"]
+    assert agent.goal_state().findtext("Incarnation") == incarnation
+    pem = decrypt_certificates(agent.certificates(transport).content, transport, tmp_path)
+    expected = fabric.tenant_certificates()
+    assert thumbprints(pem) == set(expected) and len(expected) == 3
+    with pytest.raises(ValueError, match="must be unique"):
+        fabric.add_certificate("rotated")  # names stay unique
