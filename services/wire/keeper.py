@@ -1,9 +1,11 @@
 """The last good goal state: refreshed from the fabric, committed whole, cached and kept in history.
 
-`refresh` polls with one cheap request; the documents are fetched only when the incarnation
-changed. The goal-state bytes count as seen only once everything they name has been fetched, so a
-failure half-way is tried again on the next poll. A document that is gone (410: the goal state
-moved on meanwhile) makes it start over once with a fresh goal state.
+`refresh` polls with one cheap request to the WireServer and, for Fast Track, one to the
+HostGAPlugin (`fast_track.py`); the documents are fetched only when the incarnation changed. The
+goal-state bytes count as seen only once everything they name has been fetched, so a failure
+half-way is tried again on the next poll. A document that is gone (410: the goal state moved on
+meanwhile) makes it start over once with a fresh goal state. The extensions goal state extd gets
+is ExtensionsConfig or vmSettings, whichever is more recent (§2.9 step 7).
 """
 
 from __future__ import annotations
@@ -87,9 +89,11 @@ class GoalStateKeeper:
         cheap request each while nothing changes). True if something new was committed."""
         async with self._lock:
             await self.fetcher.check_protocol()
+            fetched: Fetched | None = None
             for attempt in (1, 2):
                 response = await self._response()
-                fetched = await self._vm_settings(response, force)
+                if fetched is None:  # once: a start-over keeps what it brought
+                    fetched = await self._vm_settings(response, force)
                 response = self._newest or response  # a 410 may have brought a newer one
                 doc, previous = response.doc, self.summary
                 same = previous is not None and previous.incarnation == doc.incarnation
