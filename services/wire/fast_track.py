@@ -120,7 +120,7 @@ class FastTrack:
         self.files = files
         self._hostplugin = hostplugin
         self.enabled = enabled
-        self._report = report
+        self.report = report
         self._announce = announce  # the FastTrack property of Wire1
         self.clock = clock  # monotonic seconds (tests move it)
         self.support = Support.UNKNOWN if enabled else Support.DISABLED
@@ -269,7 +269,7 @@ class FastTrack:
             counters.failed_requests += 1
         if counters.reported < ERRORS_PER_PERIOD:
             counters.reported += 1
-            self._report(_event("VmSettings", str(exc), False))
+            self.report(_event("VmSettings", str(exc), False))
 
     def _summarize(self) -> None:
         """Once an hour: the counts of the hour as `VmSettingsSummary` (only if there were any)."""
@@ -277,7 +277,7 @@ class FastTrack:
         if now - self.counters.since < REPORT_PERIOD:
             return
         if self.counters.requests:
-            self._report(_event("VmSettingsSummary", json.dumps(self.counters.summary()), True))
+            self.report(_event("VmSettingsSummary", json.dumps(self.counters.summary()), True))
         self.counters = Counters(since=now)
 
 

@@ -231,7 +231,7 @@ def test_errors_are_counted_and_the_first_three_an_hour_reported(tmp_path: Path)
     now = [0.0]
     wire.fast_track.clock = lambda: now[0]
     wire.fast_track.counters.since = 0.0
-    wire.fast_track._report = events.append
+    wire.fast_track.report = events.append
     no_etag = httpx.Response(200, json=document())
     fabric.serve("GET", VM_SETTINGS, _answers(httpx.Response(502), httpx.Response(400), no_etag))
     refresh(wire, 5)
