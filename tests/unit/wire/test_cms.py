@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.wire.conftest import cms_encrypt, make_tenant
-from waagent.wire import cms
+from waagent.common import cms
 from waagent.wire.transport import TransportCredentials
 
 

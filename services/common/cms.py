@@ -1,6 +1,7 @@
 """Decrypting CMS EnvelopedData (RFC 5652) addressed to our transport certificate.
 
-Used for the Certificates document (§3.2) and JIT passwords (§3.4). The recipient may be named
+Used by wire for the Certificates document (§3.2) and by the provisioner for JIT passwords
+(§3.4), both with wire's transport key pair (`load_recipient`). The recipient may be named
 by SubjectKeyIdentifier (what the WireServer does) or by issuer and serial number. Key transport
 is RSA (PKCS#1 v1.5, or OAEP); content encryption AES-CBC or DES-EDE3-CBC.
 """
@@ -8,6 +9,7 @@ is RSA (PKCS#1 v1.5, or OAEP); content encryption AES-CBC or DES-EDE3-CBC.
 from __future__ import annotations
 
 import hmac
+from pathlib import PurePosixPath
 
 from cryptography import x509
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -15,8 +17,10 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP, PKCS1v15
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from . import der
+from .root import Root
 
 ENVELOPED_DATA = "1.2.840.113549.1.7.3"
 RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
@@ -31,6 +35,28 @@ CONTENT_CIPHERS = {
 
 class CmsError(ValueError):
     """The message cannot be decrypted with our key; the text says why, never what it holds."""
+
+
+def load_recipient(cert_pem: bytes, key_pem: bytes) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """The transport certificate and its RSA key, from their PEM files' contents."""
+    try:
+        key = load_pem_private_key(key_pem, None)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        raise CmsError("the transport key pair cannot be read") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CmsError("the transport key is not RSA")
+    return cert, key
+
+
+def read_recipient(
+    root: Root, cert_path: PurePosixPath, key_path: PurePosixPath
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """The transport key pair from its files under `root` (wire's state directory)."""
+    cert_pem, key_pem = root.read_bytes(cert_path), root.read_bytes(key_path)
+    if cert_pem is None or key_pem is None:
+        raise CmsError("no transport key pair")
+    return load_recipient(cert_pem, key_pem)
 
 
 def _subject_key_identifier(cert: x509.Certificate) -> bytes:
