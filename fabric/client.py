@@ -138,6 +138,9 @@ class FabricClient:
         result: dict[str, Any] = self._call("set_publishing", **changes)
         return result
 
+    def set_remote_access(self, users: list[dict[str, Any]]) -> int:
+        return int(self._call("set_remote_access", users=users))
+
     def transport_certificate(self) -> str | None:
         result: str | None = self._call("transport_certificate")
         return result

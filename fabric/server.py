@@ -355,6 +355,9 @@ class Fabric:
     def set_publishing(self, **changes: Any) -> dict[str, Any]:
         return self._generated().set_publishing(**changes)
 
+    def set_remote_access(self, users: list[dict[str, Any]]) -> int:
+        return self._generated().set_remote_access(users)
+
     # -- secrets and media ------------------------------------------------------------------
 
     def transport_certificate(self) -> str | None:

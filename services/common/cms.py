@@ -140,5 +140,7 @@ def decrypt(data: bytes, cert: x509.Certificate, key: rsa.RSAPrivateKey) -> byte
         if not ours:
             raise CmsError("encrypted to another certificate (no recipient matches ours)")
         return _decrypt_content(encrypted_content, _unwrap_key(ours[0], key))
-    except (der.DerError, IndexError) as exc:
+    except CmsError:
+        raise
+    except (ValueError, IndexError) as exc:  # DerError, or a structure of other shape
         raise CmsError(f"malformed CMS message: {exc}") from None

@@ -96,7 +96,7 @@ def _event(message: str) -> TelemetryEvent:
             "Version": AGENT_VERSION,
             "Operation": OPERATION,
             "OperationSuccess": False,
-            "Message": logs.redact(message)[:MAX_MESSAGE],
+            "Message": message[:MAX_MESSAGE],
             "Duration": 0,
             "ExtensionType": "",
             "IsInternal": False,
@@ -152,9 +152,9 @@ class JitUsers:
         try:
             await work
         except WaagentError as exc:
-            errors.append(f"{name[:64]}: {exc.message}")
+            errors.append(logs.redact(f"{name[:64]}: {exc.message}"))
         except OSError as exc:
-            errors.append(f"{name[:64]}: {from_os_error(exc).message}")
+            errors.append(logs.redact(f"{name[:64]}: {from_os_error(exc).message}"))
 
     async def _apply_user(self, user: RemoteAccessUser, is_jit: bool, now: datetime) -> None:
         validate_name(user.name)
