@@ -123,24 +123,28 @@ def _decrypt_content(encrypted: der.Tlv, content_key: bytes) -> bytes:
         raise CmsError("the content does not decrypt with the transport key") from None
 
 
+def _envelope(data: bytes, cert: x509.Certificate) -> tuple[list[der.Tlv], der.Tlv]:
+    """The recipient infos addressed to `cert`, and the encrypted content."""
+    content_type, wrapped = der.parse(data).children()[:2]
+    if content_type.oid() != ENVELOPED_DATA:
+        raise CmsError("not CMS EnvelopedData")
+    envelope = wrapped.children()[0].children()
+    position = 1
+    if envelope[position].tag_class == 0x80:  # [0] originatorInfo
+        position += 1
+    recipients = envelope[position].children()
+    ours = [r for r in recipients if _addressed_to_us(r.children()[1], cert)]
+    return ours, envelope[position + 1]
+
+
 def decrypt(data: bytes, cert: x509.Certificate, key: rsa.RSAPrivateKey) -> bytes:
     """The plaintext of a DER/BER EnvelopedData ContentInfo addressed to `cert`."""
     try:
-        info = der.parse(data)
-        content_type, wrapped = info.children()[:2]
-        if content_type.oid() != ENVELOPED_DATA:
-            raise CmsError("not CMS EnvelopedData")
-        envelope = wrapped.children()[0].children()
-        position = 1
-        if envelope[position].tag_class == 0x80:  # [0] originatorInfo
-            position += 1
-        recipients = envelope[position].children()
-        encrypted_content = envelope[position + 1]
-        ours = [r for r in recipients if _addressed_to_us(r.children()[1], cert)]
-        if not ours:
-            raise CmsError("encrypted to another certificate (no recipient matches ours)")
-        return _decrypt_content(encrypted_content, _unwrap_key(ours[0], key))
+        ours, encrypted_content = _envelope(data, cert)
+        if ours:
+            return _decrypt_content(encrypted_content, _unwrap_key(ours[0], key))
     except CmsError:
         raise
-    except (ValueError, IndexError) as exc:  # DerError, or a structure of other shape
+    except (ValueError, IndexError) as exc:  # DerError, or a structure of another shape
         raise CmsError(f"malformed CMS message: {exc}") from None
+    raise CmsError("encrypted to another certificate (no recipient matches ours)")

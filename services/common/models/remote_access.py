@@ -12,20 +12,21 @@ from pydantic import Field
 
 from .base import FrozenModel
 
-MAX_USERS = 1000
-
 
 class RemoteAccessUser(FrozenModel):
-    name: str = Field(max_length=256)
-    encrypted_password: str = Field(repr=False, max_length=65536)
-    expiration: str = Field(max_length=128)
+    """One user as the fabric named it; the provisioner checks each field (a bad one fails
+    that user only). The document's size is bounded by wire's HTTP limit."""
+
+    name: str
+    encrypted_password: str = Field(repr=False)
+    expiration: str
 
 
 class RemoteAccess(FrozenModel):
     """The RemoteAccess document of one goal state."""
 
     incarnation: str = ""
-    users: tuple[RemoteAccessUser, ...] = Field(default=(), max_length=MAX_USERS)
+    users: tuple[RemoteAccessUser, ...] = ()
 
 
 class RemoteAccessUpdate(FrozenModel):
