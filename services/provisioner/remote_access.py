@@ -139,6 +139,9 @@ class JitUsers:
         listed: set[str] = set()
         now = self.clock()
         for user in document.users if document else ():
+            if user.name in listed:
+                errors.append(logs.redact(f"{user.name[:64]}: named twice; the first one counts"))
+                continue
             listed.add(user.name)
             await self._guarded(
                 user.name, self._apply_user(user, user.name in existing, now), errors

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path, PurePosixPath
 
@@ -31,7 +30,7 @@ from waagent.provisioner.users import UserError, Users
 from waagent.wire import transport
 
 from .machine import Machine, config
-from .system import passwd_entry, shadow_hash
+from .system import openssl_sha512, passwd_entry, shadow_fields, shadow_hash
 
 WIRE_DIR = PurePosixPath("/var/lib/waagent-wire")
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -80,28 +79,9 @@ def apply(jit: JitUsers, doc: RemoteAccess | None) -> list[str]:
     return asyncio.run(jit.apply(doc))
 
 
-def shadow_fields(machine: Machine, name: str) -> list[str] | None:
-    for line in machine.path("/etc/shadow").read_text().splitlines():
-        if line.split(":")[0] == name:
-            return line.split(":")
-    return None
-
-
 def sudoers(machine: Machine) -> str:
     path = machine.path("/etc/sudoers.d/waagent")
     return path.read_text() if path.exists() else ""
-
-
-def openssl_hash(password: str, hashed: str) -> str:
-    salt = hashed.split("$")[2]
-    done = subprocess.run(
-        ["openssl", "passwd", "-6", "-salt", salt, password],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return done.stdout.strip()
 
 
 # ---- the document's dates ----
@@ -145,10 +125,10 @@ def test_a_jit_user_is_added_with_its_comment_expiry_password_and_sudo_line(
     entry = passwd_entry(machine.root, "support")
     assert entry is not None and entry[4] == JIT_COMMENT
     assert machine.path("/home/support").is_dir()
-    shadow = shadow_fields(machine, "support")
+    shadow = shadow_fields(machine.root, "support")
     assert shadow is not None
     assert int(shadow[7]) == (date(2038, 1, 2) - date(1970, 1, 1)).days
-    assert openssl_hash(PASSWORD, shadow[1]) == shadow[1]
+    assert openssl_sha512(PASSWORD, shadow[1]) == shadow[1]
     assert sudoers(machine) == "support ALL=(ALL) ALL\n"
     assert jit.shown() == {"support": "2038-01-02"}
     useradd = next(c for c in machine.runner.calls if c[0] == "useradd")
@@ -208,19 +188,28 @@ def test_an_account_that_is_not_a_jit_user_is_left_alone_and_reported_while_othe
 ) -> None:
     jit = jit_users(machine)
     asyncio.run(jit.users.ensure("alice"))
-    passwd, shadow = machine.path("/etc/passwd").read_text(), shadow_fields(machine, "alice")
+    passwd, shadow = machine.path("/etc/passwd").read_text(), shadow_fields(machine.root, "alice")
     errors = apply(jit, document(user(transport_cert, "alice"), user(transport_cert, "bob")))
     assert errors == ["alice: an account 'alice' exists that is not a JIT user; left as it is"]
     assert passwd_entry(machine.root, "alice") == next(
         line.split(":") for line in passwd.splitlines() if line.startswith("alice:")
     )
-    assert shadow_fields(machine, "alice") == shadow
+    assert shadow_fields(machine.root, "alice") == shadow
     assert "alice" not in sudoers(machine)
     assert passwd_entry(machine.root, "bob") is not None
     [event] = machine.wire.events
     assert event.parameters["Operation"] == "RemoteAccessHandling"
     assert event.parameters["OperationSuccess"] is False
     assert "alice" in str(event.parameters["Message"])
+
+
+def test_a_user_named_twice_is_added_once_and_the_second_is_reported(
+    machine: Machine, transport_cert: x509.Certificate
+) -> None:
+    doc = document(user(transport_cert, "support"), user(transport_cert, "support", PAST))
+    errors = apply(jit_users(machine), doc)
+    assert errors == ["support: named twice; the first one counts"]
+    assert passwd_entry(machine.root, "support") is not None
 
 
 def test_a_non_jit_account_is_not_deleted_when_no_document_names_it(

@@ -6,7 +6,6 @@ system with the real shadow tools. Real bus, real polkitd, the bus policy of the
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -19,7 +18,7 @@ from tests.harness.wait import wait_for
 from waagent.common.names import WIRE
 from waagent.fabric.scenario import RemoteUser
 
-from .system import passwd_entry, shadow_hash
+from .system import openssl_sha512, passwd_entry, shadow_fields, shadow_hash
 from .vm import Vm, simulated_vm
 
 pytestmark = pytest.mark.integration
@@ -57,26 +56,6 @@ def set_users(vm: Vm, *users: dict[str, Any]) -> None:
     vm.env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "Refresh")
 
 
-def shadow_fields(vm: Vm, name: str) -> list[str]:
-    return next(
-        line.split(":")
-        for line in vm.path("/etc/shadow").read_text().splitlines()
-        if line.startswith(f"{name}:")
-    )
-
-
-def openssl_hash(password: str, hashed: str) -> str:
-    salt = hashed.split("$")[2]
-    done = subprocess.run(
-        ["openssl", "passwd", "-6", "-salt", salt, password],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return done.stdout.strip()
-
-
 def sudoers(vm: Vm) -> list[str]:
     return vm.path("/etc/sudoers.d/waagent").read_text().splitlines()
 
@@ -86,9 +65,9 @@ def test_a_jit_user_appears_with_its_expiry_and_can_log_in_with_its_password(vm:
     jit_users(vm, {"support": "2038-01-02"})
     entry = passwd_entry(vm.root, "support")
     assert entry is not None and entry[4] == "JIT_Account"
-    shadow = shadow_fields(vm, "support")
+    shadow = shadow_fields(vm.root, "support")
     assert int(shadow[7]) == (date(2038, 1, 2) - date(1970, 1, 1)).days
-    assert openssl_hash(PASSWORD, shadow[1]) == shadow[1]
+    assert openssl_sha512(PASSWORD, shadow[1]) == shadow[1]
     assert "support ALL=(ALL) ALL" in sudoers(vm)
     assert vm.prop("RemoteAccessError", user=UNPRIVILEGED) == ""
     # wire asked for the document with the transport certificate, AES128_CBC first.
