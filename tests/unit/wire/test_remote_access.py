@@ -16,7 +16,7 @@ from waagent.common.models.remote_access import RemoteAccess, RemoteAccessUpdate
 from waagent.common.root import Root
 from waagent.wire.agent import Callbacks, Wire
 from waagent.wire.connection import Clients
-from waagent.wire.errors import MalformedDocument
+from waagent.wire.errors import FabricError, MalformedDocument
 from waagent.wire.http import FabricHttp
 from waagent.wire.remote_access import RemoteAccessDelivery, fetch, parse
 from waagent.wire.state import StateFiles
@@ -93,11 +93,10 @@ def goal_state(incarnation: int, remote_access: bool) -> bytes:
     ).encode()
 
 
-def test_each_new_incarnation_hands_its_document_or_none_to_the_callback(tmp_path: Path) -> None:
-    fabric = MockFabric()
+def wire_with(
+    tmp_path: Path, fabric: MockFabric, seen: list[tuple[str, RemoteAccess | None]]
+) -> Wire:
     fabric.serve("GET", f"{WIRESERVER}/?comp=versions", VERSIONS)
-    fabric.serve("GET", REMOTE_ACCESS_URL, DOCUMENT)
-    seen: list[tuple[str, RemoteAccess | None]] = []
     http = fabric_http(fabric)
     root = Root(tmp_path)
     wire = Wire(
@@ -110,6 +109,14 @@ def test_each_new_incarnation_hands_its_document_or_none_to_the_callback(tmp_pat
     )
     wire.files.prepare()
     wire.transport_header = "TRANSPORT-CERT-BASE64"
+    return wire
+
+
+def test_each_new_incarnation_hands_its_document_or_none_to_the_callback(tmp_path: Path) -> None:
+    fabric = MockFabric()
+    fabric.serve("GET", REMOTE_ACCESS_URL, DOCUMENT)
+    seen: list[tuple[str, RemoteAccess | None]] = []
+    wire = wire_with(tmp_path, fabric, seen)
 
     async def go() -> None:
         for incarnation, with_document in ((1, True), (1, True), (2, False)):
@@ -120,6 +127,21 @@ def test_each_new_incarnation_hands_its_document_or_none_to_the_callback(tmp_pat
     assert [(inc, doc is not None) for inc, doc in seen] == [("1", True), ("2", False)]
     assert seen[0][1] == parse(DOCUMENT)
     assert fabric.count("GET", REMOTE_ACCESS_URL) == 1
+
+
+@pytest.mark.parametrize("answer", [b"<RemoteAccess><Users>", 404], ids=["malformed", "404"])
+def test_a_document_that_does_not_arrive_fails_the_goal_state_and_hands_nothing_over(
+    tmp_path: Path, answer: bytes | int
+) -> None:
+    fabric = MockFabric()
+    fabric.serve("GET", REMOTE_ACCESS_URL, answer)
+    fabric.serve("GET", GOAL_STATE_URL, goal_state(1, True))
+    seen: list[tuple[str, RemoteAccess | None]] = []
+    wire = wire_with(tmp_path, fabric, seen)
+    with pytest.raises(FabricError):
+        asyncio.run(wire.refresh())
+    assert seen == []
+    assert wire.goal_state.summary is None  # nothing committed: tried again at the next poll
 
 
 def test_the_document_is_asked_for_with_the_transport_certificate_and_aes128() -> None:
