@@ -188,8 +188,11 @@ class JitUsers:
         try:
             await self.users.set_password_hash(user.name, hashed)
             self.sudoers.grant(user.name, with_password=True)
-        except BaseException:
-            await self._delete(user.name, "its password or sudo rights could not be set")
+        except Exception:
+            try:
+                await self._delete(user.name, "its password or sudo rights could not be set")
+            except (WaagentError, OSError):
+                log.exception("JIT user %s could not be deleted again", user.name)
             raise
         log.info("added JIT user %s (disabled on %s)", user.name, day)
 
