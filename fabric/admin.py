@@ -39,6 +39,7 @@ OPERATIONS = frozenset(
         "remove_extension",
         "set_publishing",
         "add_certificate",
+        "set_remote_access",
         "write_ovf_image",
     }
 )

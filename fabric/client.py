@@ -142,6 +142,9 @@ class FabricClient:
         result: list[str] = self._call("add_certificate", name=name, **fields)
         return result
 
+    def set_remote_access(self, users: list[dict[str, Any]]) -> int:
+        return int(self._call("set_remote_access", users=users))
+
     def transport_certificate(self) -> str | None:
         result: str | None = self._call("transport_certificate")
         return result

@@ -160,7 +160,9 @@ class GeneratedSource:
         encrypted = [
             (
                 user.name,
-                cms.envelope(
+                base64.b64decode(user.password_blob)
+                if user.password_blob is not None
+                else cms.envelope(
                     b"\xff\xfe" + user.password.encode("utf-16-le"), transport, cipher=cipher
                 ),
                 user.expiration,
@@ -473,3 +475,10 @@ class GeneratedSource:
             self._extension(name)
             remaining = [e for e in self._scenario.extensions if e.name.lower() != name.lower()]
             return self._replace_extensions(remaining)
+
+    def set_remote_access(self, users: list[dict[str, Any]]) -> int:
+        """Replace the JIT users (fields as in `[[remote_access]]`; [] drops RemoteAccessInfo);
+        a WireServer change: a new incarnation."""
+        with self._lock:
+            self._validated({"remote_access": users})
+            return self.bump_incarnation()

@@ -190,6 +190,8 @@ class RemoteUser(Model):
     password: str
     expiration: str = "Fri, 01 Jan 2038 00:00:00 GMT"
     groups: list[str] = Field(default_factory=lambda: ["Administrators"])
+    # Served as <Password> verbatim instead of the encrypted password: a fabric gone wrong.
+    password_blob: str | None = None
 
 
 def _certificate_names(value: Any) -> Any:

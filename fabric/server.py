@@ -358,6 +358,9 @@ class Fabric:
     def add_certificate(self, name: str, **fields: Any) -> list[str]:
         return self._generated().add_certificate(name, **fields)
 
+    def set_remote_access(self, users: list[dict[str, Any]]) -> int:
+        return self._generated().set_remote_access(users)
+
     # -- secrets and media ------------------------------------------------------------------
 
     def transport_certificate(self) -> str | None:

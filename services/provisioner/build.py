@@ -20,6 +20,7 @@ from .host_keys import HostKeys
 from .hostname import Hostname
 from .media import KernelMount, MediaReader
 from .parts import Parts
+from .remote_access import JitUsers
 from .ssh_keys import SshKeys
 from .sshd_config import SshdConfig
 from .state import StateStore
@@ -76,6 +77,7 @@ def build_provisioner(
             store=store,
         ),
         certificates=ClassicFiles(root, config.lib_dir),
+        jit=JitUsers(config, users, sudoers, wire),
     )
     return Provisioner(
         config, root, parts, wire=wire, units=units, sysfs_root=sysfs_root, waits=waits

@@ -11,14 +11,19 @@ import logging
 from collections.abc import Mapping
 from typing import Annotated, ClassVar
 
-from dbus_fast.annotations import DBusBool, DBusSignature
+from dbus_fast.annotations import DBusBool, DBusSignature, DBusStr
+from pydantic import ValidationError
 
-from ..common.bus import PUBLIC, ROOT_ONLY, bus_method, polkit_action_by
+from ..common.bus import PUBLIC, ROOT_ONLY, Auth, bus_method, polkit_action_by
+from ..common.bus.interface import parsed
 from ..common.bus.properties import Shown, StatusInterface
+from ..common.errors import InvalidArgs
+from ..common.models.remote_access import RemoteAccessUpdate
 from ..common.names import (
     ACTION_DEPROVISION,
     ACTION_DEPROVISION_USER,
     PROVISIONER,
+    WIRE_USER,
 )
 from .flow import Provisioner
 
@@ -28,8 +33,21 @@ NoValue = Annotated[None, DBusSignature("")]
 DBusStrList = Annotated[list[str], DBusSignature("as")]
 
 
+# Wire hands over the JIT users (root too, by hand); the bus policy says the same.
+WIRE_ONLY = Auth(users=(WIRE_USER,))
+
+
 def deprovision_action(delete_user: bool) -> str:
     return ACTION_DEPROVISION_USER if delete_user else ACTION_DEPROVISION
+
+
+def _parse_remote_access(self: "ProvisionerInterface", text: str) -> tuple[RemoteAccessUpdate]:
+    try:
+        return (RemoteAccessUpdate.model_validate_json(text),)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise InvalidArgs(f"invalid remote access update: {where}: {error['msg']}") from None
 
 
 class ProvisionerInterface(StatusInterface):
@@ -41,6 +59,8 @@ class ProvisionerInterface(StatusInterface):
         "ProvisionedUser": Shown("user", "s"),
         "Source": Shown("source", "s"),
         "LastRun": Shown("last_run", "t"),
+        "RemoteAccessUsers": Shown("remote_access_users", "a{ss}"),
+        "RemoteAccessError": Shown("remote_access_error", "s"),
     }
 
     def __init__(self, provisioner: Provisioner) -> None:
@@ -51,6 +71,10 @@ class ProvisionerInterface(StatusInterface):
     @bus_method(auth=ROOT_ONLY)
     async def Provision(self) -> NoValue:
         await self._provisioner.provision()
+
+    @bus_method(auth=WIRE_ONLY, validate=_parse_remote_access)
+    def ApplyRemoteAccess(self, update: DBusStr) -> NoValue:
+        self._provisioner.apply_remote_access(parsed(update, RemoteAccessUpdate))
 
     @bus_method(auth=PUBLIC)
     def PlanDeprovision(self, delete_user: DBusBool) -> DBusStrList:

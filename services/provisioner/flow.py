@@ -20,6 +20,7 @@ from ..common.clients.wire import WireApi as Wire
 from ..common.config import AgentConfig
 from ..common.errors import Busy, Failed, WaagentError, from_os_error
 from ..common.jobs import Jobs, StatusHolder
+from ..common.models.remote_access import RemoteAccessUpdate
 from ..common.root import Root
 from . import instance_id, ovf
 from .cloud_init import CLOUD_INIT_ENABLED_ERROR, CloudInit, CloudInitWaits
@@ -65,6 +66,7 @@ class Provisioner(StatusHolder[Status]):
         self.step_listeners: list[StepListener] = []
         self.jobs: Jobs[None] = Jobs("provisioning")
         self._run = self._new_run()
+        self._remote_access: RemoteAccessUpdate | None = None  # the newest not yet applied
 
     # ---- status ----
 
@@ -99,6 +101,7 @@ class Provisioner(StatusHolder[Status]):
             self._show(record.status)
         else:
             self._show(record.status, state=State.NOT_PROVISIONED)
+        self._update(remote_access_users=self.parts.jit.shown())
         if self.parts.store.boot_outcome() is None:
             if self.status.state != State.PROVISIONED:
                 self._update(state=State.PROVISIONING, failure_reason="")
@@ -130,9 +133,32 @@ class Provisioner(StatusHolder[Status]):
             try:
                 await self.parts.deprovisioner.run(plan)
             finally:
-                self._show(Status(last_run=_now_us()))
+                self._show(Status(last_run=_now_us(), remote_access_users=self.parts.jit.shown()))
 
         await self.jobs.run(job)
+
+    def apply_remote_access(self, update: RemoteAccessUpdate) -> None:
+        """Queue a new goal state's JIT users (the newest wins) and return at once; the outcome
+        shows in RemoteAccessUsers and RemoteAccessError."""
+        self._remote_access = update
+        self.jobs.start(self._apply_remote_access)
+
+    async def _apply_remote_access(self) -> None:
+        update, self._remote_access = self._remote_access, None
+        if update is None:
+            return  # a later job took it
+        log.info("JIT users of incarnation %s", update.goal_state_incarnation)
+        errors = await self.parts.jit.apply(update.document)
+        shown = {
+            "remote_access_users": self.parts.jit.shown(),
+            "remote_access_error": "; ".join(errors),
+        }
+        self._update(**shown)
+        # Kept with the record (its status otherwise as saved), so it outlives an idle exit.
+        record = self.parts.store.load()
+        self.parts.store.save(
+            record.model_copy(update={"status": record.status.model_copy(update=shown)})
+        )
 
     def _new_run(self) -> Run:
         return Run(self.wire, self.parts.store, lambda: self.status, self.step_listeners)

@@ -59,7 +59,8 @@ class StepTime(FrozenModel):
 
 
 class Status(FrozenModel):
-    """What the bus shows (State, FailureReason, ProvisionedUser, Source, LastRun)."""
+    """What the bus shows (State, FailureReason, ProvisionedUser, Source, LastRun, and the JIT
+    users: RemoteAccessUsers, RemoteAccessError)."""
 
     state: State = State.NOT_PROVISIONED
     failure_reason: str = ""
@@ -67,6 +68,10 @@ class Status(FrozenModel):
     source: str = ""
     # Microseconds since the epoch (UTC) when the last run ended; 0 = never.
     last_run: int = 0
+    # JIT user -> the day its account is disabled (YYYY-MM-DD); never a password.
+    remote_access_users: dict[str, str] = Field(default_factory=dict)
+    # The users that failed when the last RemoteAccess document was applied ("" when none).
+    remote_access_error: str = ""
 
 
 class Record(FrozenModel):

@@ -10,6 +10,7 @@ from .deprovision import Deprovisioner
 from .host_keys import HostKeys
 from .hostname import Hostname
 from .media import MediaReader
+from .remote_access import JitUsers
 from .ssh_keys import SshKeys
 from .sshd_config import SshdConfig
 from .state import StateStore
@@ -30,3 +31,4 @@ class Parts:
     host_keys: HostKeys
     deprovisioner: Deprovisioner
     certificates: ClassicFiles
+    jit: JitUsers

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import PurePosixPath
 
 from ..common.commands import CommandRunner
@@ -26,6 +28,7 @@ USERNAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 MAX_USERNAME = 32
 DEFAULT_UID_MIN = 1000
 ROOT_LOCKED = "root:*LOCK*:14600::::::"
+EPOCH = date(1970, 1, 1)
 COMMAND_TIMEOUT = 60.0
 
 
@@ -39,6 +42,7 @@ class Account:
     uid: int
     gid: int
     home: PurePosixPath
+    comment: str = ""  # the GECOS field (JIT users are marked by it)
 
 
 def validate_name(name: str) -> None:
@@ -60,14 +64,33 @@ class Users:
     def _root_option(self) -> list[str]:
         return [] if self.root.is_host else ["--root", str(self.root.path)]
 
-    def lookup(self, name: str) -> Account | None:
+    def _entries(self) -> Iterator[list[str]]:
         for line in (self.root.read_text("/etc/passwd") or "").splitlines():
             fields = line.split(":")
-            if len(fields) >= 7 and fields[0] == name:
-                try:
-                    return Account(name, int(fields[2]), int(fields[3]), PurePosixPath(fields[5]))
-                except ValueError:
-                    raise UserError(f"/etc/passwd has a malformed entry for {name!r}") from None
+            if len(fields) >= 7:
+                yield fields
+
+    def named_by_comment(self, comment: str) -> list[str]:
+        """The names of the accounts whose GECOS field is exactly `comment`."""
+        return [fields[0] for fields in self._entries() if fields[4] == comment]
+
+    def lookup(self, name: str) -> Account | None:
+        fields = next((f for f in self._entries() if f[0] == name), None)
+        if fields is None:
+            return None
+        try:
+            return Account(
+                name, int(fields[2]), int(fields[3]), PurePosixPath(fields[5]), fields[4]
+            )
+        except ValueError:
+            raise UserError(f"/etc/passwd has a malformed entry for {name!r}") from None
+
+    def expiry(self, name: str) -> date | None:
+        """The day the account expires (the shadow file's field 8), None when it does not."""
+        for line in (self.root.read_text(self.config.os_password_path) or "").splitlines():
+            fields = line.split(":")
+            if len(fields) >= 8 and fields[0] == name and fields[7].isdigit():
+                return EPOCH + timedelta(days=int(fields[7]))
         return None
 
     def uid_min(self) -> int:
@@ -98,19 +121,27 @@ class Users:
             return account.home
         return PurePosixPath(self.config.os_home_dir) / name
 
+    async def add(self, name: str, *, expires: date | None = None, comment: str = "") -> Account:
+        """`useradd -m`: the account and its home; `expires`: the day it is disabled (-e)."""
+        options = ["-m", "-d", str(self.home_for(name))]
+        if expires is not None:
+            options += ["-e", expires.isoformat()]
+        if comment:
+            options += ["-c", comment]
+        await self.runner.run(
+            ["useradd", *self._root_option(), *options, name], timeout=COMMAND_TIMEOUT
+        )
+        log.info("created user %s", name)
+        account = self.lookup(name)
+        if account is None:
+            raise UserError(f"useradd did not create {name!r}")
+        return account
+
     async def ensure(self, name: str) -> Account:
         """The account, created (with its home) only when it does not exist yet."""
         account = self.lookup(name)
         if account is None:
-            home = str(self.home_for(name))
-            await self.runner.run(
-                ["useradd", *self._root_option(), "-m", "-d", home, name],
-                timeout=COMMAND_TIMEOUT,
-            )
-            log.info("created user %s", name)
-            account = self.lookup(name)
-            if account is None:
-                raise UserError(f"useradd did not create {name!r}")
+            account = await self.add(name)
         else:
             log.info("user %s already exists", name)
         self._ensure_home(account)

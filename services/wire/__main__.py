@@ -14,6 +14,7 @@ import httpx
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.bus import ServiceContext, service_main
 from ..common.bus.client import call
+from ..common.clients.provisioner import ProvisionerClient
 from ..common.commands import Runner
 from ..common.names import EXTENSIONS, WIRE
 from .agent import Callbacks, Wire
@@ -22,6 +23,7 @@ from .connection import Clients
 from .download import BUDGET as DOWNLOAD_BUDGET
 from .handover import Handover
 from .http import FabricHttp
+from .remote_access import RemoteAccessDelivery
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ async def setup(ctx: ServiceContext) -> None:
 
     handover = Handover(hand_over)
     ctx.on_exit(handover.close)
+    remote_access = RemoteAccessDelivery(ProvisionerClient(ctx.bus).apply_remote_access)
+    ctx.on_exit(remote_access.close)
 
     def goal_state_changed(incarnation: str, egs_id: str) -> None:
         if interface is not None:
@@ -107,7 +111,12 @@ async def setup(ctx: ServiceContext) -> None:
             StorageClients(deadline),
         ),
         Runner(),
-        callbacks=Callbacks(properties_changed, goal_state_changed, handover.notify),
+        callbacks=Callbacks(
+            properties_changed,
+            goal_state_changed,
+            handover.notify,
+            remote_access_changed=remote_access.notify,
+        ),
         route_table=Path(ctx.args.route_table),
         download_budget=ctx.args.download_budget,
     )

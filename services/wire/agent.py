@@ -21,6 +21,7 @@ from pathlib import Path
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.models.download import DownloadKind
+from ..common.models.remote_access import RemoteAccess
 from ..common.models.status import ExtensionsStatus
 from ..common.root import Root
 from . import certstore, endpoint, health, log_upload
@@ -48,6 +49,8 @@ class Callbacks:
     goal_state_changed: Callable[[str, str], None] = lambda incarnation, egs_id: None
     # Hand the new extensions goal state to extd (which may need bus activation): returns at once.
     extensions_changed: Callable[[], None] = lambda: None
+    # A new incarnation's JIT users for the provisioner (None: no RemoteAccess document).
+    remote_access_changed: Callable[[str, RemoteAccess | None], None] = lambda inc, doc: None
 
 
 class Wire:
@@ -143,6 +146,9 @@ class Wire:
         )
         if new_extensions:
             self._tell_extensions()
+        self.callbacks.remote_access_changed(
+            goal_state.response.doc.incarnation, goal_state.remote_access
+        )
 
     def _tell_extensions(self) -> None:
         self._extensions_told = True

@@ -22,9 +22,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ..common import cms, der
 from ..common.cmdenv import BASE_ENV
 from ..common.root import Root
-from . import cms, der, xmldoc
+from . import xmldoc
 from .errors import MalformedDocument
 from .transport import TransportCredentials
 

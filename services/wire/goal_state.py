@@ -2,9 +2,9 @@
 
 A `Response` is the bytes of one GoalState.xml response with the document parsed from those very
 bytes (a role-instance retry replaces both). A `GoalState` is a response with everything it names:
-ExtensionsConfig (and the on-hold artifacts profile), HostingEnvironmentConfig, SharedConfig and
-the certificates (decrypted by the secrets helper). It is built only once all of it arrived, so a
-failure half-way leaves the caller with what it had.
+ExtensionsConfig (and the on-hold artifacts profile), HostingEnvironmentConfig, SharedConfig, the
+certificates (decrypted by the secrets helper) and RemoteAccess. It is built only once all of it
+arrived, so a failure half-way leaves the caller with what it had.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from pydantic import TypeAdapter
 
 from ..common.models.extensions import ExtensionsGoalState
 from ..common.models.goal_state import Certificate, CertificateSummary, GoalStateSummary
+from ..common.models.remote_access import RemoteAccess
 from ..common.root import Root
-from . import certstore, documents, xmldoc
+from . import certstore, documents, remote_access, xmldoc
 from .certstore import SecretsHelper
 from .connection import Connection
 from .errors import FabricError, MalformedDocument
@@ -49,6 +50,7 @@ class GoalState:
     extensions_xml: bytes = b""
     hosting_xml: bytes = b""
     shared_xml: bytes = b""
+    remote_access: RemoteAccess | None = None  # None: the goal state names no RemoteAccessInfo
 
     def summary(self, endpoint: str) -> GoalStateSummary:
         doc = self.response.doc
@@ -145,8 +147,13 @@ class GoalStateFetcher:
             shared_xml = await wireserver.document(doc.shared_config_url, "SharedConfig")
             xmldoc.parse(shared_xml, "SharedConfig")  # well-formed before it is kept
         certificates = await self._certificates(doc, previous_certificates)
+        remote = None
+        if doc.remote_access_url:
+            remote = await remote_access.fetch(
+                wireserver, doc.remote_access_url, self._transport_header()
+            )
         return GoalState(
-            response, extensions, hosting, certificates, ext_xml, hosting_xml, shared_xml
+            response, extensions, hosting, certificates, ext_xml, hosting_xml, shared_xml, remote
         )
 
     async def _certificates(

@@ -5,6 +5,7 @@ returns once extd has recorded the goal state on disk; that reply is the acknowl
 that fails (extd killed in the middle, a restart under way, a timeout) is sent again with a
 backoff until one succeeds or extd is not installed at all. Notifications that arrive meanwhile
 are folded into the next call, which is built when it is sent: extd always gets the newest.
+The remote access users the provisioner takes are handed over the same way (`remote_access.py`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ class Handover:
         *,
         first_retry: float = FIRST_RETRY,
         last_retry: float = LAST_RETRY,
+        failed: str = "extd could not take the goal state",
+        absent: str = "extensions are not processed",
     ) -> None:
         self._send = send
+        # What the log says when a call fails, and when the service is not installed.
+        self._failed = failed
+        self._absent = absent
         self._first_retry = first_retry
         self._last_retry = last_retry
         self._wanted = 0  # notifications so far
@@ -55,13 +61,13 @@ class Handover:
             except ServiceUnavailable as exc:
                 if exc.not_installed:
                     if not self._missing_logged:
-                        log.info("extensions are not processed: %s", exc)
+                        log.info("%s: %s", self._absent, exc)
                         self._missing_logged = True
                     self._acknowledged = self._wanted
                     return
-                log.warning("extd could not take the goal state (%s); again in %g s", exc, delay)
+                log.warning("%s (%s); again in %g s", self._failed, exc, delay)
             except WaagentError as exc:
-                log.warning("extd could not take the goal state (%s); again in %g s", exc, delay)
+                log.warning("%s (%s); again in %g s", self._failed, exc, delay)
             else:
                 self._acknowledged = target
                 delay = self._first_retry

@@ -22,10 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
+from ..common import cms
 from ..common.errors import WaagentError
 from ..common.root import Root
 from . import certificates, transport
@@ -34,14 +31,11 @@ from .files import TRANSPORT_CERT, TRANSPORT_KEY
 
 
 def load_transport(root: Root, directory: PurePosixPath) -> transport.TransportCredentials:
-    cert_pem = root.read_bytes(directory / TRANSPORT_CERT)
-    key_pem = root.read_bytes(directory / TRANSPORT_KEY)
-    if cert_pem is None or key_pem is None:
-        raise MalformedDocument("no transport key pair")
-    key = load_pem_private_key(key_pem, None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise MalformedDocument("the transport key is not RSA")
-    return transport.TransportCredentials(x509.load_pem_x509_certificate(cert_pem), key)
+    try:
+        pair = cms.read_recipient(root, directory / TRANSPORT_CERT, directory / TRANSPORT_KEY)
+    except cms.CmsError as exc:
+        raise MalformedDocument(str(exc)) from None
+    return transport.TransportCredentials(*pair)
 
 
 def decrypt_certificates(

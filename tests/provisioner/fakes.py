@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from waagent.common.errors import FabricUnavailable
+from waagent.common.models.events import TelemetryBatch, TelemetryEvent
 from waagent.common.models.goal_state import Certificate
 
 
@@ -21,11 +22,17 @@ class FakeWire:
     reports: list[tuple[str, str, str]] = field(default_factory=list)
     certificate_calls: int = 0
     refreshes: int = 0
+    events: list[TelemetryEvent] = field(default_factory=list)
 
     async def report_health(self, state: str, substatus: str, description: str) -> None:
         if not self.reachable:
             raise FabricUnavailable("the WireServer does not answer")
         self.reports.append((state, substatus, description))
+
+    async def send_events(self, batch: TelemetryBatch) -> None:
+        if not self.reachable:
+            raise FabricUnavailable("wire is not on the bus")
+        self.events.extend(batch.events)
 
     async def certificates(self) -> list[Certificate]:
         self.certificate_calls += 1

@@ -7,6 +7,7 @@ below are all a sandbox root holds, and all useradd/chpasswd/userdel --root need
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 PASSWD = """\
@@ -128,6 +129,25 @@ def shadow_hash(root: Path, name: str) -> str | None:
         if fields[0] == name:
             return fields[1]
     return None
+
+
+def shadow_fields(root: Path, name: str) -> list[str] | None:
+    for line in (root / "etc/shadow").read_text().splitlines():
+        if line.split(":")[0] == name:
+            return line.split(":")
+    return None
+
+
+def openssl_sha512(password: str, hashed: str) -> str:
+    """`openssl passwd -6` of `password` with the salt of `hashed`: an independent crypt(3)."""
+    done = subprocess.run(
+        ["openssl", "passwd", "-6", "-salt", hashed.split("$")[2], password],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return done.stdout.strip()
 
 
 def product_uuid_tree(sysfs: Path, vm_id: str) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from waagent.fabric.scenario import (
     Identity,
     KeyPair,
     Provisioning,
+    RemoteUser,
     Scenario,
     SshPublicKey,
 )
@@ -46,7 +47,7 @@ CONFIG = {
 }
 
 
-def scenario(**provisioning: Any) -> Scenario:
+def scenario(remote_access: Sequence[RemoteUser] = (), **provisioning: Any) -> Scenario:
     """The acceptance VM: a password, a key by value, a key and a key pair by certificate."""
     values: dict[str, Any] = {
         "user_name": samples.USER,
@@ -63,6 +64,7 @@ def scenario(**provisioning: Any) -> Scenario:
         identity=Identity(hostname=HOSTNAME, vm_id=samples.VM_ID),
         provisioning=Provisioning(**values),
         certificates=[CertificateSpec(name="ssh")],
+        remote_access=list(remote_access),
     )
 
 
@@ -139,9 +141,14 @@ class Vm:
 
 @contextlib.contextmanager
 def simulated_vm(
-    base: Path, *, config: Mapping[str, str] | None = None, dvd: bool = True, **provisioning: Any
+    base: Path,
+    *,
+    config: Mapping[str, str] | None = None,
+    dvd: bool = True,
+    remote_access: Sequence[RemoteUser] = (),
+    **provisioning: Any,
 ) -> Iterator[Vm]:
-    with fabric_for(None, scenario(**provisioning)) as fabric:
+    with fabric_for(None, scenario(remote_access, **provisioning)) as fabric:
         env = Environment(config={**CONFIG, **(config or {})}, endpoint=fabric.address)
         with env:
             build_system(env.sandbox.root)

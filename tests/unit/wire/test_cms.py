@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.wire.conftest import cms_encrypt, make_tenant
-from waagent.wire import cms
+from waagent.common import cms
 from waagent.wire.transport import TransportCredentials
 
 
@@ -40,3 +40,11 @@ def test_a_truncated_message_is_refused(
     message = cms_encrypt(b"x" * 100, transport_files)
     with pytest.raises(cms.CmsError):
         cms.decrypt(message[:-20], transport_creds.certificate, transport_creds.key)
+
+
+@pytest.mark.parametrize("data", [b"\x30\x03\x02\x01\x00", b"\x30\x00", b"\x04\x01x"])
+def test_well_formed_der_of_another_shape_is_refused_clearly(
+    transport_creds: TransportCredentials, data: bytes
+) -> None:
+    with pytest.raises(cms.CmsError, match="malformed CMS message|not CMS EnvelopedData"):
+        cms.decrypt(data, transport_creds.certificate, transport_creds.key)

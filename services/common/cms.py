@@ -1,6 +1,7 @@
 """Decrypting CMS EnvelopedData (RFC 5652) addressed to our transport certificate.
 
-Used for the Certificates document (§3.2) and JIT passwords (§3.4). The recipient may be named
+Used by wire for the Certificates document (§3.2) and by the provisioner for JIT passwords
+(§3.4), both with wire's transport key pair (`load_recipient`). The recipient may be named
 by SubjectKeyIdentifier (what the WireServer does) or by issuer and serial number. Key transport
 is RSA (PKCS#1 v1.5, or OAEP); content encryption AES-CBC or DES-EDE3-CBC.
 """
@@ -8,6 +9,7 @@ is RSA (PKCS#1 v1.5, or OAEP); content encryption AES-CBC or DES-EDE3-CBC.
 from __future__ import annotations
 
 import hmac
+from pathlib import PurePosixPath
 
 from cryptography import x509
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -15,8 +17,10 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.padding import MGF1, OAEP, PKCS1v15
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from . import der
+from .root import Root
 
 ENVELOPED_DATA = "1.2.840.113549.1.7.3"
 RSA_ENCRYPTION = "1.2.840.113549.1.1.1"
@@ -31,6 +35,28 @@ CONTENT_CIPHERS = {
 
 class CmsError(ValueError):
     """The message cannot be decrypted with our key; the text says why, never what it holds."""
+
+
+def load_recipient(cert_pem: bytes, key_pem: bytes) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """The transport certificate and its RSA key, from their PEM files' contents."""
+    try:
+        key = load_pem_private_key(key_pem, None)
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        raise CmsError("the transport key pair cannot be read") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CmsError("the transport key is not RSA")
+    return cert, key
+
+
+def read_recipient(
+    root: Root, cert_path: PurePosixPath, key_path: PurePosixPath
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """The transport key pair from its files under `root` (wire's state directory)."""
+    cert_pem, key_pem = root.read_bytes(cert_path), root.read_bytes(key_path)
+    if cert_pem is None or key_pem is None:
+        raise CmsError("no transport key pair")
+    return load_recipient(cert_pem, key_pem)
 
 
 def _subject_key_identifier(cert: x509.Certificate) -> bytes:
@@ -97,22 +123,28 @@ def _decrypt_content(encrypted: der.Tlv, content_key: bytes) -> bytes:
         raise CmsError("the content does not decrypt with the transport key") from None
 
 
+def _envelope(data: bytes, cert: x509.Certificate) -> tuple[list[der.Tlv], der.Tlv]:
+    """The recipient infos addressed to `cert`, and the encrypted content."""
+    content_type, wrapped = der.parse(data).children()[:2]
+    if content_type.oid() != ENVELOPED_DATA:
+        raise CmsError("not CMS EnvelopedData")
+    envelope = wrapped.children()[0].children()
+    position = 1
+    if envelope[position].tag_class == 0x80:  # [0] originatorInfo
+        position += 1
+    recipients = envelope[position].children()
+    ours = [r for r in recipients if _addressed_to_us(r.children()[1], cert)]
+    return ours, envelope[position + 1]
+
+
 def decrypt(data: bytes, cert: x509.Certificate, key: rsa.RSAPrivateKey) -> bytes:
     """The plaintext of a DER/BER EnvelopedData ContentInfo addressed to `cert`."""
     try:
-        info = der.parse(data)
-        content_type, wrapped = info.children()[:2]
-        if content_type.oid() != ENVELOPED_DATA:
-            raise CmsError("not CMS EnvelopedData")
-        envelope = wrapped.children()[0].children()
-        position = 1
-        if envelope[position].tag_class == 0x80:  # [0] originatorInfo
-            position += 1
-        recipients = envelope[position].children()
-        encrypted_content = envelope[position + 1]
-        ours = [r for r in recipients if _addressed_to_us(r.children()[1], cert)]
-        if not ours:
-            raise CmsError("encrypted to another certificate (no recipient matches ours)")
-        return _decrypt_content(encrypted_content, _unwrap_key(ours[0], key))
-    except (der.DerError, IndexError) as exc:
+        ours, encrypted_content = _envelope(data, cert)
+        if ours:
+            return _decrypt_content(encrypted_content, _unwrap_key(ours[0], key))
+    except CmsError:
+        raise
+    except (ValueError, IndexError) as exc:  # DerError, or a structure of another shape
         raise CmsError(f"malformed CMS message: {exc}") from None
+    raise CmsError("encrypted to another certificate (no recipient matches ours)")
