@@ -38,6 +38,7 @@ OPERATIONS = frozenset(
         "set_extension_settings",
         "remove_extension",
         "set_publishing",
+        "set_agent_family",
         "write_ovf_image",
     }
 )

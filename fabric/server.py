@@ -355,6 +355,9 @@ class Fabric:
     def set_publishing(self, **changes: Any) -> dict[str, Any]:
         return self._generated().set_publishing(**changes)
 
+    def set_agent_family(self, **fields: Any) -> int:
+        return self._generated().set_agent_family(**fields)
+
     # -- secrets and media ------------------------------------------------------------------
 
     def transport_certificate(self) -> str | None:
