@@ -107,9 +107,12 @@ class Heartbeats:
 
     # ---- the schedule --------------------------------------------------------------------
 
+    def due(self) -> bool:
+        return self._clock() >= min(self._next_check, self._next_telemetry)
+
     def tick(self) -> None:
         """Called by the loop after each poll: start a round when one is due and none runs."""
-        if self._task is None and self._clock() >= min(self._next_check, self._next_telemetry):
+        if self._task is None and self.due():
             self._task = asyncio.create_task(self.run_due())
             self._task.add_done_callback(self._finished)
 

@@ -226,6 +226,7 @@ class FabricHttp:
         attempts = policy.attempts
         attempt = 0
         last = ""
+        last_status: int | None = None  # of the last answer; None when it was a socket error
         retry_codes = policy.retry_codes | policy.extra_retry_codes
         while True:
             attempt += 1
@@ -240,13 +241,13 @@ class FabricHttp:
                     ),
                 )
             except _Retryable as exc:
-                last = str(exc)
+                last, last_status = str(exc), exc.status
                 if exc.io:
                     self.io_errors.increment(httpx.URL(url))
             else:
                 if ok is None or reply.status in ok:
                     return reply
-                last = f"{what}: HTTP {reply.status}"
+                last, last_status = f"{what}: HTTP {reply.status}", reply.status
                 if reply.status == 410:
                     raise ResourceGone(f"{what}: 410 Gone (goal state changed)", 410)
                 if reply.status == 400 and INVALID_CONTAINER in reply.body:
@@ -258,6 +259,8 @@ class FabricHttp:
                     delay = policy.throttle_delay
             elapsed = self._clock() - started
             if attempt >= attempts or elapsed + delay >= deadline:
-                raise HttpFailed(f"{redact(last)} -- {attempt} attempts made in {elapsed:.1f} s")
+                raise HttpFailed(
+                    f"{redact(last)} -- {attempt} attempts made in {elapsed:.1f} s", last_status
+                )
             log.debug("%s; retrying in %.0f s", redact(last), delay)
             await self._sleep(delay)
