@@ -175,13 +175,16 @@ class Wire:
         await self.report_status()
 
     async def run(self) -> None:
-        while True:
-            await self.poll_once()
-            self.heartbeats.tick()  # on this loop's wake-ups: no timer of their own
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.extensions_goal_state_period):
-                    await self._wake.wait()
+        try:
+            while True:
+                await self.poll_once()
+                self.heartbeats.tick()  # on this loop's wake-ups: no timer of their own
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.extensions_goal_state_period):
+                        await self._wake.wait()
+        finally:
+            self.heartbeats.stop()
 
     def wake(self) -> None:
         self._wake.set()

@@ -116,6 +116,11 @@ class Heartbeats:
             self._task = asyncio.create_task(self.run_due())
             self._task.add_done_callback(self._finished)
 
+    def stop(self) -> None:
+        """The loop ends (wire exits): a round in flight is cancelled, not left pending."""
+        if self._task is not None:
+            self._task.cancel()
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._task = None
         if not task.cancelled() and task.exception() is not None:

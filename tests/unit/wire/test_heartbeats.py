@@ -307,3 +307,17 @@ def test_the_scaled_periods_keep_the_classic_ratios() -> None:
         3.0,
         30.0,
     )
+
+
+def test_a_round_in_flight_is_cancelled_when_the_loop_ends(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, healthy_fabric())
+    setup.clock.now += 60
+
+    async def go() -> None:
+        setup.beats.tick()
+        setup.beats.stop()
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    asyncio.run(go())
+    assert setup.fabric.count("POST", HEALTH_SERVICE) == 0
