@@ -40,6 +40,7 @@ OPERATIONS = frozenset(
         "set_publishing",
         "add_certificate",
         "set_remote_access",
+        "set_agent_family",
         "write_ovf_image",
     }
 )

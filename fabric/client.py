@@ -134,6 +134,9 @@ class FabricClient:
     def remove_extension(self, name: str) -> int:
         return int(self._call("remove_extension", name=name))
 
+    def set_agent_family(self, **fields: Any) -> int:
+        return int(self._call("set_agent_family", **fields))
+
     def set_publishing(self, **changes: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._call("set_publishing", **changes)
         return result

@@ -11,10 +11,10 @@ import hashlib
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .scenario import Extension, Settings
+from .scenario import AgentFamily, Extension, Settings
 from .urls import GA_FAMILY, Urls
 from .xmldoc import XSI, element, render
 
@@ -34,6 +34,7 @@ class GoalState:
     status_blob_type: str
     status_blob_url: str
     artifacts_profile_url: str | None
+    agent_family: AgentFamily = field(default_factory=AgentFamily)
 
 
 def handler_settings(extension: Extension, settings: Settings, protect: Protect) -> dict[str, Any]:
@@ -114,6 +115,30 @@ def _plugin_settings(extension: Extension, protect: Protect) -> Any:
     )
 
 
+def _rsm_elements(family: AgentFamily) -> list[ET.Element]:
+    """Version, FromVersion, IsVersionFromRSM, IsVMEnabledForRSMUpgrades: only those set."""
+    texts = [
+        ("Version", family.version),
+        ("FromVersion", family.from_version),
+        ("IsVersionFromRSM", "True" if family.is_version_from_rsm else None),
+        ("IsVMEnabledForRSMUpgrades", "True" if family.is_vm_enabled_for_rsm_upgrades else None),
+    ]
+    return [element(tag, text) for tag, text in texts if text is not None]
+
+
+def _rsm_fields(family: AgentFamily) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if family.version is not None:
+        fields["version"] = family.version
+    if family.from_version is not None:
+        fields["fromVersion"] = family.from_version
+    if family.is_version_from_rsm:
+        fields["isVersionFromRSM"] = True
+    if family.is_vm_enabled_for_rsm_upgrades:
+        fields["isVMEnabledForRSMUpgrades"] = True
+    return fields
+
+
 def extensions_config(state: GoalState, urls: Urls, location: str, protect: Protect) -> bytes:
     children = [
         element(
@@ -127,6 +152,7 @@ def extensions_config(state: GoalState, urls: Urls, location: str, protect: Prot
                             "GAFamily",
                             children=[
                                 element("Name", GA_FAMILY),
+                                *_rsm_elements(state.agent_family),
                                 element("Uris", children=[element("Uri", urls.ga_manifest())]),
                             ],
                         )
@@ -324,7 +350,9 @@ def vm_settings(
             if any(e.multi_config for e in state.extensions)
             else []
         ),
-        "gaFamilies": [{"name": GA_FAMILY, "uris": [urls.ga_manifest()]}],
+        "gaFamilies": [
+            {"name": GA_FAMILY, **_rsm_fields(state.agent_family), "uris": [urls.ga_manifest()]}
+        ],
         "extensionGoalStates": [_vm_settings_extension(e, urls, protect) for e in state.extensions],
     }
     return json.dumps(document, indent=2).encode()

@@ -83,6 +83,7 @@ class GeneratedSource:
             status_blob_type=self._scenario.status_blob_type,
             status_blob_url=self.urls.status_blob(identity.hostname, identity.vm_id),
             artifacts_profile_url=self.urls.artifacts_profile(identity.hostname, identity.vm_id),
+            agent_family=self._scenario.agent_family,
         )
 
     def _cached(self, key: str, render: Callable[[], bytes]) -> bytes:
@@ -361,6 +362,18 @@ class GeneratedSource:
             raise ScenarioError(exc.errors()[0]["msg"]) from None
         with self._lock:
             self._scenario = scenario
+
+    def set_agent_family(self, **fields: Any) -> int:
+        """A new goal state whose GAFamily carries these RSM fields (AgentFamily's); the
+        incarnation (or the vmSettings' sequence number) it is published as."""
+        known = self._scenario.agent_family.model_dump()
+        unknown = set(fields) - set(known)
+        if unknown:
+            raise ControlError(f"unknown {sorted(unknown)} (can set: {', '.join(known)})")
+        with self._lock:
+            family = {**known, **fields}
+            self._validated({"agent_family": family})
+            return self._publish()
 
     def _replace_extensions(self, extensions: list[Extension]) -> int:
         with self._lock:

@@ -194,6 +194,15 @@ class RemoteUser(Model):
     password_blob: str | None = None
 
 
+class AgentFamily(Model):
+    """The GAFamily of the goal state (`Prod`): an RSM version request when enabled (§10.1)."""
+
+    version: str | None = None
+    from_version: str | None = None
+    is_version_from_rsm: bool = False
+    is_vm_enabled_for_rsm_upgrades: bool = False
+
+
 def _certificate_names(value: Any) -> Any:
     """`certificates = ["a", {name = "b", key_type = "ec"}]`: plain names are allowed."""
     if isinstance(value, list):
@@ -207,6 +216,7 @@ class Scenario(Model):
     certificates: list[CertificateSpec] = Field(default_factory=list)
     extensions: list[Extension] = Field(default_factory=list)
     remote_access: list[RemoteUser] = Field(default_factory=list)
+    agent_family: AgentFamily = Field(default_factory=AgentFamily)
     status_blob_type: BlobType = "BlockBlob"
     fast_track: bool = False
     on_hold: bool = False

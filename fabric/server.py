@@ -361,6 +361,9 @@ class Fabric:
     def set_remote_access(self, users: list[dict[str, Any]]) -> int:
         return self._generated().set_remote_access(users)
 
+    def set_agent_family(self, **fields: Any) -> int:
+        return self._generated().set_agent_family(**fields)
+
     # -- secrets and media ------------------------------------------------------------------
 
     def transport_certificate(self) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from cryptography import x509
 
-from . import reports
+from . import health_service, reports
 from .cms import CmsError, ContentCipher
 from .context import Context, Handler, Route
 from .dispatch import error_response
@@ -210,4 +210,9 @@ class WireServer:
         return await self._json_report(request, "provisioning-health")
 
     async def health_service(self, request: web.Request) -> web.Response:
-        return await self._json_report(request, "healthservice")
+        try:
+            fields = health_service.report(await request.read())
+        except reports.ReportError as exc:
+            return error_response(400, "InvalidHealthReport", str(exc), "json")
+        self.ctx.recorder.record("healthservice", **fields)
+        return web.Response(status=200)

@@ -62,8 +62,8 @@ UNUSED: Mapping[str, str] = {
     "Policy.PolicyFilePath": "not built: no extension policy is enforced",
     "Debug.EnableSignatureValidation": "not built: extension packages' signatures are not checked",
     "Debug.EtpCollectionPeriod": "extd collects extension events after each goal state and at exit",
-    "Debug.EnableRsmDowngrade": _SELF_UPDATE,
-    "AutoUpdate.GAFamily": _SELF_UPDATE,
+    "Debug.EnableRsmDowngrade": "this agent installs no other agent version, so none older "
+    "(an RSM request is reported in the status: docs/wire.md)",
     "Autoupdate.Frequency": _SELF_UPDATE,
     "Debug.AutoUpdateHotfixFrequency": _SELF_UPDATE,
     "Debug.AutoUpdateNormalFrequency": _SELF_UPDATE,

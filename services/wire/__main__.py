@@ -22,7 +22,8 @@ from .bus import WireInterface
 from .connection import Clients
 from .download import BUDGET as DOWNLOAD_BUDGET
 from .handover import Handover
-from .http import FabricHttp
+from .heartbeats import Periods
+from .http import FabricHttp, IOErrorCounter
 from .remote_access import RemoteAccessDelivery
 
 log = logging.getLogger(__name__)
@@ -57,16 +58,21 @@ def fabric_client(poll_period: float) -> httpx.AsyncClient:
 class StorageClients:
     """One client per proxy, created on first use (the system CA store loads only then)."""
 
-    def __init__(self, max_deadline: float | None = None) -> None:
+    def __init__(
+        self, max_deadline: float | None = None, io_errors: IOErrorCounter | None = None
+    ) -> None:
         self._clients: dict[str | None, FabricHttp] = {}
         self._max_deadline = max_deadline
+        self._io_errors = io_errors  # shared with the fabric's client: one HttpErrors report
 
     def __call__(self, proxy: str | None) -> FabricHttp:
         if proxy not in self._clients:
             client = httpx.AsyncClient(
                 trust_env=False, proxy=proxy, headers=HEADERS, verify=ssl.create_default_context()
             )
-            self._clients[proxy] = FabricHttp(client, max_deadline=self._max_deadline)
+            self._clients[proxy] = FabricHttp(
+                client, max_deadline=self._max_deadline, io_errors=self._io_errors
+            )
         return self._clients[proxy]
 
 
@@ -101,15 +107,13 @@ async def setup(ctx: ServiceContext) -> None:
             interface.status_changed()
 
     deadline: float | None = ctx.args.request_deadline
+    fabric = FabricHttp(
+        fabric_client(ctx.config.extensions_goal_state_period), max_deadline=deadline
+    )
     wire = Wire(
         ctx.root,
         ctx.config,
-        Clients(
-            FabricHttp(
-                fabric_client(ctx.config.extensions_goal_state_period), max_deadline=deadline
-            ),
-            StorageClients(deadline),
-        ),
+        Clients(fabric, StorageClients(deadline, fabric.io_errors)),
         Runner(),
         callbacks=Callbacks(
             properties_changed,
@@ -119,6 +123,7 @@ async def setup(ctx: ServiceContext) -> None:
         ),
         route_table=Path(ctx.args.route_table),
         download_budget=ctx.args.download_budget,
+        heartbeat_periods=Periods.scaled(ctx.args.heartbeat_period),
     )
     await wire.start()
     interface = WireInterface(wire)
@@ -146,6 +151,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DOWNLOAD_BUDGET,
         metavar="SECONDS",
         help="the wall-clock budget of one Download, all URIs and channels (default: %(default)g)",
+    )
+    parser.add_argument(
+        "--heartbeat-period",
+        type=positive_seconds,
+        default=Periods.check,
+        metavar="SECONDS",
+        help="the heartbeats' period (HostGAPlugin, IMDS, HealthService); the thresholds (5 and "
+        "3 periods) and the telemetry heartbeat (30 periods) scale with it (default: %(default)g)",
     )
 
 

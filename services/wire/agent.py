@@ -3,9 +3,9 @@
 `Wire` knows nothing of D-Bus and holds the pieces together: the connection to the endpoint
 (`connection.py`, discovered again after a minute without contact), the last good goal state
 (`keeper.py`, fetched by `goal_state.py`), the status blob (`status_upload.py`), telemetry
-(`telemetry.py`) and log uploads (`log_upload.py`). It polls the goal state every
-`Extensions.GoalStatePeriod`, keeps the last good one when the fabric misbehaves, and uploads the
-status after each poll when it is due.
+(`telemetry.py`), log uploads (`log_upload.py`) and the heartbeats (`heartbeats.py`). It polls
+the goal state every `Extensions.GoalStatePeriod`, keeps the last good one when the fabric
+misbehaves, uploads the status after each poll when it is due, then runs the heartbeats when due.
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ from ..common.models.remote_access import RemoteAccess
 from ..common.models.status import ExtensionsStatus
 from ..common.root import Root
 from . import certstore, endpoint, health, log_upload
+from .agent_update import AgentUpdate
 from .connection import Clients, Connection, Link
 from .contact import Contact
 from .download import BUDGET as DOWNLOAD_BUDGET
 from .errors import FabricError, MalformedDocument
 from .fast_track import FastTrack, Support
 from .goal_state import GoalState, GoalStateFetcher
+from .heartbeats import Heartbeats, Periods
 from .keeper import GoalStateKeeper
 from .state import FABRIC_UNAVAILABLE, GOAL_STATE_ERROR, READY, StateFiles
 from .status_upload import StatusUploader
@@ -66,6 +68,7 @@ class Wire:
         environ: dict[str, str] | None = None,
         route_table: Path = endpoint.ROUTE_TABLE,
         download_budget: float = DOWNLOAD_BUDGET,
+        heartbeat_periods: Periods | None = None,
     ) -> None:
         self.root, self.config = root, config
         self.callbacks, self.files = callbacks or Callbacks(), files or StateFiles(root)
@@ -98,6 +101,16 @@ class Wire:
             committed=self._committed,
             fast_track=self.fast_track,
         )
+        self.agent_update = AgentUpdate(config)
+        self.telemetry = Telemetry(
+            root, lambda: self.connection.wireserver, lambda: self.goal_state.summary
+        )
+        self.heartbeats = Heartbeats(
+            lambda: self.connection,
+            self.telemetry.send,
+            lambda: self.agent_update.mode(self.goal_state.extensions),
+            periods=heartbeat_periods,
+        )
         self.status = StatusUploader(
             root,
             self.files,
@@ -106,10 +119,11 @@ class Wire:
             refresh_container=self.refresh,
             failed=lambda exc: self.contact.failed(exc, READY),
             fast_track=lambda: self.fast_track.support == Support.SUPPORTED,
+            update_status=lambda: self.agent_update.status(self.goal_state.extensions),
+            host_plugin_outcome=self.heartbeats.host_plugin_status,
         )
-        self.telemetry = Telemetry(
-            root, lambda: self.connection.wireserver, lambda: self.goal_state.summary
-        )
+        # IOErrors are classed by destination: the WireServer's address is the current one.
+        clients.fabric.io_errors.endpoint = lambda: self.connection.address
         self.link = Link(
             root,
             config,
@@ -165,6 +179,7 @@ class Wire:
         try:
             await self.refresh()
         except FabricError as exc:
+            self.heartbeats.goal_state_failed()
             unreachable = not isinstance(exc, MalformedDocument)
             self.contact.failed(exc, FABRIC_UNAVAILABLE if unreachable else GOAL_STATE_ERROR)
             problem = self.contact.problem
@@ -180,12 +195,16 @@ class Wire:
         await self.report_status()
 
     async def run(self) -> None:
-        while True:
-            await self.poll_once()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.extensions_goal_state_period):
-                    await self._wake.wait()
+        try:
+            while True:
+                await self.poll_once()
+                self.heartbeats.tick()  # on this loop's wake-ups: no timer of their own
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.extensions_goal_state_period):
+                        await self._wake.wait()
+        finally:
+            self.heartbeats.stop()
 
     def wake(self) -> None:
         self._wake.set()

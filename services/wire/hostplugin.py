@@ -28,6 +28,8 @@ API_VERSION = "2015-09-01"
 LOG_UPLOAD_POLICY = RetryPolicy(timeout=30.0, attempt_deadline=120.0)
 # §4.3: vmSettings are asked once per poll, raw (one attempt; the caller reads every status).
 VM_SETTINGS_POLICY = RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=15.0)
+# The heartbeats ask once a minute: one attempt, and the next minute is the retry.
+HEARTBEAT_POLICY = RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=15.0)
 
 
 @dataclass(frozen=True)
@@ -185,4 +187,10 @@ class HostPlugin:
             headers=headers,
             content=data,
             policy=LOG_UPLOAD_POLICY,
+        )
+
+    async def health(self) -> None:
+        """GET /health, one attempt (§4.1): returns when 200, raises FabricError otherwise."""
+        await self.http.request(
+            "GET", f"{self.base}/health", what="HostGAPlugin health", policy=HEARTBEAT_POLICY
         )

@@ -90,9 +90,34 @@ class Reply:
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, io: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.io = io  # a socket error or timeout, counted for ReportNetworkErrors
+
+
+HOSTPLUGIN_PORT = 32526
+IO_ERROR_CLASSES = ("hostplugin", "protocol", "other")
+
+
+class IOErrorCounter:
+    """IOErrors per destination class (§2.4): `hostplugin` = the endpoint's port 32526,
+    `protocol` = the endpoint, `other` = everything else (storage, IMDS). Read and reset every
+    30 min for the `HttpErrors` telemetry."""
+
+    def __init__(self, endpoint: Callable[[], str] = lambda: "168.63.129.16") -> None:
+        self.endpoint = endpoint  # the current WireServer address (wire's, once it knows it)
+        self.counts = dict.fromkeys(IO_ERROR_CLASSES, 0)
+
+    def increment(self, url: httpx.URL) -> None:
+        if url.host == self.endpoint():
+            self.counts["hostplugin" if url.port == HOSTPLUGIN_PORT else "protocol"] += 1
+        else:
+            self.counts["other"] += 1
+
+    def take(self) -> dict[str, int]:
+        counts, self.counts = self.counts, dict.fromkeys(IO_ERROR_CLASSES, 0)
+        return counts
 
 
 @contextlib.contextmanager
@@ -101,9 +126,9 @@ def _mapped_errors(what: str) -> Iterator[None]:
     try:
         yield
     except httpx.TimeoutException:
-        raise _Retryable(f"{what}: timed out") from None
+        raise _Retryable(f"{what}: timed out", io=True) from None
     except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
-        raise _Retryable(redact(f"{what}: {type(exc).__name__}: {exc}")) from None
+        raise _Retryable(redact(f"{what}: {type(exc).__name__}: {exc}"), io=True) from None
 
 
 class FabricHttp:
@@ -116,14 +141,17 @@ class FabricHttp:
         max_deadline: float | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        io_errors: IOErrorCounter | None = None,
     ) -> None:
-        """`max_deadline` caps every request's deadline, whatever its policy allows."""
+        """`max_deadline` caps every request's deadline, whatever its policy allows;
+        `io_errors` may be shared by the clients of one process (fabric and storage)."""
         if max_deadline is not None and max_deadline <= 0:
             raise ValueError(f"max_deadline must be positive, not {max_deadline!r}")
         self.client = client
         self.max_deadline = max_deadline
         self._sleep = sleep
         self._clock = clock
+        self.io_errors = io_errors or IOErrorCounter()
 
     def _deadline(self, policy: RetryPolicy) -> float:
         if self.max_deadline is None:
@@ -136,7 +164,7 @@ class FabricHttp:
             async with asyncio.timeout(window):
                 return await attempt
         except TimeoutError:
-            raise _Retryable(f"{what}: no complete answer within {window:.1f} s") from None
+            raise _Retryable(f"{what}: no complete answer within {window:.1f} s", io=True) from None
 
     async def _once(
         self,
@@ -198,6 +226,7 @@ class FabricHttp:
         attempts = policy.attempts
         attempt = 0
         last = ""
+        last_status: int | None = None  # of the last answer; None when it was a socket error
         retry_codes = policy.retry_codes | policy.extra_retry_codes
         while True:
             attempt += 1
@@ -212,11 +241,13 @@ class FabricHttp:
                     ),
                 )
             except _Retryable as exc:
-                last = str(exc)
+                last, last_status = str(exc), exc.status
+                if exc.io:
+                    self.io_errors.increment(httpx.URL(url))
             else:
                 if ok is None or reply.status in ok:
                     return reply
-                last = f"{what}: HTTP {reply.status}"
+                last, last_status = f"{what}: HTTP {reply.status}", reply.status
                 if reply.status == 410:
                     raise ResourceGone(f"{what}: 410 Gone (goal state changed)", 410)
                 if reply.status == 400 and INVALID_CONTAINER in reply.body:
@@ -228,6 +259,8 @@ class FabricHttp:
                     delay = policy.throttle_delay
             elapsed = self._clock() - started
             if attempt >= attempts or elapsed + delay >= deadline:
-                raise HttpFailed(f"{redact(last)} -- {attempt} attempts made in {elapsed:.1f} s")
+                raise HttpFailed(
+                    f"{redact(last)} -- {attempt} attempts made in {elapsed:.1f} s", last_status
+                )
             log.debug("%s; retrying in %.0f s", redact(last), delay)
             await self._sleep(delay)

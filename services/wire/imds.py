@@ -12,11 +12,54 @@ import json
 import time
 from collections.abc import Callable
 
-from .errors import FabricError, MalformedDocument
+from pydantic import BaseModel, Field, ValidationError
+
+from .. import AGENT_NAME, AGENT_VERSION
+from .errors import FabricError, HttpFailed, MalformedDocument
 from .http import FabricHttp, RetryPolicy
 
 API_VERSION = "2021-02-01"
 IMDS_POLICY = RetryPolicy(attempts=3, attempt_deadline=10.0, deadline=30.0)
+# The heartbeat asks once a minute: one attempt, and the next minute is the retry.
+HEALTH_POLICY = RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=15.0)
+HEALTH_AGENT = f"{AGENT_NAME}/{AGENT_VERSION}+health"  # §2.4: IMDS tells health calls apart
+
+
+class _Address(BaseModel):
+    private_ip: str = Field(alias="privateIpAddress")
+
+
+class _Ipv4(BaseModel):
+    addresses: list[_Address] = Field(alias="ipAddress")
+
+
+class _Interface(BaseModel):
+    ipv4: _Ipv4
+    mac: str = Field(alias="macAddress")
+
+
+class _Network(BaseModel):
+    interface: list[_Interface]
+
+
+class _HealthView(BaseModel):
+    """What the health check needs of the instance document; the rest is ignored."""
+
+    network: _Network
+
+
+def health_verdict(body: bytes) -> str:
+    """'' when the document has interface 0's first private IP and its MAC, else why not."""
+    try:
+        nic = _HealthView.model_validate_json(body).network.interface[0]
+        address = nic.ipv4.addresses[0].private_ip
+    except (ValidationError, IndexError):
+        return "instance metadata lacks network.interface[0] with ipv4 and macAddress"
+    if not address or not nic.mac:
+        return "instance metadata has an empty private IP or MAC address"
+    return ""
+
+
 CACHE_TTL = 60.0
 ERROR_TTL = 10.0
 
@@ -76,3 +119,19 @@ class Imds:
         except ValueError:
             raise MalformedDocument("instance metadata is not JSON") from None
         return reply.body.decode("utf-8", errors="replace")
+
+    async def health(self) -> tuple[bool, str]:
+        """The heartbeat's check (§4.6): (healthy, why not). Only IMDS's own answers count
+        against it; a connection error or timeout is the network's, not IMDS's: healthy."""
+        try:
+            reply = await self.http.request(
+                "GET",
+                f"http://{self.address}/metadata/instance?api-version={API_VERSION}",
+                what="instance metadata health",
+                headers={"Metadata": "true", "User-Agent": HEALTH_AGENT},
+                policy=HEALTH_POLICY,
+            )
+        except HttpFailed as exc:
+            return exc.status is None, str(exc)
+        why = health_verdict(reply.body)
+        return not why, why

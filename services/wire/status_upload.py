@@ -20,6 +20,7 @@ from ..common.models.status import (
     ExtensionsStatus,
     GuestAgentStatus,
     SupportedFeature,
+    UpdateStatus,
     VMStatus,
 )
 from ..common.root import Root
@@ -46,7 +47,11 @@ class StatusUploader:
         refresh_container: Callable[[], Awaitable[object]],
         failed: Callable[[Exception], None],
         fast_track: Callable[[], bool] = lambda: False,
+        update_status: Callable[[], UpdateStatus | None] = lambda: None,
+        host_plugin_outcome: Callable[[bool, str], None] = lambda ok, why: None,
     ) -> None:
+        """`update_status`: guestAgentStatus.updateStatus (RSM); `host_plugin_outcome`: each
+        upload through HostGAPlugin, for HealthService's GuestAgentPluginStatus."""
         self.root = root
         self.files = files
         self._connection = connection
@@ -54,6 +59,8 @@ class StatusUploader:
         self._refresh_container = refresh_container
         self._failed = failed
         self._fast_track = fast_track  # Debug.EnableFastTrack=y and the plugin serves vmSettings
+        self._update_status = update_status
+        self._host_plugin_outcome = host_plugin_outcome
         self.extensions_status: ExtensionsStatus | None = None
         self.dirty = True  # something in the status changed since the last upload
         self._uploaded_at: float | None = None
@@ -66,11 +73,15 @@ class StatusUploader:
         return VMStatus(
             timestamp_utc=_utc_stamp(),
             aggregate_status=AggregateStatus(
-                guest_agent_status=GuestAgentStatus(version=AGENT_VERSION),
+                guest_agent_status=GuestAgentStatus(
+                    version=AGENT_VERSION, update_status=self._update_status()
+                ),
                 handler_aggregate_status=ext.handler_aggregate_status,
                 vm_artifacts_aggregate_status=ext.vm_artifacts_aggregate_status,
             ),
             guest_os_info=osinfo.guest_os_info(self.root),
+            # Not VersioningGovernance: it invites RSM version requests, which this agent (updated
+            # by its package) cannot honour (docs/wire.md, "Agent updates").
             supported_features=(
                 SupportedFeature(key="MultipleExtensionsPerHandler"),
                 *((SupportedFeature(key="FastTrack"),) if self._fast_track() else ()),
@@ -96,6 +107,7 @@ class StatusUploader:
         try:
             if await conn.hostplugin.ensure_available():
                 await conn.hostplugin.put_status(blob, content)
+                self._host_plugin_outcome(True, "")
                 self._uploaded("HostGAPlugin")
                 return True
         except (ResourceGone, InvalidContainer):
@@ -103,6 +115,7 @@ class StatusUploader:
                 await self._refresh_container()
             return False
         except FabricError as exc:
+            self._host_plugin_outcome(False, str(exc))
             log.debug("status through HostGAPlugin failed (%s); uploading directly", exc)
         try:
             await conn.storage.put_status(blob, content)

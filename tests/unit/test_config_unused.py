@@ -97,11 +97,11 @@ def config_of(text: str) -> AgentConfig:
 
 
 def test_a_key_without_effect_set_to_another_value_is_one_line_naming_the_reason() -> None:
-    config = config_of("OS.EnableFirewall=y\nLogs.Collect=y\nAutoUpdate.GAFamily=Test\n")
+    config = config_of("OS.EnableFirewall=y\nLogs.Collect=y\nAutoupdate.Frequency=60\n")
     assert set_without_effect(config) == [
         "OS.EnableFirewall=y has no effect: the WireServer firewall belongs to the network "
         "service (issue 15), not built yet",
-        "AutoUpdate.GAFamily=Test has no effect: classic-only: self-update is not how this agent "
+        "Autoupdate.Frequency=60 has no effect: classic-only: self-update is not how this agent "
         "is upgraded (its package is)",
     ]
     assert set_without_effect(config_of("Logs.Collect=None\nExtensions.Enabled=n\n")) == []
