@@ -8,6 +8,7 @@ from ..common.classic_files import ClassicFiles
 from ..common.clients.wire import WireApi
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .agent_disabled import AgentSwitch
 from .command_spec import SliceLimits
 from .commands import HandlerCommands, Launcher
 from .launch_records import LaunchRecords
@@ -57,6 +58,7 @@ def build_service(
         launcher, LaunchRecords(lib_dir / RUNNING_FILE), lib_dir / OUTPUT_DIR
     )
     classic_files = ClassicFiles(root, config.lib_dir)
+    agent = AgentSwitch(lib_dir, telemetry)
     lifecycle = Lifecycle(
         layouts,
         records,
@@ -77,6 +79,7 @@ def build_service(
             config_path=config_path,
             dependency_timeout=config.extensions_dependency_timeout,
         ),
+        agent=agent,
     )
     service = ExtensionsService(
         wire=wire,
@@ -87,6 +90,7 @@ def build_service(
         processor=processor,
         telemetry=telemetry,
         classic_files=classic_files,
+        agent=agent,
         versioning=config.update_to_latest_version and config.debug_enable_ga_versioning,
         watch=watch or WatchSettings(),
     )

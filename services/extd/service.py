@@ -24,6 +24,7 @@ from ..common.errors import InvalidArgs, NotFound, NotSupported, WaagentError
 from ..common.jobs import Jobs
 from ..common.models.handover import Handover
 from ..common.models.status import ExtensionsStatus
+from .agent_disabled import AgentSwitch
 from .aggregate_status import Entry, comparable
 from .layout import Layouts
 from .lifecycle import Lifecycle
@@ -58,6 +59,7 @@ class ExtensionsService:
         processor: Processor,
         telemetry: Telemetry,
         classic_files: ClassicFiles,
+        agent: AgentSwitch | None = None,
         versioning: bool = False,
         watch: WatchSettings = WatchSettings(),
         clock: Callable[[], float] = time.monotonic,
@@ -70,6 +72,7 @@ class ExtensionsService:
         self.processor = processor
         self.telemetry = telemetry
         self.classic_files = classic_files
+        self.agent = agent
         self.versioning = versioning
         self.watch = watch
         self.clock = clock
@@ -175,7 +178,9 @@ class ExtensionsService:
         if handover.goal_state_id == skip:
             log.debug("goal state %s was just processed", skip)
             return skip
-        thumbprints = self._classic_files(handover)
+        disabled = self.agent is not None and self.agent.disabled()
+        # A VM without an agent gets none of the files extensions read (as classic).
+        thumbprints = frozenset[str]() if disabled else self._classic_files(handover)
         plan = build_plan(handover.extensions, versioning=self.versioning, certificates=thumbprints)
         log.info("processing goal state %s: %d handler(s)", plan.goal_state_id, len(plan.handlers))
         started = self.clock()
@@ -264,6 +269,9 @@ class ExtensionsService:
     # ---- manual operations ------------------------------------------------------------------
 
     def _record(self, handler: str) -> HandlerRecord:
+        """The handler an operation by hand acts on (refused when the agent is disabled)."""
+        if self.agent is not None and self.agent.disabled():
+            raise NotSupported(self.agent.refusal())
         record = self.records.get(handler)
         if record is None:
             raise NotFound(f"no extension handler {handler!r}")
