@@ -26,8 +26,6 @@ _AGENT_LIMITS = (
 _LOG_COLLECTOR = "no periodic log collection: `waagent -collect-logs` collects on demand"
 
 UNUSED: Mapping[str, str] = {
-    "Extensions.WaitForCloudInit": "not built: extd does not wait for `cloud-init status --wait`",
-    "Extensions.WaitForCloudInitTimeout": "only for Extensions.WaitForCloudInit, not built",
     "Extensions.InitialGoalStatePeriod": "wire polls every Extensions.GoalStatePeriod from start",
     "Provisioning.MonitorHostName": f"hostname publishing {_NETWORK}",
     "Provisioning.MonitorHostNamePeriod": f"hostname publishing {_NETWORK}",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..common.boot import current_boot_id
 from ..common.classic_files import ClassicFiles
 from ..common.clients.wire import WireApi
+from ..common.commands import CommandRunner, Runner
 from ..common.config import AgentConfig
 from ..common.root import Root
 from .agent_disabled import AgentSwitch
+from .cloud_init_wait import CloudInitWait
 from .command_spec import SliceLimits
 from .commands import HandlerCommands, Launcher
 from .launch_records import LaunchRecords
@@ -47,6 +50,7 @@ def build_service(
     launcher: Launcher | None = None,
     config_path: str = "/etc/waagent.conf",
     watch: WatchSettings | None = None,
+    runner: CommandRunner | None = None,
 ) -> ExtensionsService:
     layouts = Layouts(root, config.lib_dir, config.extension_log_dir)
     root.makedirs(config.lib_dir, 0o700)
@@ -59,6 +63,15 @@ def build_service(
     )
     classic_files = ClassicFiles(root, config.lib_dir)
     agent = AgentSwitch(lib_dir, telemetry)
+    cloud_init = None
+    if config.extensions_wait_for_cloud_init:
+        cloud_init = CloudInitWait(
+            root,
+            runner or Runner(),
+            telemetry,
+            timeout=config.extensions_wait_for_cloud_init_timeout,
+            boot_id=current_boot_id(),
+        )
     lifecycle = Lifecycle(
         layouts,
         records,
@@ -80,6 +93,7 @@ def build_service(
             dependency_timeout=config.extensions_dependency_timeout,
         ),
         agent=agent,
+        before_extensions=cloud_init.wait_once if cloud_init is not None else None,
     )
     service = ExtensionsService(
         wire=wire,
