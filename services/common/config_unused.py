@@ -60,7 +60,6 @@ UNUSED: Mapping[str, str] = {
     "Debug.EnableExtensionPolicy": "not built: no extension policy is enforced",
     "Policy.PolicyFilePath": "not built: no extension policy is enforced",
     "Debug.EnableSignatureValidation": "not built: extension packages' signatures are not checked",
-    "Debug.EtpCollectionPeriod": "extd collects extension events after each goal state and at exit",
     "Debug.EnableRsmDowngrade": _SELF_UPDATE,
     "AutoUpdate.GAFamily": _SELF_UPDATE,
     "Autoupdate.Frequency": _SELF_UPDATE,

@@ -14,6 +14,9 @@ from .agent_disabled import AgentSwitch
 from .cloud_init_wait import CloudInitWait
 from .command_spec import SliceLimits
 from .commands import HandlerCommands, Launcher
+from .event_budget import FILE_NAME as EVENT_BUDGET_FILE
+from .event_budget import EventBudget
+from .event_watch import EventWatch, PathUnits
 from .launch_records import LaunchRecords
 from .layout import Layouts
 from .lifecycle import Lifecycle, LifecycleSettings
@@ -42,6 +45,12 @@ def lifecycle_settings(config: AgentConfig) -> LifecycleSettings:
     )
 
 
+def collection_interval(config: AgentConfig) -> float:
+    """How often extd collects extension events while it runs: the classic period, at most a
+    minute (and at least a second)."""
+    return max(1.0, min(float(config.debug_etp_collection_period), 60.0))
+
+
 def build_service(
     config: AgentConfig,
     root: Root,
@@ -51,6 +60,7 @@ def build_service(
     config_path: str = "/etc/waagent.conf",
     watch: WatchSettings | None = None,
     runner: CommandRunner | None = None,
+    path_units: PathUnits | None = None,
 ) -> ExtensionsService:
     layouts = Layouts(root, config.lib_dir, config.extension_log_dir)
     root.makedirs(config.lib_dir, 0o700)
@@ -105,7 +115,9 @@ def build_service(
         telemetry=telemetry,
         classic_files=classic_files,
         agent=agent,
+        budget=EventBudget(lib_dir / EVENT_BUDGET_FILE, config.debug_etp_collection_period),
+        event_watch=EventWatch(path_units),
         versioning=config.update_to_latest_version and config.debug_enable_ga_versioning,
-        watch=watch or WatchSettings(),
+        watch=watch or WatchSettings(events=collection_interval(config)),
     )
     return service

@@ -26,6 +26,8 @@ from ..common.models.handover import Handover
 from ..common.models.status import ExtensionsStatus
 from .agent_disabled import AgentSwitch
 from .aggregate_status import Entry, comparable
+from .event_budget import EventBudget
+from .event_watch import EventWatch
 from .layout import Layouts
 from .lifecycle import Lifecycle
 from .plan import build_plan
@@ -45,6 +47,8 @@ class WatchSettings:
     poll: float = 0.2  # while an extension is transitioning, right after a change
     slow_poll: float = 6.0  # once nothing changed for `fast_for` seconds
     fast_for: float = 60.0
+    # Extension events: collected this often while extd runs (min(Debug.EtpCollectionPeriod, 60)).
+    events: float = 60.0
 
 
 class ExtensionsService:
@@ -60,6 +64,8 @@ class ExtensionsService:
         telemetry: Telemetry,
         classic_files: ClassicFiles,
         agent: AgentSwitch | None = None,
+        budget: EventBudget | None = None,
+        event_watch: EventWatch | None = None,
         versioning: bool = False,
         watch: WatchSettings = WatchSettings(),
         clock: Callable[[], float] = time.monotonic,
@@ -73,6 +79,8 @@ class ExtensionsService:
         self.telemetry = telemetry
         self.classic_files = classic_files
         self.agent = agent
+        self.budget = budget
+        self.event_watch = event_watch or EventWatch(None)
         self.versioning = versioning
         self.watch = watch
         self.clock = clock
@@ -90,6 +98,7 @@ class ExtensionsService:
         self._queued = ""
         self._next_upload: ExtensionsStatus | None = None
         self._uploader: asyncio.Future[None] | None = None
+        self._collector: asyncio.Task[None] | None = None
 
     # ---- state ----------------------------------------------------------------------------
 
@@ -131,11 +140,34 @@ class ExtensionsService:
             self.process_goal_state()
         elif self.transitioning():
             self._ensure_watcher()
+        # Not part of busy(): extd still exits when idle (and collects once more then).
+        self._collector = asyncio.ensure_future(self._collect_periodically())
 
     async def shutdown(self) -> None:
         """Before extd exits: hand over the extensions' telemetry written since the last run."""
-        self.telemetry.collect(self._event_folders())
+        if self._collector is not None:
+            self._collector.cancel()
+        self.telemetry.collect(self._event_folders(), self.budget)
         await self.telemetry.flush(self.wire)
+
+    # ---- extension events (§9.12) -----------------------------------------------------------
+
+    async def collect_events(self) -> None:
+        """Hand the extensions' events to wire; watch the folders of the handlers on disk."""
+        folders = self._event_folders()
+        self.telemetry.collect(folders, self.budget)
+        await self.telemetry.flush(self.wire)
+        on_disk = (f for name, version, f in folders if self.layouts.of(name, version).exists())
+        await self.event_watch.sync(on_disk)
+
+    async def _collect_periodically(self) -> None:
+        """At start (systemd may have started extd for a new event file), then periodically."""
+        while True:
+            try:
+                await self.collect_events()
+            except Exception:
+                log.exception("collecting extension events failed")
+            await asyncio.sleep(self.watch.events)
 
     # ---- goal states ------------------------------------------------------------------------
 
@@ -192,8 +224,7 @@ class ExtensionsService:
         await self.jobs.run(run)
         log.info("goal state %s processed in %.2f s", plan.goal_state_id, self.clock() - started)
         await self.publish(force=True)
-        self.telemetry.collect(self._event_folders())
-        await self.telemetry.flush(self.wire)
+        await self.collect_events()
         return plan.goal_state_id
 
     def _classic_files(self, handover: Handover) -> frozenset[str]:
