@@ -74,8 +74,9 @@ def test_an_event_written_after_extd_exited_reaches_the_fabric(vm: Vm) -> None:
     assert started_after != started_before
     assert vm.run("sh", "-c", f"ls -A {EVENTS}").stdout.strip() == ""
     # Nothing keeps extd: it exits again, and the path unit waits for the next file.
-    wait_for(lambda: not extd_active(vm), timeout=60, what="extd to exit again")
-    assert vm.show(PATH_UNIT, "ActiveState", "SubState") == {
-        "ActiveState": "active",
-        "SubState": "waiting",
-    }
+    wait_for(
+        lambda: not extd_active(vm) and vm.show(PATH_UNIT, "SubState")["SubState"] == "waiting",
+        timeout=60,
+        what="extd to exit again, and the path unit to wait for the next file",
+    )
+    assert vm.show(PATH_UNIT, "ActiveState")["ActiveState"] == "active"
