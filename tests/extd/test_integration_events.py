@@ -15,7 +15,7 @@ import pytest
 from tests.harness.wait import wait_for
 from waagent.fabric.scenario import Scenario
 
-from .system import PROBE, System, handler_copy, probe_extension
+from .system import PROBE, System, heartbeat_probe
 from .test_telemetry import EVENT
 
 pytestmark = pytest.mark.integration
@@ -26,18 +26,7 @@ PERIOD = 2
 @pytest.fixture
 def scenario(scenario: Scenario, tmp_path: Path) -> Scenario:
     """The probe reports a heartbeat, which keeps extd running (it watches it)."""
-
-    def heartbeat(directory: Path) -> None:
-        manifest = json.loads((directory / "HandlerManifest.json").read_text())
-        manifest[0]["handlerManifest"]["reportHeartbeat"] = True
-        (directory / "HandlerManifest.json").write_text(json.dumps(manifest))
-
-    probe = probe_extension(public_settings={"heartbeat": "beating"})
-    published = handler_copy(tmp_path, "heartbeat", heartbeat)
-    probe = probe.model_copy(
-        update={"versions": [probe.versions[0].model_copy(update={"handler_dir": published})]}
-    )
-    return scenario.model_copy(update={"extensions": [probe]})
+    return scenario.model_copy(update={"extensions": [heartbeat_probe(tmp_path)]})
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from tests.harness.paths import TEST_DATA
 from tests.harness.wait import wait_for
 from tests.system.container import missing_tools
+from tests.system.test_boot import CONFIG  # an idle time of 5 s
 from tests.system.vm import Vm, provisioned_vm
 
 pytestmark = pytest.mark.system
@@ -24,12 +25,6 @@ if reason := missing_tools():
 HANDLER = "Contoso.Probe.Events"
 EVENTS = f"/var/log/azure/{HANDLER}/events"
 PATH_UNIT = f"waagent-extension-events@var-log-azure-{HANDLER}-events.path"
-CONFIG = {
-    "Provisioning.RegenerateSshHostKeyPair": "y",
-    "Provisioning.SshHostKeyPairType": "ed25519",
-    "Services.IdleTimeout": "5",
-    "Extensions.GoalStatePeriod": "2",
-}
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +37,10 @@ def vm() -> Iterator[Vm]:
 
 def extd_active(vm: Vm) -> bool:
     return vm.show("waagent-extd.service", "ActiveState")["ActiveState"] == "active"
+
+
+def read(vm: Vm, path: str) -> str:
+    return vm.run("cat", path).stdout.strip()
 
 
 def late_events(vm: Vm) -> list[dict[str, Any]]:
@@ -61,7 +60,7 @@ def test_an_event_written_after_extd_exited_reaches_the_fabric(vm: Vm) -> None:
     started_before = vm.show("waagent-extd.service", "ExecMainStartTimestampMonotonic")
 
     vm.run("touch", "/var/tmp/events/go")  # the extension's child writes its event now
-    written = float(wait_for(lambda: vm.run("cat", "/var/tmp/events/written").stdout.strip()))
+    written = float(wait_for(lambda: read(vm, "/var/tmp/events/written"), what="the event file"))
     (event,) = wait_for(lambda: late_events(vm), timeout=90, what="the late event at the fabric")
     received = time.time()
     print(f"\nFIGURE event file written -> at the fabric: {received - written:.2f} s")
