@@ -8,6 +8,7 @@ and counted. Both go to wire's SendEvents, which adds the common fields and batc
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -180,6 +181,10 @@ class Telemetry:
             return 0
         try:
             await wire.send_events(TelemetryBatch(events=tuple(events)))
+        except asyncio.CancelledError:
+            # extd is exiting (its periodic collection is cancelled): the last flush sends them.
+            self.queue = events + self.queue
+            raise
         except Exception as exc:  # telemetry must never stop extension processing
             log.warning("%d telemetry event(s) not sent: %s", len(events), exc)
             return 0
