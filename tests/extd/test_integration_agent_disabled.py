@@ -71,9 +71,10 @@ def test_the_extension_never_runs_and_the_fabric_is_told_why(without_agent: Syst
     system.refresh()
     outcome = system.wait_goal_state("Failed")
     assert WHY in outcome["formattedMessage"]["message"]
+    assert outcome["code"] == 1000
     entry = system.wait_entry(PROBE, lambda e: e["status"] == "NotReady")
     assert message(entry) == f"Extension '{PROBE}' will not be processed: {WHY}"
-    assert detail(entry)["status"] == "error"
+    assert (detail(entry)["status"], detail(entry)["code"]) == ("error", 1009)
     assert WHY in detail(entry)["formattedMessage"]["message"]
     # Nothing was downloaded, unpacked or run.
     assert system.operations(PROBE) == []
