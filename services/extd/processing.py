@@ -131,7 +131,7 @@ class Processor:
                 Code.UNSUPPORTED_REQUIRED_FEATURES,
                 f"Failing GS {plan.goal_state_id} as Unsupported features found: {features}",
             )
-        if self.before_extensions is not None and plan.items:
+        if self.before_extensions is not None and plan.items and self.settings.extensions_enabled:
             if step_done is not None:
                 await step_done()
             await self.before_extensions()
