@@ -80,6 +80,7 @@ DATA_FILES := \
 	$(foreach f,$(wildcard systemd/units/org.waagent.*.service),$(PREFIX)/share/dbus-1/system-services/$(notdir $(f))) \
 	$(foreach s,$(SERVICES),$(UNITDIR)/waagent-$(s).service $(LIBEXECDIR)/waagent-$(s)) \
 	$(UNITDIR)/waagent.target $(UNITDIR)/azure.slice $(UNITDIR)/azure-vmextensions.slice \
+	$(UNITDIR)/waagent-extension-events@.path \
 	$(PREFIX)/lib/sysusers.d/waagent.conf $(PREFIX)/lib/tmpfiles.d/waagent.conf \
 	$(PREFIX)/sbin/waagent
 
@@ -102,6 +103,8 @@ install: venv
 	sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e 's|@MODULE@|waagent.cli.__main__|g' \
 		systemd/launcher.in > $(DESTDIR)$(PREFIX)/sbin/waagent
 	chmod 0755 $(DESTDIR)$(PREFIX)/sbin/waagent
+	sed -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/units/waagent-extension-events@.path.in \
+		> $(DESTDIR)$(UNITDIR)/waagent-extension-events@.path
 	install -m 0644 systemd/units/waagent.target systemd/units/azure.slice \
 		systemd/units/azure-vmextensions.slice $(DESTDIR)$(UNITDIR)/
 	install -m 0644 dbus/policy/*.conf $(DESTDIR)$(PREFIX)/share/dbus-1/system.d/

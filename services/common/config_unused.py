@@ -26,8 +26,6 @@ _AGENT_LIMITS = (
 _LOG_COLLECTOR = "no periodic log collection: `waagent -collect-logs` collects on demand"
 
 UNUSED: Mapping[str, str] = {
-    "Extensions.WaitForCloudInit": "not built: extd does not wait for `cloud-init status --wait`",
-    "Extensions.WaitForCloudInitTimeout": "only for Extensions.WaitForCloudInit, not built",
     "Extensions.InitialGoalStatePeriod": "wire polls every Extensions.GoalStatePeriod from start",
     "Provisioning.MonitorHostName": f"hostname publishing {_NETWORK}",
     "Provisioning.MonitorHostNamePeriod": f"hostname publishing {_NETWORK}",
@@ -61,7 +59,6 @@ UNUSED: Mapping[str, str] = {
     "Debug.EnableExtensionPolicy": "not built: no extension policy is enforced",
     "Policy.PolicyFilePath": "not built: no extension policy is enforced",
     "Debug.EnableSignatureValidation": "not built: extension packages' signatures are not checked",
-    "Debug.EtpCollectionPeriod": "extd collects extension events after each goal state and at exit",
     "Debug.EnableRsmDowngrade": "this agent installs no other agent version, so none older "
     "(an RSM request is reported in the status: docs/wire.md)",
     "Autoupdate.Frequency": _SELF_UPDATE,

@@ -24,7 +24,12 @@ async def setup(ctx: ServiceContext) -> None:
         "as transient services of systemd" if launcher else "as child processes",
     )
     service = build_service(
-        ctx.config, ctx.root, WireClient(ctx.bus), launcher=launcher, config_path=ctx.loaded.path
+        ctx.config,
+        ctx.root,
+        WireClient(ctx.bus),
+        launcher=launcher,
+        config_path=ctx.loaded.path,
+        path_units=launcher.systemd if launcher else None,
     )
     root = ExtensionsInterface(service)
     ctx.export(EXTENSIONS.path, root)

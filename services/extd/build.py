@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..common.boot import current_boot_id
 from ..common.classic_files import ClassicFiles
 from ..common.clients.wire import WireApi
+from ..common.commands import CommandRunner, Runner
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .agent_disabled import AgentSwitch
+from .cloud_init_wait import CloudInitWait
 from .command_spec import SliceLimits
 from .commands import HandlerCommands, Launcher
+from .event_budget import FILE_NAME as EVENT_BUDGET_FILE
+from .event_budget import EventBudget
+from .event_watch import EventWatch, PathUnits
 from .launch_records import LaunchRecords
 from .layout import Layouts
 from .lifecycle import Lifecycle, LifecycleSettings
@@ -38,6 +45,12 @@ def lifecycle_settings(config: AgentConfig) -> LifecycleSettings:
     )
 
 
+def collection_interval(config: AgentConfig) -> float:
+    """How often extd collects extension events while it runs: the classic period, at most a
+    minute (and at least a second)."""
+    return max(1.0, min(float(config.debug_etp_collection_period), 60.0))
+
+
 def build_service(
     config: AgentConfig,
     root: Root,
@@ -46,6 +59,8 @@ def build_service(
     launcher: Launcher | None = None,
     config_path: str = "/etc/waagent.conf",
     watch: WatchSettings | None = None,
+    runner: CommandRunner | None = None,
+    path_units: PathUnits | None = None,
 ) -> ExtensionsService:
     layouts = Layouts(root, config.lib_dir, config.extension_log_dir)
     root.makedirs(config.lib_dir, 0o700)
@@ -57,6 +72,16 @@ def build_service(
         launcher, LaunchRecords(lib_dir / RUNNING_FILE), lib_dir / OUTPUT_DIR
     )
     classic_files = ClassicFiles(root, config.lib_dir)
+    agent = AgentSwitch(lib_dir, telemetry)
+    cloud_init = None
+    if config.extensions_wait_for_cloud_init:
+        cloud_init = CloudInitWait(
+            root,
+            runner or Runner(),
+            telemetry,
+            timeout=config.extensions_wait_for_cloud_init_timeout,
+            boot_id=current_boot_id(),
+        )
     lifecycle = Lifecycle(
         layouts,
         records,
@@ -77,6 +102,8 @@ def build_service(
             config_path=config_path,
             dependency_timeout=config.extensions_dependency_timeout,
         ),
+        agent=agent,
+        before_extensions=cloud_init.wait_once if cloud_init is not None else None,
     )
     service = ExtensionsService(
         wire=wire,
@@ -87,7 +114,10 @@ def build_service(
         processor=processor,
         telemetry=telemetry,
         classic_files=classic_files,
+        agent=agent,
+        budget=EventBudget(lib_dir / EVENT_BUDGET_FILE, config.debug_etp_collection_period),
+        event_watch=EventWatch(path_units),
         versioning=config.update_to_latest_version and config.debug_enable_ga_versioning,
-        watch=watch or WatchSettings(),
+        watch=watch or WatchSettings(events=collection_interval(config)),
     )
     return service

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from .agent_disabled import AgentSwitch
 from .aggregate_status import utc_now
 from .errors import Code, ExtensionError
 from .layout import Layouts, split_dir_name
@@ -66,9 +67,15 @@ class Processor:
         layouts: Layouts,
         settings: ProcessingSettings,
         *,
+        agent: AgentSwitch | None = None,
+        before_extensions: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.lifecycle = lifecycle
+        self.agent = agent
+        # Awaited once the goal state's records exist and before its first extension runs
+        # (Extensions.WaitForCloudInit); the status is published first.
+        self.before_extensions = before_extensions
         self.records = records
         self.reporter = reporter
         self.layouts = layouts
@@ -111,6 +118,8 @@ class Processor:
     async def _process(
         self, plan: Plan, step_done: Callable[[], Awaitable[None]] | None
     ) -> GoalStateOutcome:
+        if self.agent is not None and self.agent.disabled():
+            return await self._agent_disabled(plan, self.agent, step_done)
         if plan.unsupported_features:
             features = ", ".join(plan.unsupported_features)
             log.error(
@@ -122,6 +131,10 @@ class Processor:
                 Code.UNSUPPORTED_REQUIRED_FEATURES,
                 f"Failing GS {plan.goal_state_id} as Unsupported features found: {features}",
             )
+        if self.before_extensions is not None and plan.items and self.settings.extensions_enabled:
+            if step_done is not None:
+                await step_done()
+            await self.before_extensions()
         deadline = self.clock() + self.settings.dependency_timeout
         self._labels = {i.key: i.label for i in plan.items}
         failed: set[ItemKey] = set()
@@ -156,13 +169,24 @@ class Processor:
             return False
         return await self.lifecycle.run(item)
 
-    def _refuse(self, item: PlanItem) -> None:
+    def _refuse(self, item: PlanItem, message: str | None = None, *, forced: bool = False) -> None:
         code = Code.ENABLE_FAILED if not item.is_removal else Code.DISABLE_FAILED
-        error = ExtensionError(
-            code, disabled_message(item, self.settings.config_path), operation="ExtensionProcessing"
-        )
-        self.lifecycle.report_failure(item, error, forced=not item.is_removal)
+        text = message or disabled_message(item, self.settings.config_path)
+        error = ExtensionError(code, text, operation="ExtensionProcessing")
+        self.lifecycle.report_failure(item, error, forced=forced or not item.is_removal)
         self.records.update(item.handler.name, disallowed=True)
+
+    async def _agent_disabled(
+        self, plan: Plan, agent: AgentSwitch, step_done: Callable[[], Awaitable[None]] | None
+    ) -> GoalStateOutcome:
+        """ProvisionGuestAgent=false: nothing is downloaded or run; every handler says why."""
+        agent.announce()
+        for item in plan.items:
+            self._refuse(item, agent.handler_message(item.label), forced=True)
+        self.records.save()
+        if step_done is not None:
+            await step_done()
+        return self._outcome(plan, "Failed", Code.PROCESSING_ERROR, agent.goal_state_message())
 
     async def _dependencies(
         self, item: PlanItem, failed: set[ItemKey], deadline: float

@@ -24,7 +24,10 @@ from ..common.errors import InvalidArgs, NotFound, NotSupported, WaagentError
 from ..common.jobs import Jobs
 from ..common.models.handover import Handover
 from ..common.models.status import ExtensionsStatus
+from .agent_disabled import AgentSwitch
 from .aggregate_status import Entry, comparable
+from .event_budget import EventBudget
+from .event_watch import EventWatch
 from .layout import Layouts
 from .lifecycle import Lifecycle
 from .plan import build_plan
@@ -44,6 +47,8 @@ class WatchSettings:
     poll: float = 0.2  # while an extension is transitioning, right after a change
     slow_poll: float = 6.0  # once nothing changed for `fast_for` seconds
     fast_for: float = 60.0
+    # Extension events: collected this often while extd runs (min(Debug.EtpCollectionPeriod, 60)).
+    events: float = 60.0
 
 
 class ExtensionsService:
@@ -58,6 +63,9 @@ class ExtensionsService:
         processor: Processor,
         telemetry: Telemetry,
         classic_files: ClassicFiles,
+        agent: AgentSwitch | None = None,
+        budget: EventBudget | None = None,
+        event_watch: EventWatch | None = None,
         versioning: bool = False,
         watch: WatchSettings = WatchSettings(),
         clock: Callable[[], float] = time.monotonic,
@@ -70,6 +78,9 @@ class ExtensionsService:
         self.processor = processor
         self.telemetry = telemetry
         self.classic_files = classic_files
+        self.agent = agent
+        self.budget = budget
+        self.event_watch = event_watch or EventWatch(None)
         self.versioning = versioning
         self.watch = watch
         self.clock = clock
@@ -87,6 +98,7 @@ class ExtensionsService:
         self._queued = ""
         self._next_upload: ExtensionsStatus | None = None
         self._uploader: asyncio.Future[None] | None = None
+        self._collector: asyncio.Task[None] | None = None
 
     # ---- state ----------------------------------------------------------------------------
 
@@ -128,11 +140,34 @@ class ExtensionsService:
             self.process_goal_state()
         elif self.transitioning():
             self._ensure_watcher()
+        # Not part of busy(): extd still exits when idle (and collects once more then).
+        self._collector = asyncio.ensure_future(self._collect_periodically())
 
     async def shutdown(self) -> None:
         """Before extd exits: hand over the extensions' telemetry written since the last run."""
-        self.telemetry.collect(self._event_folders())
+        if self._collector is not None:
+            self._collector.cancel()
+        self.telemetry.collect(self._event_folders(), self.budget)
         await self.telemetry.flush(self.wire)
+
+    # ---- extension events (§9.12) -----------------------------------------------------------
+
+    async def collect_events(self) -> None:
+        """Hand the extensions' events to wire; watch the folders of the handlers on disk."""
+        folders = self._event_folders()
+        self.telemetry.collect(folders, self.budget)
+        await self.telemetry.flush(self.wire)
+        on_disk = (f for name, version, f in folders if self.layouts.of(name, version).exists())
+        await self.event_watch.sync(on_disk)
+
+    async def _collect_periodically(self) -> None:
+        """At start (systemd may have started extd for a new event file), then periodically."""
+        while True:
+            try:
+                await self.collect_events()
+            except Exception:
+                log.exception("collecting extension events failed")
+            await asyncio.sleep(self.watch.events)
 
     # ---- goal states ------------------------------------------------------------------------
 
@@ -175,7 +210,9 @@ class ExtensionsService:
         if handover.goal_state_id == skip:
             log.debug("goal state %s was just processed", skip)
             return skip
-        thumbprints = self._classic_files(handover)
+        disabled = self.agent is not None and self.agent.disabled()
+        # A VM without an agent gets none of the files extensions read (as classic).
+        thumbprints = frozenset[str]() if disabled else self._classic_files(handover)
         plan = build_plan(handover.extensions, versioning=self.versioning, certificates=thumbprints)
         log.info("processing goal state %s: %d handler(s)", plan.goal_state_id, len(plan.handlers))
         started = self.clock()
@@ -187,8 +224,7 @@ class ExtensionsService:
         await self.jobs.run(run)
         log.info("goal state %s processed in %.2f s", plan.goal_state_id, self.clock() - started)
         await self.publish(force=True)
-        self.telemetry.collect(self._event_folders())
-        await self.telemetry.flush(self.wire)
+        await self.collect_events()
         return plan.goal_state_id
 
     def _classic_files(self, handover: Handover) -> frozenset[str]:
@@ -264,6 +300,9 @@ class ExtensionsService:
     # ---- manual operations ------------------------------------------------------------------
 
     def _record(self, handler: str) -> HandlerRecord:
+        """The handler an operation by hand acts on (refused when the agent is disabled)."""
+        if self.agent is not None and self.agent.disabled():
+            raise NotSupported(self.agent.refusal())
         record = self.records.get(handler)
         if record is None:
             raise NotFound(f"no extension handler {handler!r}")

@@ -8,8 +8,13 @@ and counted. Both go to wire's SendEvents, which adds the common fields and batc
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import os
+import stat
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,14 +24,16 @@ from ..common.clients.wire import WireApi
 from ..common.logs import redact
 from ..common.models.events import LOGS_PROVIDER, TelemetryBatch, TelemetryEvent
 from ..common.root import read_regular_file
+from .event_budget import PER_PERIOD, EventBudget
 
 log = logging.getLogger(__name__)
 
 MAX_FILE = 4 << 20
-MAX_EVENTS_PER_HANDLER = 360
+MAX_EVENTS_PER_HANDLER = PER_PERIOD
 MAX_MESSAGE = 3072
 MAX_EVENT = 6144
 MAX_OPERATION_MESSAGE = 3200
+LEFTOVER_AGE = 60.0  # seconds before a file that is not *.json is deleted
 REQUIRED = (
     "version",
     "timestamp",
@@ -101,7 +108,7 @@ def _read_file(path: Path) -> tuple[bytes, float] | None:
 
 
 def collect_events(
-    events_dir: Path, handler: str, version: str
+    events_dir: Path, handler: str, version: str, limit: int = MAX_EVENTS_PER_HANDLER
 ) -> tuple[list[TelemetryEvent], int]:
     """The events of one handler's folder (files deleted), and how many were dropped."""
     if not events_dir.is_dir():
@@ -109,7 +116,7 @@ def collect_events(
     events: list[TelemetryEvent] = []
     dropped = 0
     for path in sorted(events_dir.glob("*.json"), reverse=True):
-        read = _read_file(path) if len(events) < MAX_EVENTS_PER_HANDLER else None
+        read = _read_file(path) if len(events) < limit else None
         path.unlink(missing_ok=True)
         if read is None:
             continue
@@ -121,15 +128,28 @@ def collect_events(
             continue
         for raw in document if isinstance(document, list) else [document]:
             event = _extension_event(raw, handler, version, mtime)
-            if event is None or len(events) >= MAX_EVENTS_PER_HANDLER:
+            if event is None or len(events) >= limit:
                 dropped += 1
             else:
                 events.append(event)
+    _remove_leftovers(events_dir)
     if dropped:
         log.warning(
             "%s: %d extension event(s) dropped (invalid or over the limit)", handler, dropped
         )
     return events, dropped
+
+
+def _remove_leftovers(events_dir: Path) -> None:
+    """Classic deletes every other file too (a folder left non-empty would wake extd again and
+    again); a file younger than LEFTOVER_AGE may be an extension's temporary file mid-write."""
+    now = time.time()
+    with contextlib.suppress(OSError), os.scandir(events_dir) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                if not stat.S_ISDIR(info.st_mode) and now - info.st_mtime > LEFTOVER_AGE:
+                    os.unlink(entry.path)
 
 
 class Telemetry:
@@ -143,10 +163,16 @@ class Telemetry:
     ) -> None:
         self.queue.append(operation_event(name, version, operation, success, message, duration))
 
-    def collect(self, handlers: Iterable[tuple[str, str, Path]]) -> None:
-        """(handler, version, events folder) of each handler on the VM."""
+    def collect(
+        self, handlers: Iterable[tuple[str, str, Path]], budget: EventBudget | None = None
+    ) -> None:
+        """(handler, version, events folder) of each handler on the VM; at most the budget's
+        remaining events per handler."""
         for handler, version, folder in handlers:
-            events, _ = collect_events(folder, handler, version)
+            limit = MAX_EVENTS_PER_HANDLER if budget is None else budget.remaining(handler)
+            events, _ = collect_events(folder, handler, version, limit)
+            if budget is not None:
+                budget.spend(handler, len(events))
             self.queue.extend(events)
 
     async def flush(self, wire: WireApi) -> int:
@@ -155,6 +181,10 @@ class Telemetry:
             return 0
         try:
             await wire.send_events(TelemetryBatch(events=tuple(events)))
+        except asyncio.CancelledError:
+            # extd is exiting (its periodic collection is cancelled): the last flush sends them.
+            self.queue = events + self.queue
+            raise
         except Exception as exc:  # telemetry must never stop extension processing
             log.warning("%d telemetry event(s) not sent: %s", len(events), exc)
             return 0

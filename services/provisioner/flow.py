@@ -268,6 +268,10 @@ class Provisioner(StatusHolder[Status]):
         with self._run.step("read the provisioning data"):
             data, raw = await self.steps.read_source()
         self._update(user=data.username, source=data.source)
+        if data.agent_disabled:
+            # Before anything asks wire (validate may, for certificates; then the first report):
+            # wire hands a goal state to extd at once, which must see that this VM has no agent.
+            self.parts.store.disable_agent()
         with self._run.step("validate"):
             plan = await self.steps.validate(data, raw)
         self._run.save()

@@ -139,8 +139,6 @@ class Steps:
             restarted = await self.units.try_restart(SSHD_UNITS)
             if restarted is False:
                 log.info("sshd not restarted: systemd is not on the bus")
-        if data.agent_disabled:
-            parts.store.disable_agent()
         with run.step("marker"):
             parts.store.write_marker(instance_id.read(self.sysfs_root))
 

@@ -44,6 +44,21 @@ def handler_copy(tmp_path: Path, name: str, change: Callable[[Path], None] | Non
     return target
 
 
+def heartbeat_probe(tmp_path: Path) -> Extension:
+    """The probe with `reportHeartbeat` in its manifest, reporting one (extd keeps watching)."""
+
+    def heartbeat(directory: Path) -> None:
+        manifest = json.loads((directory / "HandlerManifest.json").read_text())
+        manifest[0]["handlerManifest"]["reportHeartbeat"] = True
+        (directory / "HandlerManifest.json").write_text(json.dumps(manifest))
+
+    probe = probe_extension(public_settings={"heartbeat": "beating"})
+    published = handler_copy(tmp_path, "heartbeat", heartbeat)
+    return probe.model_copy(
+        update={"versions": [probe.versions[0].model_copy(update={"handler_dir": published})]}
+    )
+
+
 @dataclass
 class System:
     env: Environment

@@ -18,7 +18,14 @@ from waagent.common.names import EXTENSIONS
 from waagent.extd.bus import object_path
 from waagent.fabric.scenario import Scenario
 
-from .system import PROBE, System, detail, handler_copy, message, probe_extension
+from .system import (
+    PROBE,
+    System,
+    detail,
+    heartbeat_probe,
+    message,
+    probe_extension,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -226,17 +233,7 @@ class TestOnHold:
 class TestHeartbeat:
     @pytest.fixture
     def scenario(self, scenario: Scenario, tmp_path: Path) -> Scenario:
-        def heartbeat(directory: Path) -> None:
-            manifest = json.loads((directory / "HandlerManifest.json").read_text())
-            manifest[0]["handlerManifest"]["reportHeartbeat"] = True
-            (directory / "HandlerManifest.json").write_text(json.dumps(manifest))
-
-        probe = probe_extension(public_settings={"heartbeat": "beating"})
-        published = handler_copy(tmp_path, "heartbeat", heartbeat)
-        probe = probe.model_copy(
-            update={"versions": [probe.versions[0].model_copy(update={"handler_dir": published})]}
-        )
-        return scenario.model_copy(update={"extensions": [probe]})
+        return scenario.model_copy(update={"extensions": [heartbeat_probe(tmp_path)]})
 
     def test_a_heartbeat_handler_reports_its_heartbeat_and_keeps_extd_watching(
         self, system: System

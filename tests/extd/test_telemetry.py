@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from waagent.common.models.events import LOGS_PROVIDER
-from waagent.extd.telemetry import collect_events, operation_event
+from waagent.common.models.events import LOGS_PROVIDER, TelemetryBatch
+from waagent.extd.telemetry import Telemetry, collect_events, operation_event
 
 from .system import PROBE, System, probe_extension
 
@@ -108,3 +110,21 @@ class TestEndToEnd:
             e["params"].get("Operation") for e in sent() if e["params"].get("Name") == PROBE
         }
         assert {"Download", "Install", "Enable"} <= operations
+
+
+def test_events_of_a_send_cancelled_by_the_exit_are_kept_for_the_last_flush() -> None:
+    class SlowWire:
+        async def send_events(self, batch: TelemetryBatch) -> None:
+            await asyncio.sleep(10)
+
+    async def exit_during_send() -> Telemetry:
+        telemetry = Telemetry()
+        telemetry.operation("P.A", "1.0", "Enable", True, "ok", 1.0)
+        task = asyncio.ensure_future(telemetry.flush(SlowWire()))  # type: ignore[arg-type]
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return telemetry
+
+    assert len(asyncio.run(exit_during_send()).queue) == 1

@@ -51,6 +51,8 @@ def verify_units(box: Container) -> None:
             "--man=no",
             *[f"/usr/lib/systemd/system/waagent-{p}.service" for p in SERVICES],
             "/usr/lib/systemd/system/waagent.target",
+            # An instance, as extd starts them: %f is the handler's events folder.
+            "/usr/lib/systemd/system/waagent-extension-events@var-log-azure-A.B-events.path",
         ],
         capture_output=True,
         text=True,

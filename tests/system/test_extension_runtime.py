@@ -182,7 +182,7 @@ def test_the_output_of_commands_is_readable_by_root_only(vm: Vm, parity: dict[st
 
 def test_finished_commands_leave_no_unit_behind(vm: Vm, parity: dict[str, str]) -> None:
     units = vm.run(
-        "systemctl", "list-units", "--all", "--plain", "--no-legend", "waagent-extension-*"
+        "systemctl", "list-units", "--all", "--plain", "--no-legend", "waagent-extension-*.service"
     )
     assert units.stdout.strip() == ""
 

@@ -25,6 +25,7 @@ EXPECTED = [
     "usr/lib/systemd/system/waagent.target",
     "usr/lib/systemd/system/azure.slice",
     "usr/lib/systemd/system/azure-vmextensions.slice",
+    "usr/lib/systemd/system/waagent-extension-events@.path",
     "usr/lib/sysusers.d/waagent.conf",
     "usr/lib/tmpfiles.d/waagent.conf",
     "usr/share/polkit-1/actions/org.waagent.policy",

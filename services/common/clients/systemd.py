@@ -298,6 +298,18 @@ class Systemd:
         await self._run_job(unit, "StopUnit", "ss", [unit, "fail"])
         log.info("systemd stopped %s", unit)
 
+    async def start(self, unit: str) -> None:
+        """StartUnit of a unit file (an instance of a template), returning once it started."""
+        await self._run_job(unit, "StartUnit", "ss", [unit, "replace"])
+        log.info("systemd started %s", unit)
+
+    async def active_units(self, pattern: str) -> list[str]:
+        """The loaded units matching the glob `pattern` that are active (or activating)."""
+        reply = await _call(
+            self.bus, "ListUnitsByPatterns", "asas", [["active", "activating"], [pattern]]
+        )
+        return [str(unit[0]) for unit in reply.body[0]]
+
     # ---- Units: calls that do not wait for their job ----
 
     async def _answer(
