@@ -14,9 +14,9 @@ import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from tests.harness.paths import PYTHON
 from waagent.common.commands import Completed, Runner
 from waagent.fabric.network import FabricNetwork
-from tests.harness.paths import PYTHON
 
 LISTENER = """
 import socket, selectors
