@@ -30,6 +30,14 @@ while True:
         conn, _ = key.fileobj.accept(); conn.close()
 """
 
+# The classic agent's nftables rules (reference §10.6): root only.
+CLASSIC_NFT = (
+    "add table ip walinuxagent\n"
+    "add chain ip walinuxagent output { type filter hook output priority 0 ; policy accept ; }\n"
+    "add rule ip walinuxagent output ip daddr 168.63.129.16 tcp dport != 53 skuid != 0"
+    " ct state invalid,new counter drop\n"
+)
+
 PROBE = """
 import socket, sys
 try:

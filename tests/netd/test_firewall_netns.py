@@ -18,17 +18,13 @@ from waagent.netd.nftables import Nftables
 from waagent.netd.rules import BackendName, FirewallState, WireRules
 
 from .conftest import NOBODY
-from .netns import VmNetwork, missing_for_netns
+from .netns import CLASSIC_NFT, VmNetwork, missing_for_netns
 
 pytestmark = pytest.mark.skipif(missing_for_netns() is not None, reason=missing_for_netns() or "")
 
 WIRESERVER = IPv4Address("168.63.129.16")
 BACKENDS = ["nft", "iptables", "iptables-legacy"]
 
-CLASSIC_NFT = """add table ip walinuxagent
-add chain ip walinuxagent output { type filter hook output priority 0 ; policy accept ; }
-add rule ip walinuxagent output ip daddr 168.63.129.16 tcp dport != 53 skuid != 0 ct state invalid,new counter drop
-"""
 CLASSIC_IPTABLES = [
     ["-d", "168.63.129.16", "-p", "tcp", "--destination-port", "53", "-j", "ACCEPT"],
     ["-d", "168.63.129.16", "-p", "tcp", "-m", "owner", "--uid-owner", "0", "-j", "ACCEPT"],

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness.wait import wait_for
+from tests.netd.netns import CLASSIC_NFT
 from tests.system.container import CACHE, Container, missing_tools
 from tests.system.vm import Vm, booted_vm
 
@@ -31,10 +32,6 @@ PROBE = (
     "try: socket.create_connection(('168.63.129.16', int(sys.argv[1])), timeout=2).close()\n"
     "except OSError as e: print(e); sys.exit(1)\n"
 )
-CLASSIC = """add table ip walinuxagent
-add chain ip walinuxagent output { type filter hook output priority 0 ; policy accept ; }
-add rule ip walinuxagent output ip daddr 168.63.129.16 tcp dport != 53 skuid != 0 ct state invalid,new counter drop
-"""
 
 
 def nft_debs() -> list[Path]:
@@ -133,7 +130,7 @@ def test_waagent_status_shows_the_firewall(vm: Vm) -> None:
 
 def test_a_stale_classic_rule_set_is_replaced_when_the_endpoint_is_written(vm: Vm) -> None:
     vm.run("nft", "delete", "table", "ip", "waagent")
-    loaded = vm.box.run(["nft", "-f", "-"], input=CLASSIC)
+    loaded = vm.box.run(["nft", "-f", "-"], input=CLASSIC_NFT)
     assert loaded.returncode == 0, loaded.stderr
     assert not reaches(vm, "waagent-wire"), "the classic rules let root only through"
     # wire (through extd) writes the endpoint file again: the path unit runs the setup.
