@@ -133,8 +133,12 @@ def test_a_stale_classic_rule_set_is_replaced_when_the_endpoint_is_written(vm: V
     loaded = vm.box.run(["nft", "-f", "-"], input=CLASSIC_NFT)
     assert loaded.returncode == 0, loaded.stderr
     assert not reaches(vm, "waagent-wire"), "the classic rules let root only through"
-    # wire (through extd) writes the endpoint file again: the path unit runs the setup.
-    vm.run("sh", "-c", f"printf {WIRESERVER} > /var/lib/waagent/WireServerEndpoint")
+    # The endpoint file written again as extd writes it (a temporary file renamed into place):
+    # the path unit runs the setup.
+    lib = "/var/lib/waagent"
+    vm.run(
+        "sh", "-c", f"printf {WIRESERVER} > {lib}/.new && mv {lib}/.new {lib}/WireServerEndpoint"
+    )
     wait_for(lambda: tables(vm) == ["waagent"], timeout=30, what="the classic table replaced")
     assert reaches(vm, "waagent-wire")
     assert not reaches(vm, "nobody")
