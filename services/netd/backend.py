@@ -14,6 +14,9 @@ COMMAND_TIMEOUT = 30.0
 
 class Backend(Protocol):
     name: BackendName
+    # The backend whose listing shows this one's rules too (firewalld's passthroughs are
+    # iptables rules at runtime): there, only the classic rules are stale.
+    shows_through: BackendName | None
 
     async def available(self) -> bool:
         """This tool can be used on this host (binary present, daemon running)."""
@@ -27,8 +30,8 @@ class Backend(Protocol):
         """Put exactly our rules in place, removing any of ours and the classic agent's first."""
         ...
 
-    async def remove(self) -> None:
-        """Remove ours and the classic agent's."""
+    async def remove(self, *, classic_only: bool = False) -> None:
+        """Remove ours (unless `classic_only`) and the classic agent's."""
         ...
 
 

@@ -19,6 +19,10 @@ from .rules import BackendName, Found, WireRules
 log = logging.getLogger(__name__)
 
 
+def _shows(chosen: Backend, other: Backend) -> bool:
+    return chosen.shows_through == other.name
+
+
 @dataclass(frozen=True)
 class Seen:
     backend: BackendName
@@ -44,18 +48,20 @@ class Firewall:
         found = await chosen.inspect(rules)
         for other in others:
             elsewhere = await other.inspect(rules)
-            # Ours in another tool is stale (left by a host that had other tools).
-            found = found.merged(
-                Found(partial=elsewhere.complete or elsewhere.partial, classic=elsewhere.classic)
-            )
+            # Ours in another tool is stale (left by a host that had other tools), unless that
+            # tool shows the chosen one's rules.
+            ours = not _shows(chosen, other) and (elsewhere.complete or elsewhere.partial)
+            found = found.merged(Found(partial=ours, classic=elsewhere.classic))
         return Seen(chosen.name, found)
 
     async def apply(self, rules: WireRules) -> Seen:
         chosen, others = await self._split()
         for other in others:
-            if (await other.inspect(rules)).anything:
+            elsewhere = await other.inspect(rules)
+            classic_only = _shows(chosen, other)
+            if elsewhere.classic or (elsewhere.anything and not classic_only):
                 log.info("removing the WireServer rules left in %s", other.name)
-                await other.remove()
+                await other.remove(classic_only=classic_only)
         before = await chosen.inspect(rules)
         if before.complete and not before.partial and not before.classic:
             log.debug("the WireServer firewall is already in place (%s)", chosen.name)

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Sequence
 
 from ..common.commands import CommandRunner
-from .backend import COMMAND_TIMEOUT, installed
+from .backend import COMMAND_TIMEOUT
 from .iptables import CHAIN, TABLE, Rule, is_classic, is_ours, judge, our_rules
 from .rules import BackendName, Found, WireRules
 
@@ -25,14 +25,14 @@ def passthrough(rule: Sequence[str]) -> list[str]:
 
 class Firewalld:
     name = BackendName.FIREWALLD
+    shows_through: BackendName | None = BackendName.IPTABLES
 
     def __init__(self, runner: CommandRunner, program: str = "firewall-cmd") -> None:
         self.runner = runner
         self.program = program
 
     async def available(self) -> bool:
-        if not installed(self.program):
-            return False
+        # Not installed: the runner's status 127, so not "running" either.
         result = await self.runner.run(
             [self.program, "--state"], timeout=COMMAND_TIMEOUT, check=False
         )
@@ -65,10 +65,10 @@ class Firewalld:
             [self.program, *scope, "--direct", verb, *words], timeout=COMMAND_TIMEOUT
         )
 
-    async def _replace(self, add: Sequence[Rule]) -> None:
+    async def _replace(self, add: Sequence[Rule], *, keep_ours: bool = False) -> None:
         for scope in SCOPES:
             for words in await self._present(scope):
-                if is_ours(words) or is_classic(words):
+                if is_classic(words) or (is_ours(words) and not keep_ours):
                     await self._edit(scope, "--remove-passthrough", ["ipv4", *words])
             for rule in add:
                 await self._edit(scope, "--add-passthrough", passthrough(rule))
@@ -76,5 +76,5 @@ class Firewalld:
     async def apply(self, rules: WireRules) -> None:
         await self._replace(our_rules(rules))
 
-    async def remove(self) -> None:
-        await self._replace([])
+    async def remove(self, *, classic_only: bool = False) -> None:
+        await self._replace([], keep_ours=classic_only)

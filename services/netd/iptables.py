@@ -90,6 +90,7 @@ def _restore_word(word: str) -> str:
 
 class Iptables:
     name = BackendName.IPTABLES
+    shows_through: BackendName | None = None
 
     def __init__(self, runner: CommandRunner, program: str = "iptables") -> None:
         self.runner = runner
@@ -109,8 +110,9 @@ class Iptables:
         expected = our_rules(rules) if rules is not None else []
         return judge(await self._present(), rules, expected)
 
-    async def _replace(self, add: Sequence[Rule]) -> None:
-        stale = [rule for rule in await self._present() if is_ours(rule) or is_classic(rule)]
+    async def _replace(self, add: Sequence[Rule], *, keep_ours: bool = False) -> None:
+        present = await self._present()
+        stale = [r for r in present if is_classic(r) or (is_ours(r) and not keep_ours)]
         if not stale and not add:
             return
         lines = [f"*{TABLE}"]
@@ -126,5 +128,5 @@ class Iptables:
     async def apply(self, rules: WireRules) -> None:
         await self._replace(our_rules(rules))
 
-    async def remove(self) -> None:
-        await self._replace([])
+    async def remove(self, *, classic_only: bool = False) -> None:
+        await self._replace([], keep_ours=classic_only)

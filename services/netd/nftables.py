@@ -90,6 +90,7 @@ def _normalized(expr: Any) -> Any:
 
 class Nftables:
     name = BackendName.NFTABLES
+    shows_through: BackendName | None = None
 
     def __init__(self, runner: CommandRunner, program: str = "nft") -> None:
         self.runner = runner
@@ -145,5 +146,5 @@ class Nftables:
     async def apply(self, rules: WireRules) -> None:
         await self._load(script(rules))
 
-    async def remove(self) -> None:
-        await self._load(_drop(TABLE) + _drop(CLASSIC_TABLE))
+    async def remove(self, *, classic_only: bool = False) -> None:
+        await self._load(("" if classic_only else _drop(TABLE)) + _drop(CLASSIC_TABLE))

@@ -19,7 +19,8 @@ DNS_PORT = 53
 # Our rules are named, so they are told apart from an admin's: the nftables table, the
 # iptables/firewalld comment.
 TABLE = "waagent"
-COMMENT = "waagent: only root and waagent-wire reach the WireServer"
+# One word: iptables -S, iptables-restore and firewall-cmd's listings need no quoting for it.
+COMMENT = "waagent-wireserver-firewall"
 CLASSIC_TABLE = "walinuxagent"
 
 

@@ -13,11 +13,13 @@ import pytest
 
 from waagent.netd.backend import Backend
 from waagent.netd.firewall import Firewall
+from waagent.netd.firewalld import Firewalld
 from waagent.netd.iptables import Iptables
 from waagent.netd.nftables import Nftables
-from waagent.netd.rules import BackendName, FirewallState, WireRules
+from waagent.netd.rules import COMMENT, BackendName, FirewallState, WireRules
 
 from .conftest import NOBODY
+from .fake_firewalld import FakeFirewallCmd
 from .netns import CLASSIC_NFT, VmNetwork, missing_for_netns
 
 pytestmark = pytest.mark.skipif(missing_for_netns() is not None, reason=missing_for_netns() or "")
@@ -113,10 +115,9 @@ def test_partial_rules_are_seen_and_repaired(
         number = handle.rsplit("# handle ", 1)[1].split()[0]
         vm.exec("nft", "delete", "rule", "ip", "waagent", "output", "handle", number)
     else:
-        drop = next(r for r in vm.iptables_rules(program) if r.endswith("-j DROP"))
         vm.exec(program, "-w", "-t", "security", "-D", "OUTPUT", "-d", "168.63.129.16/32",
                 "-p", "tcp", "-m", "conntrack", "--ctstate", "INVALID,NEW",
-                "-m", "comment", "--comment", drop.split('"')[1], "-j", "DROP")  # fmt: skip
+                "-m", "comment", "--comment", COMMENT, "-j", "DROP")  # fmt: skip
     assert vm.connects(NOBODY)
     assert run(backend.inspect(rules)).state == FirewallState.PARTIAL
     run(backend.apply(rules))
@@ -171,3 +172,19 @@ def test_the_rule_set_is_read_as_nft_prints_it(vm: VmNetwork, wire_user: pwd.str
     assert "ip daddr 168.63.129.16 tcp dport != 53" in listed
     assert f"meta skuid != {{ 0, {wire_user.pw_uid} }}" in listed
     assert "ct state invalid,new counter packets 0 bytes 0 drop" in listed
+
+
+def test_with_firewalld_its_rules_in_iptables_are_kept_and_the_classic_ones_removed(
+    vm: VmNetwork, wire_user: pwd.struct_passwd
+) -> None:
+    """firewalld's runtime passthroughs are iptables rules: not stale, unlike the classic ones."""
+    rules = rules_for(wire_user)
+    run(Iptables(vm.runner).apply(rules))  # what firewalld's runtime passthroughs amount to
+    put_classic_rules(vm, "iptables")
+    firewall = Firewall([Firewalld(FakeFirewallCmd()), Nftables(vm.runner), Iptables(vm.runner)])
+    seen = run(firewall.apply(rules))
+    assert (seen.backend, seen.found.state) == (BackendName.FIREWALLD, FirewallState.PRESENT)
+    assert len(vm.iptables_rules()) == 4
+    assert all("waagent-wireserver-firewall" in rule for rule in vm.iptables_rules())
+    assert vm.connects(wire_user.pw_uid)
+    assert not vm.connects(NOBODY)
