@@ -73,7 +73,9 @@ PKGLIBDIR := $(PREFIX)/lib/waagent
 LIBEXECDIR := $(PREFIX)/libexec/waagent
 DOCDIR := $(PREFIX)/share/doc/waagent
 UNITDIR := $(PREFIX)/lib/systemd/system
-SERVICES := wire provisioner diskd extd
+SERVICES := wire provisioner diskd extd netd
+# netd's boot-time and endpoint-change units, besides its bus-activated one.
+NETD_UNITS := waagent-network-setup.service waagent-firewall-refresh.service
 DATA_FILES := \
 	$(foreach f,$(wildcard dbus/policy/*.conf),$(PREFIX)/share/dbus-1/system.d/$(notdir $(f))) \
 	$(foreach f,$(wildcard dbus/policy/*.policy),$(PREFIX)/share/polkit-1/actions/$(notdir $(f))) \
@@ -81,6 +83,7 @@ DATA_FILES := \
 	$(foreach s,$(SERVICES),$(UNITDIR)/waagent-$(s).service $(LIBEXECDIR)/waagent-$(s)) \
 	$(UNITDIR)/waagent.target $(UNITDIR)/azure.slice $(UNITDIR)/azure-vmextensions.slice \
 	$(UNITDIR)/waagent-extension-events@.path \
+	$(foreach u,$(NETD_UNITS),$(UNITDIR)/$(u)) $(UNITDIR)/waagent-firewall-refresh.path \
 	$(PREFIX)/lib/sysusers.d/waagent.conf $(PREFIX)/lib/tmpfiles.d/waagent.conf \
 	$(PREFIX)/sbin/waagent
 
@@ -100,13 +103,18 @@ install: venv
 		sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			systemd/units/waagent-$$s.service.in > $(DESTDIR)$(UNITDIR)/waagent-$$s.service; \
 	done
+	for u in $(NETD_UNITS); do \
+		sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+			systemd/units/$$u.in > $(DESTDIR)$(UNITDIR)/$$u; \
+	done
 	sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e 's|@MODULE@|waagent.cli.__main__|g' \
 		systemd/launcher.in > $(DESTDIR)$(PREFIX)/sbin/waagent
 	chmod 0755 $(DESTDIR)$(PREFIX)/sbin/waagent
 	sed -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/units/waagent-extension-events@.path.in \
 		> $(DESTDIR)$(UNITDIR)/waagent-extension-events@.path
 	install -m 0644 systemd/units/waagent.target systemd/units/azure.slice \
-		systemd/units/azure-vmextensions.slice $(DESTDIR)$(UNITDIR)/
+		systemd/units/azure-vmextensions.slice systemd/units/waagent-firewall-refresh.path \
+		$(DESTDIR)$(UNITDIR)/
 	install -m 0644 dbus/policy/*.conf $(DESTDIR)$(PREFIX)/share/dbus-1/system.d/
 	install -m 0644 systemd/units/org.waagent.*.service $(DESTDIR)$(PREFIX)/share/dbus-1/system-services/
 	install -m 0644 dbus/policy/*.policy $(DESTDIR)$(PREFIX)/share/polkit-1/actions/

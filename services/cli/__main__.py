@@ -13,7 +13,7 @@ from ..common.errors import ConfigError
 from ..common.root import Root
 from ..daemon.run import DaemonSettings, cannot_supervise, run_daemon, start_detached
 from . import args as cli_args
-from . import collect_logs, deprovision, status
+from . import collect_logs, deprovision, firewall, status
 
 WIRE_PROTOCOL_VERSION = "2012-11-30"
 HOSTGAPLUGIN_API_VERSION = "2015-09-01"
@@ -118,6 +118,8 @@ def without_config(inv: cli_args.Invocation) -> int | None:
     if inv.command in cli_args.NOT_SUPPORTED:
         return not_supported(inv)
     problem = usage_problem(inv)
+    if inv.command == "setup-firewall" and not inv.endpoint:
+        problem = "-setup-firewall needs the WireServer address: -setup-firewall=<ip>"
     if problem is not None:
         return usage_error(problem)
     command = WITHOUT_CONFIG.get(inv.command)
@@ -133,6 +135,8 @@ def with_config(inv: cli_args.Invocation) -> int:
     if inv.command == "show-configuration":
         sys.stdout.write("\n".join(config.show(loaded)) + "\n")
         return 0
+    if inv.command == "setup-firewall":
+        return firewall.run(inv.endpoint, root, loaded.config)
     if inv.command in ("daemon", "start"):
         problem = cannot_supervise()
         if problem is not None:

@@ -21,6 +21,7 @@ COMMANDS = (
     "start",
     "status",
     "collect-logs",
+    "setup-firewall",
 )
 ALIASES = {"usage": "help", "?": "help", "h": "help", "showconfiguration": "show-configuration"}
 FLAGS = ("force", "verbose", "full", "debug", "json")
@@ -39,7 +40,6 @@ NOT_SUPPORTED = {
         "-register-service is not needed: enable waagent.target with systemd, or run"
         " 'waagent -start' on a host without systemd"
     ),
-    "setup-firewall": "-setup-firewall is not supported: waagent installs no firewall rules",
 }
 
 _WORD = re.compile(r"^[-/]*(?P<word>.+)$")
@@ -55,16 +55,18 @@ class Invocation:
     json: bool = False
     config_path: str | None = None
     root: str | None = None
+    endpoint: str = ""
     unknown: list[str] = field(default_factory=list)
 
 
 def _command_of(lowered: str) -> str | None:
     if lowered in COMMANDS or lowered in ALIASES:
         return ALIASES.get(lowered, lowered)
-    for name in NOT_SUPPORTED:
-        # -setup-firewall=<ip> carries its value after '='.
-        if lowered == name or lowered.startswith(name + "="):
-            return name
+    if lowered in NOT_SUPPORTED:
+        return lowered
+    # -setup-firewall=<ip> carries its value after '='.
+    if lowered.startswith("setup-firewall="):
+        return "setup-firewall"
     return None
 
 
@@ -85,6 +87,7 @@ def parse(argv: Sequence[str]) -> Invocation:
             setattr(inv, lowered, True)
         elif command is not None:
             inv.command = command
+            inv.endpoint = word.partition("=")[2] if command == "setup-firewall" else ""
             seen_command = True
         else:
             inv.unknown.append(arg)
@@ -95,7 +98,7 @@ def parse(argv: Sequence[str]) -> Invocation:
 
 USAGE = """\
 Usage: waagent [-verbose] [-force] [-help|-version|-show-configuration|-deprovision[+user]|
-               -daemon|-start|-collect-logs [-full]|status [--json]]
+               -daemon|-start|-collect-logs [-full]|-setup-firewall=<ip>|status [--json]]
                [-configuration-path:<path>] [-root:<dir>]
 
   -help                 print this text
@@ -106,6 +109,8 @@ Usage: waagent [-verbose] [-force] [-help|-version|-show-configuration|-deprovis
   -daemon               run the services without systemd (supervisor mode), in the foreground
   -start                run -daemon in the background and print its pid
   -collect-logs [-full] build a log bundle and upload it to the fabric (-full: more files)
+  -setup-firewall=<ip>  let only root and waagent-wire open connections to the WireServer at
+                        <ip> (DNS excepted), replacing the classic agent's rules; as root
   status [--json]       show every service: running or activatable, and its properties
   -configuration-path:<path>   use another configuration file (default <root>/etc/waagent.conf);
                         it must exist
@@ -114,6 +119,6 @@ Usage: waagent [-verbose] [-force] [-help|-version|-show-configuration|-deprovis
   -verbose              debug messages
   -force                do not ask for confirmation
 
--serialconsole, -run-exthandlers, -register-service and -setup-firewall are classic commands
-waagent does not offer; each says why.
+-serialconsole, -run-exthandlers and -register-service are classic commands waagent does not
+offer; each says why.
 """

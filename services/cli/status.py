@@ -63,7 +63,8 @@ def plain(value: Any) -> Any:
 async def collect(bus: MessageBus) -> list[ServiceStatus]:
     activatable = await activatable_names(bus)
     found = []
-    for program in START_ORDER:
+    # The daemon's services in its order, then those only ever bus-activated (netd).
+    for program in (*START_ORDER, *(p for p in SERVICES if p not in START_ORDER)):
         service = SERVICES[program]
         pid = await owner_pid(bus, service.name)
         if pid is not None:

@@ -97,7 +97,7 @@ class AgentConfig(BaseModel):
     logs_console: Switch = _opt("Logs.Console", True)
     logs_collect: Switch = _opt("Logs.Collect", True)
     os_allow_http: Switch = _opt("OS.AllowHTTP", False)
-    os_enable_firewall: Switch = _opt("OS.EnableFirewall", False)
+    os_enable_firewall: Switch = _opt("OS.EnableFirewall", True)
     os_enable_fips: Switch = _opt("OS.EnableFIPS", False)
     os_enable_rdma: Switch = _opt("OS.EnableRDMA", False)
     os_update_rdma_driver: Switch = _opt("OS.UpdateRdmaDriver", False)

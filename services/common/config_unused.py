@@ -35,9 +35,11 @@ UNUSED: Mapping[str, str] = {
     "Debug.LogCollectorInitialDelay": _LOG_COLLECTOR,
     "Debug.EnableCgroupV2ResourceLimiting": _LOG_COLLECTOR,
     "OS.AllowHTTP": "wire uses each URL with the scheme the fabric gave; no fallback to allow",
-    "OS.EnableFirewall": f"the WireServer firewall {_NETWORK}",
-    "OS.EnableFirewallPeriod": f"the WireServer firewall {_NETWORK}",
-    "Debug.FirewallRulesLogPeriod": f"the WireServer firewall {_NETWORK}",
+    "OS.EnableFirewallPeriod": (
+        "no periodic check: netd puts the firewall back when the endpoint file changes and when"
+        " nftables.service reloads the rule set"
+    ),
+    "Debug.FirewallRulesLogPeriod": "classic-only, and unused there too",
     "Monitor.NetworkConfigurationChanges": f"network monitoring {_NETWORK}",
     "OS.RemovePersistentNetRulesPeriod": f"network monitoring {_NETWORK}",
     "OS.MonitorDhcpClientRestartPeriod": f"network monitoring {_NETWORK}",

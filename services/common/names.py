@@ -28,8 +28,9 @@ WIRE = BusName("org.waagent.Wire1", "wire")
 PROVISIONER = BusName("org.waagent.Provisioner1", "provisioner")
 DISK = BusName("org.waagent.Disk1", "diskd")
 EXTENSIONS = BusName("org.waagent.Extensions1", "extd")
+NETWORK = BusName("org.waagent.Network1", "netd")
 
-SERVICES = {s.program: s for s in (WIRE, PROVISIONER, DISK, EXTENSIONS)}
+SERVICES = {s.program: s for s in (WIRE, PROVISIONER, DISK, EXTENSIONS, NETWORK)}
 
 # The system user the wire service runs as; the other services run as root.
 WIRE_USER = "waagent-wire"

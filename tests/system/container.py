@@ -147,7 +147,9 @@ class Container:
             "--console=passive",
         ]
         if netns:
-            argv.append(f"--network-namespace-path=/run/netns/{netns}")
+            # Its own network, administered by its root as on a real VM (nspawn keeps
+            # CAP_NET_ADMIN only for --private-network; netd's firewall needs it).
+            argv += [f"--network-namespace-path=/run/netns/{netns}", "--capability=CAP_NET_ADMIN"]
         argv += [f"--bind-ro={source}:{target}" for source, target in binds_ro]
         with open(self.log, "wb") as log:
             self.nspawn = subprocess.Popen(

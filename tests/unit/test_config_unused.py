@@ -97,10 +97,9 @@ def config_of(text: str) -> AgentConfig:
 
 
 def test_a_key_without_effect_set_to_another_value_is_one_line_naming_the_reason() -> None:
-    config = config_of("OS.EnableFirewall=y\nLogs.Collect=y\nAutoupdate.Frequency=60\n")
+    config = config_of("OS.EnableRDMA=y\nLogs.Collect=y\nAutoupdate.Frequency=60\n")
     assert set_without_effect(config) == [
-        "OS.EnableFirewall=y has no effect: the WireServer firewall belongs to the network "
-        "service (issue 15), not built yet",
+        "OS.EnableRDMA=y has no effect: not built: no service sets up RDMA",
         "Autoupdate.Frequency=60 has no effect: classic-only: self-update is not how this agent "
         "is upgraded (its package is)",
     ]

@@ -1,0 +1,63 @@
+"""waagent-netd: the WireServer firewall (org.waagent.Network1), or, with --setup-firewall, the
+rules applied once without the bus (the boot unit)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from ..common import logs
+from ..common.bus import ServiceContext, service_main
+from ..common.bus.service import argument_parser, load_config
+from ..common.commands import Runner
+from ..common.errors import ConfigError
+from ..common.names import NETWORK
+from ..common.root import Root
+from .boot import setup_firewall
+from .build import build_service
+from .bus import NetworkInterface
+
+SETUP = "--setup-firewall"
+
+
+async def setup(ctx: ServiceContext) -> None:
+    service = build_service(ctx.config, ctx.root, Runner())
+    ctx.export(NETWORK.path, NetworkInterface(service))
+    ctx.activity.add_busy_check(service.busy)
+    await service.refresh()
+
+
+def boot_main(argv: Sequence[str]) -> int:
+    parser = argument_parser("waagent-netd")
+    parser.add_argument(
+        SETUP,
+        nargs="?",
+        const="",
+        metavar="ENDPOINT",
+        required=True,
+        help="apply the rules (for ENDPOINT, else the one wire found) and exit",
+    )
+    args = parser.parse_args(argv)
+    logs.setup("waagent-netd", verbose=args.verbose)
+    root = Root(args.root)
+    try:
+        loaded = load_config(root, args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"waagent-netd: {problem}\n")
+        return 1
+    logs.setup("waagent-netd", verbose=args.verbose, log_file=root.join(loaded.config.logs_file))
+    service = build_service(loaded.config, root, Runner())
+    return asyncio.run(setup_firewall(service, args.setup_firewall))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(arg == SETUP or arg.startswith(SETUP + "=") for arg in argv):
+        return boot_main(argv)
+    return service_main(NETWORK, [NetworkInterface], setup, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""org.waagent.Network1: the D-Bus adapter of netd (the only module of the service using dbus_fast).
+
+Both methods are root only: they change who may reach the WireServer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, ClassVar
+
+from dbus_fast.annotations import DBusSignature, DBusStr
+
+from ..common.bus import ROOT_ONLY, bus_method
+from ..common.bus.properties import Shown, StatusInterface
+from ..common.names import NETWORK
+from .rules import parse_endpoint
+from .service import NetworkService
+
+NoValue = Annotated[None, DBusSignature("")]
+
+
+def _check_endpoint(self: NetworkInterface, endpoint: str) -> None:
+    parse_endpoint(endpoint)
+
+
+class NetworkInterface(StatusInterface):
+    NAME = NETWORK.interface
+    # D-Bus property -> NetworkStatus field.
+    SHOWN: ClassVar[Mapping[str, Shown]] = {
+        "FirewallState": Shown("firewall_state", "s"),
+        "Endpoint": Shown("endpoint", "s"),
+        "Backend": Shown("backend", "s"),
+        "LastError": Shown("last_error", "s"),
+    }
+
+    def __init__(self, service: NetworkService) -> None:
+        super().__init__(lambda: service.status)
+        self._service = service
+        service.listeners.append(self.status_changed)
+
+    @bus_method(auth=ROOT_ONLY, validate=_check_endpoint)
+    async def SetupFirewall(self, endpoint: DBusStr) -> NoValue:
+        await self._service.setup_firewall(parse_endpoint(endpoint))
+
+    @bus_method(auth=ROOT_ONLY)
+    async def RemoveFirewall(self) -> NoValue:
+        await self._service.remove_firewall()
