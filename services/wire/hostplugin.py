@@ -26,10 +26,9 @@ PORT = 32526
 API_VERSION = "2015-09-01"
 # §2.4: 30 s per socket operation; a bundle is up to 100 MiB.
 LOG_UPLOAD_POLICY = RetryPolicy(timeout=30.0, attempt_deadline=120.0)
-# §4.3: vmSettings are asked once per poll, raw (one attempt; the caller reads every status).
-VM_SETTINGS_POLICY = RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=15.0)
-# The heartbeats ask once a minute: one attempt, and the next minute is the retry.
-HEARTBEAT_POLICY = RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=15.0)
+# One attempt, for requests repeated on a schedule: vmSettings are asked once per poll, raw (§4.3:
+# the caller reads every status), and the heartbeats once a minute (the next one is the retry).
+ONE_ATTEMPT_POLICY = RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=15.0)
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ class HostPlugin:
             f"{self.base}/vmSettings",
             what="vmSettings",
             headers=headers,
-            policy=VM_SETTINGS_POLICY,
+            policy=ONE_ATTEMPT_POLICY,
             ok=None,
             max_bytes=MAX_LARGE_DOCUMENT,
         )
@@ -192,5 +191,5 @@ class HostPlugin:
     async def health(self) -> None:
         """GET /health, one attempt (§4.1): returns when 200, raises FabricError otherwise."""
         await self.http.request(
-            "GET", f"{self.base}/health", what="HostGAPlugin health", policy=HEARTBEAT_POLICY
+            "GET", f"{self.base}/health", what="HostGAPlugin health", policy=ONE_ATTEMPT_POLICY
         )
