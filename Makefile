@@ -76,6 +76,7 @@ UNITDIR := $(PREFIX)/lib/systemd/system
 SERVICES := wire provisioner diskd extd netd
 # netd's boot-time and endpoint-change units, besides its bus-activated one.
 NETD_UNITS := waagent-network-setup.service waagent-firewall-refresh.service
+NETD_UNITS += waagent-dhcp-routes.service
 DATA_FILES := \
 	$(foreach f,$(wildcard dbus/policy/*.conf),$(PREFIX)/share/dbus-1/system.d/$(notdir $(f))) \
 	$(foreach f,$(wildcard dbus/policy/*.policy),$(PREFIX)/share/polkit-1/actions/$(notdir $(f))) \
@@ -84,6 +85,7 @@ DATA_FILES := \
 	$(UNITDIR)/waagent.target $(UNITDIR)/azure.slice $(UNITDIR)/azure-vmextensions.slice \
 	$(UNITDIR)/waagent-extension-events@.path \
 	$(foreach u,$(NETD_UNITS),$(UNITDIR)/$(u)) $(UNITDIR)/waagent-firewall-refresh.path \
+	$(UNITDIR)/waagent-dhcp-routes.path \
 	$(PREFIX)/lib/sysusers.d/waagent.conf $(PREFIX)/lib/tmpfiles.d/waagent.conf \
 	$(PREFIX)/sbin/waagent
 
@@ -115,6 +117,7 @@ install: venv
 	install -m 0644 systemd/units/waagent.target systemd/units/azure.slice \
 		systemd/units/azure-vmextensions.slice systemd/units/waagent-firewall-refresh.path \
 		$(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/units/waagent-dhcp-routes.path $(DESTDIR)$(UNITDIR)/
 	install -m 0644 dbus/policy/*.conf $(DESTDIR)$(PREFIX)/share/dbus-1/system.d/
 	install -m 0644 systemd/units/org.waagent.*.service $(DESTDIR)$(PREFIX)/share/dbus-1/system-services/
 	install -m 0644 dbus/policy/*.policy $(DESTDIR)$(PREFIX)/share/polkit-1/actions/

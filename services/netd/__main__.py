@@ -1,5 +1,6 @@
-"""waagent-netd: the WireServer firewall (org.waagent.Network1), or, with --setup-firewall, the
-rules applied once without the bus (the boot unit)."""
+"""waagent-netd: the WireServer firewall and DHCP routes (org.waagent.Network1), or, with
+--setup-firewall, the rules applied once without the bus (the boot unit), or, with
+--apply-dhcp-routes, the active lease's missing routes added once (waagent-dhcp-routes.service)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from ..common.root import Root
 from .boot import setup_firewall
 from .build import build_service
 from .bus import NetworkInterface
+from .dhcp_routes import apply_dhcp_routes
 
 SETUP = "--setup-firewall"
+ROUTES = "--apply-dhcp-routes"
 
 
 async def setup(ctx: ServiceContext) -> None:
@@ -30,14 +33,16 @@ async def setup(ctx: ServiceContext) -> None:
 
 def boot_main(argv: Sequence[str]) -> int:
     parser = argument_parser("waagent-netd")
-    parser.add_argument(
+    once = parser.add_mutually_exclusive_group(required=True)
+    once.add_argument(
         SETUP,
         nargs="?",
-        const="",
+        const=None,
+        default=False,
         metavar="ENDPOINT",
-        required=True,
         help="apply the rules (for ENDPOINT, else the one wire found) and exit",
     )
+    once.add_argument(ROUTES, action="store_true", help="add the DHCP lease's missing routes")
     args = parser.parse_args(argv)
     logs.setup("waagent-netd", verbose=args.verbose)
     root = Root(args.root)
@@ -49,12 +54,14 @@ def boot_main(argv: Sequence[str]) -> int:
         return 1
     logs.setup("waagent-netd", verbose=args.verbose, log_file=root.join(loaded.config.logs_file))
     service = build_service(loaded.config, root, Runner())
-    return asyncio.run(setup_firewall(service, args.setup_firewall))
+    if args.apply_dhcp_routes:
+        return asyncio.run(apply_dhcp_routes(service))
+    return asyncio.run(setup_firewall(service, args.setup_firewall or ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if any(arg == SETUP or arg.startswith(SETUP + "=") for arg in argv):
+    if any(arg in (SETUP, ROUTES) or arg.startswith(SETUP + "=") for arg in argv):
         return boot_main(argv)
     return service_main(NETWORK, [NetworkInterface], setup, argv)
 

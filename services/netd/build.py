@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .dhcp_routes import DhcpRoutes
 from .firewall import Firewall
 from .firewalld import Firewalld
 from .iptables import Iptables
@@ -18,4 +19,4 @@ def build_firewall(runner: CommandRunner) -> Firewall:
 
 
 def build_service(config: AgentConfig, root: Root, runner: CommandRunner) -> NetworkService:
-    return NetworkService(config, root, build_firewall(runner))
+    return NetworkService(config, root, build_firewall(runner), DhcpRoutes(root, runner))

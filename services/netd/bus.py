@@ -31,6 +31,10 @@ class NetworkInterface(StatusInterface):
         "Endpoint": Shown("endpoint", "s"),
         "Backend": Shown("backend", "s"),
         "LastError": Shown("last_error", "s"),
+        "DhcpLease": Shown("dhcp_lease", "s"),
+        "DhcpRoutes": Shown("dhcp_routes", "as"),
+        "DhcpRoutesAdded": Shown("dhcp_routes_added", "as"),
+        "DhcpRoutesFailed": Shown("dhcp_routes_failed", "as"),
     }
 
     def __init__(self, service: NetworkService) -> None:
@@ -45,3 +49,8 @@ class NetworkInterface(StatusInterface):
     @bus_method(auth=ROOT_ONLY)
     async def RemoveFirewall(self) -> NoValue:
         await self._service.remove_firewall()
+
+    @bus_method(auth=ROOT_ONLY)
+    async def ApplyDhcpRoutes(self) -> NoValue:
+        """Add the active DHCP lease's routes that are missing (§10.10)."""
+        await self._service.apply_dhcp_routes()

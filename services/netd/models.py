@@ -13,3 +13,8 @@ class NetworkStatus(FrozenModel):
     endpoint: str = ""
     backend: BackendName = BackendName.NONE
     last_error: str = ""
+    # DHCP routes (dhcp_routes.py): the lease read, its routes, what netd added or could not.
+    dhcp_lease: str = ""
+    dhcp_routes: tuple[str, ...] = ()
+    dhcp_routes_added: tuple[str, ...] = ()
+    dhcp_routes_failed: tuple[str, ...] = ()

@@ -12,11 +12,13 @@ import logging
 from ipaddress import IPv4Address
 from pathlib import PurePosixPath
 
+from ..common.commands import Runner
 from ..common.config import AgentConfig
-from ..common.errors import WaagentError, from_os_error
+from ..common.errors import Failed, WaagentError, from_os_error
 from ..common.jobs import Jobs, StatusHolder
 from ..common.root import Root
 from .accounts import allowed_uids
+from .dhcp_routes import DhcpRoutes, RoutesRecord
 from .firewall import Firewall, Seen
 from .models import NetworkStatus
 from .rules import FirewallState, WireRules, parse_endpoint
@@ -27,11 +29,14 @@ ENDPOINT_FILE = "WireServerEndpoint"
 
 
 class NetworkService(StatusHolder[NetworkStatus]):
-    def __init__(self, config: AgentConfig, root: Root, firewall: Firewall) -> None:
+    def __init__(
+        self, config: AgentConfig, root: Root, firewall: Firewall, routes: DhcpRoutes | None = None
+    ) -> None:
         super().__init__(NetworkStatus())
         self.config = config
         self.root = root
         self.firewall = firewall
+        self.routes = routes or DhcpRoutes(root, Runner())
         self.jobs: Jobs[None] = Jobs("firewall")
 
     def busy(self) -> bool:
@@ -68,8 +73,31 @@ class NetworkService(StatusHolder[NetworkStatus]):
         self._update(firewall_state=FirewallState.ERROR, last_error=error.message)
         return error
 
+    def _show_routes(self, record: RoutesRecord) -> None:
+        self._update(
+            dhcp_lease=record.lease,
+            dhcp_routes=record.wanted,
+            dhcp_routes_added=record.added,
+            dhcp_routes_failed=record.failed,
+        )
+
+    async def apply_dhcp_routes(self) -> RoutesRecord:
+        """Add the active lease's routes the DHCP client left out (§10.10)."""
+
+        async def work() -> None:
+            try:
+                self._show_routes(await self.routes.apply())
+            except (WaagentError, OSError, ValueError) as exc:
+                message = exc.message if isinstance(exc, WaagentError) else str(exc)
+                self._update(dhcp_routes_failed=(f"routes not read: {message}",))
+                raise Failed(f"DHCP routes: {message}") from None
+
+        await self.jobs.run(work)
+        return self.routes.last()
+
     async def refresh(self) -> None:
         """Read what is in place (for the endpoint wire found) into the status."""
+        self._show_routes(self.routes.last())
         endpoint = IPv4Address(self.status.endpoint) if self.status.endpoint else None
         endpoint = endpoint or self.known_endpoint()
         try:

@@ -1,5 +1,9 @@
 """A booted VM for the system tests: the image in a container with the agent installed, the
-fabric simulator at 168.63.129.16 in a network namespace, the OVF image as /dev/sr0."""
+fabric simulator at 168.63.129.16 in a network namespace, the OVF image as /dev/sr0.
+
+With `dhcp=True` the VM's interface has no static address: systemd-networkd in the VM gets its
+lease (10.0.0.4/24, option 245, option 121 routes) from the fabric's DHCP server, whose records
+(`vm.fabric.client.records("dhcp")`) show the host name and FQDN the VM sent."""
 
 from __future__ import annotations
 
@@ -52,23 +56,53 @@ class Vm:
         return None
 
 
+# The VM side of the veth (named wv<pid>x<n> by FabricNetwork), configured by DHCP.
+NETWORKD_FILE = "/etc/systemd/network/10-waagent-vm.network"
+NETWORKD_CONFIG = """[Match]
+Name=wv*
+
+[Network]
+DHCP=ipv4
+
+[DHCPv4]
+SendHostname=yes
+"""
+
+
+def enable_networkd(box: Container) -> None:
+    """systemd-networkd (shipped in the systemd package) manages the VM's interface by DHCP."""
+    path = box.path(NETWORKD_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(NETWORKD_CONFIG)
+    subprocess.run(
+        ["systemctl", f"--root={box.rootfs}", "enable", "systemd-networkd.service"],
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
+
+
 @contextlib.contextmanager
 def booted_vm(
     config: dict[str, str],
     before_boot: Callable[[Container], None] | None = None,
+    *,
+    dhcp: bool = False,
+    scenario: Scenario | None = None,
 ) -> Iterator[Vm]:
     """Prepare (make install), configure, boot; everything stopped and removed afterwards."""
-    scenario = Scenario.default()
+    scenario = scenario or Scenario.default()
     work = Path(tempfile.mkdtemp(prefix="waagent-system-", dir="/var/tmp"))
     try:
         with (
-            FabricNetwork() as net,
+            FabricNetwork(dhcp=dhcp) as net,
             fabric_process(
                 work / "fabric",
                 None,
                 scenario,
                 address=net.wireserver,
-                extra_args=["--imds-listen", net.imds],
+                extra_args=["--imds-listen", net.imds]
+                + (["--dhcp-interface", net.fabric_veth] if dhcp else []),
                 popen=net.popen_in_fabric,
             ) as fabric,
             container(work) as box,
@@ -76,6 +110,8 @@ def booted_vm(
             ovf = work / "ovf.iso"
             fabric.client.write_ovf_image(str(ovf))
             box.prepare(config)
+            if dhcp:
+                enable_networkd(box)
             if before_boot is not None:
                 before_boot(box)
             box.boot(netns=net.vm_ns, binds_ro=[(ovf, "/dev/sr0")])

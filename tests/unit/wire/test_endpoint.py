@@ -4,6 +4,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from waagent.common import dhcp_leases
 from waagent.common.root import Root
 from waagent.wire import endpoint
 
@@ -34,19 +35,22 @@ def test_a_route_to_the_wireserver_is_found_in_the_route_table() -> None:
     assert not endpoint.route_to_wireserver("Iface\tDestination\neth0\t00000000\n")
 
 
+def endpoints(text: str) -> list[str | None]:
+    return [lease.endpoint for lease in dhcp_leases.parse_isc(text, NOW)]
+
+
 def test_the_last_unexpired_lease_with_option_245_wins() -> None:
-    assert endpoint.parse_isc_leases(LEASES, NOW) == "168.63.129.2"
+    assert endpoints(LEASES)[-1] == "168.63.129.2"
 
 
 def test_expired_leases_are_ignored() -> None:
     only_expired = LEASES.split("lease {")[2]
-    assert endpoint.parse_isc_leases("lease {" + only_expired, NOW) is None
+    assert endpoints("lease {" + only_expired) == []
 
 
 def test_a_networkd_lease_gives_the_endpoint() -> None:
-    assert (
-        endpoint.parse_networkd_lease("ADDRESS=10.0.0.4\nOPTION_245=a83f8110\n") == "168.63.129.16"
-    )
+    lease = dhcp_leases.parse_networkd("ADDRESS=10.0.0.4\nOPTION_245=a83f8110\n")
+    assert lease.endpoint == "168.63.129.16"
 
 
 def test_discovery_prefers_the_route_then_the_newest_lease(tmp_path: Path) -> None:
