@@ -15,6 +15,6 @@ class NetworkStatus(FrozenModel):
     last_error: str = ""
     # DHCP routes (dhcp_routes.py): the lease read, its routes, what netd added or could not.
     dhcp_lease: str = ""
-    dhcp_routes: tuple[str, ...] = ()
-    dhcp_routes_added: tuple[str, ...] = ()
-    dhcp_routes_failed: tuple[str, ...] = ()
+    dhcp_routes: list[str] = []  # lists: D-Bus arrays (pydantic copies the defaults)
+    dhcp_routes_added: list[str] = []
+    dhcp_routes_failed: list[str] = []

@@ -76,9 +76,9 @@ class NetworkService(StatusHolder[NetworkStatus]):
     def _show_routes(self, record: RoutesRecord) -> None:
         self._update(
             dhcp_lease=record.lease,
-            dhcp_routes=record.wanted,
-            dhcp_routes_added=record.added,
-            dhcp_routes_failed=record.failed,
+            dhcp_routes=list(record.wanted),
+            dhcp_routes_added=list(record.added),
+            dhcp_routes_failed=list(record.failed),
         )
 
     async def apply_dhcp_routes(self) -> RoutesRecord:
@@ -89,7 +89,7 @@ class NetworkService(StatusHolder[NetworkStatus]):
                 self._show_routes(await self.routes.apply())
             except (WaagentError, OSError, ValueError) as exc:
                 message = exc.message if isinstance(exc, WaagentError) else str(exc)
-                self._update(dhcp_routes_failed=(f"routes not read: {message}",))
+                self._update(dhcp_routes_failed=[f"routes not read: {message}"])
                 raise Failed(f"DHCP routes: {message}") from None
 
         await self.jobs.run(work)

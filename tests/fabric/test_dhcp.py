@@ -3,17 +3,12 @@ with option 245 and option 121 routes, and the server records what each client s
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import socket
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness.fabric import FabricProcess, fabric_process
+from tests.harness.dhcp import dhclient, dhcp_fabric, missing_for_dhcp
 from tests.harness.wait import wait_for
 from waagent.fabric.dhcp import DhcpSettings
 from waagent.fabric.dhcp_packet import (
@@ -97,60 +92,7 @@ def test_a_scenario_sets_the_lease_and_refuses_bad_addresses() -> None:
 # -- a real exchange in network namespaces ---------------------------------------------------
 
 
-def _support() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, UDP port 67)"
-    for tool in ("ip", "dhclient"):
-        if shutil.which(tool) is None:
-            return f"needs {tool} (deps/apt/fabric.txt)"
-    return None
-
-
-needs_dhcp = pytest.mark.skipif(_support() is not None, reason=_support() or "")
-
-DHCLIENT_CONF = """
-option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;
-option ms-classless-static-routes code 249 = array of unsigned integer 8;
-send host-name "{hostname}";
-send fqdn.fqdn "{hostname}.example.";
-request subnet-mask, routers, domain-name-servers, domain-name, dhcp-lease-time,
-        rfc3442-classless-static-routes, ms-classless-static-routes;
-"""
-
-
-@contextlib.contextmanager
-def dhcp_fabric(
-    tmp_path: Path, scenario: Scenario | None = None
-) -> Iterator[tuple[FabricNetwork, FabricProcess]]:
-    with (
-        FabricNetwork(dhcp=True) as network,
-        fabric_process(
-            tmp_path / "fabric",
-            None,
-            scenario,
-            address=network.wireserver,
-            extra_args=["--imds-listen", network.imds, "--dhcp-interface", network.fabric_veth],
-            popen=network.popen_in_fabric,
-        ) as fabric,
-    ):
-        yield network, fabric
-
-
-def dhclient(network: FabricNetwork, work: Path, hostname: str) -> Path:
-    """A real ISC dhclient in the VM namespace, in the foreground, with a script that configures
-    nothing: the lease file is what it got. Stopped with the namespaces."""
-    work.mkdir(parents=True, exist_ok=True)
-    conf = work / "dhclient.conf"
-    conf.write_text(DHCLIENT_CONF.format(hostname=hostname))
-    lease = work / "dhclient.leases"
-    network.popen_in_vm(
-        ["dhclient", "-d", "-4", "-cf", str(conf), "-lf", str(lease), "-pf", str(work / "pid"),
-         "-sf", "/bin/true", network.vm_veth],
-        stdout=(work / "dhclient.log").open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    wait_for(lambda: lease.exists() and "unknown-245" in lease.read_text(), timeout=30,
-             what="dhclient to write its lease")  # fmt: skip
-    return lease
+needs_dhcp = pytest.mark.skipif(missing_for_dhcp() is not None, reason=missing_for_dhcp() or "")
 
 
 @needs_dhcp
