@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from ..common.models.base import FrozenModel
 from .rules import BackendName, FirewallState
 
@@ -15,6 +17,6 @@ class NetworkStatus(FrozenModel):
     last_error: str = ""
     # DHCP routes (dhcp_routes.py): the lease read, its routes, what netd added or could not.
     dhcp_lease: str = ""
-    dhcp_routes: list[str] = []  # lists: D-Bus arrays (pydantic copies the defaults)
-    dhcp_routes_added: list[str] = []
-    dhcp_routes_failed: list[str] = []
+    dhcp_routes: list[str] = Field(default_factory=list)  # lists: what D-Bus arrays take
+    dhcp_routes_added: list[str] = Field(default_factory=list)
+    dhcp_routes_failed: list[str] = Field(default_factory=list)
