@@ -42,7 +42,9 @@ UNUSED: Mapping[str, str] = {
     "Debug.FirewallRulesLogPeriod": "classic-only, and unused there too",
     "Monitor.NetworkConfigurationChanges": f"network monitoring {_NETWORK}",
     "OS.RemovePersistentNetRulesPeriod": f"network monitoring {_NETWORK}",
-    "OS.MonitorDhcpClientRestartPeriod": f"network monitoring {_NETWORK}",
+    "OS.MonitorDhcpClientRestartPeriod": (
+        "no poll of the DHCP client: netd re-adds the DHCP routes when a lease file changes"
+    ),
     "OS.RootDeviceScsiTimeoutPeriod": "diskd sets OS.RootDeviceScsiTimeout at its start only",
     "OS.EnableFIPS": "not built: openssl is not run with OPENSSL_FIPS=1",
     "OS.EnableRDMA": "not built: no service sets up RDMA",
