@@ -5,28 +5,21 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from waagent.common.dhcp_leases import LEASE_DIRECTORIES
 
-from .test_units import BUDGET, UNITS, rendered, unit
+from . import test_units
+from .test_units import UNITS, unit
 
 NAME = "waagent-dhcp-routes"
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
 def test_the_routes_unit_is_within_the_exposure_budget(tmp_path: Path) -> None:
-    result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=yes", str(rendered(NAME, tmp_path))],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    score = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
-    assert score, result.stdout + result.stderr
-    print(f"\n  {NAME}.service exposure {score.group(1)} (budget {BUDGET})")
-    assert float(score.group(1)) <= BUDGET
+    test_units.test_each_netd_unit_is_within_its_exposure_budget(NAME, tmp_path)
 
 
 def test_the_routes_unit_holds_only_cap_net_admin_and_runs_netd_once() -> None:
