@@ -14,6 +14,7 @@ from waagent.fabric.dhcp import DhcpSettings
 from waagent.fabric.dhcp_packet import (
     HEADER,
     MAGIC,
+    MIN_LENGTH,
     BadPacket,
     Message,
     classless_routes,
@@ -126,16 +127,52 @@ def test_a_real_dhclient_gets_the_vm_lease_and_the_server_records_its_names(
         assert info["leases"] == {mac.stdout.strip(): "10.0.0.4"}
 
 
-def send_from_vm(network: FabricNetwork, payload: bytes) -> None:
-    """One UDP datagram to the broadcast address, port 67, from the VM side's veth."""
+def send_from_vm(network: FabricNetwork, payload: bytes, *, answer: bool = False) -> bytes:
+    """One UDP datagram from port 68 of the VM side's veth to the broadcast address, port 67;
+    with `answer`, the server's reply (b"" when none came within 2 s)."""
     script = (
         "import socket,sys\n"
         "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
         "s.setsockopt(socket.SOL_SOCKET,socket.SO_BROADCAST,1)\n"
+        "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
         f"s.setsockopt(socket.SOL_SOCKET,socket.SO_BINDTODEVICE,b'{network.vm_veth}')\n"
+        "s.bind(('0.0.0.0',68)); s.settimeout(2)\n"
         "s.sendto(bytes.fromhex(sys.argv[1]),('255.255.255.255',67))\n"
+        "if sys.argv[2] == 'answer':\n"
+        "    try: print(s.recv(4096).hex())\n"
+        "    except TimeoutError: print('')\n"
     )
-    network.run_in_vm(["python3", "-c", script, payload.hex()])
+    wanted = "answer" if answer else "no"
+    out = network.run_in_vm(["python3", "-c", script, payload.hex(), wanted]).stdout
+    return bytes.fromhex(out.strip())
+
+
+def message_type(reply: bytes) -> int | None:
+    """Option 53 of a server reply (it is the first option the server writes)."""
+    return reply[MIN_LENGTH + 2] if len(reply) > MIN_LENGTH + 2 else None
+
+
+@needs_dhcp
+def test_request_ack_nak_release_and_another_servers_offer(tmp_path: Path) -> None:
+    server = (54, socket.inet_aton("168.63.129.16"))
+    with dhcp_fabric(tmp_path) as (network, fabric):
+        assert message_type(send_from_vm(network, client_packet(1), answer=True)) == 2  # OFFER
+        wanted = (50, socket.inet_aton("10.0.0.4"))
+        ack = send_from_vm(network, client_packet(3, wanted, server), answer=True)
+        assert message_type(ack) == 5 and ack[16:20] == socket.inet_aton("10.0.0.4")
+        assert fabric.client.info()["dhcp"]["leases"] == {"00:0d:3a:2b:4c:5d": "10.0.0.4"}
+        other = (50, socket.inet_aton("10.0.0.9"))
+        assert message_type(send_from_vm(network, client_packet(3, other), answer=True)) == 6
+        elsewhere = (54, socket.inet_aton("10.0.0.200"))
+        assert send_from_vm(network, client_packet(3, wanted, elsewhere), answer=True) == b""
+        send_from_vm(network, client_packet(7, server))  # RELEASE
+        wait_for(lambda: fabric.client.info()["dhcp"]["leases"] == {}, timeout=5,
+                 what="the lease released")  # fmt: skip
+        answers = [(r["message_type"], r["answer"]) for r in fabric.client.records("dhcp")]
+        assert answers == [
+            ("DISCOVER", "OFFER"), ("REQUEST", "ACK"), ("REQUEST", "NAK"), ("REQUEST", None),
+            ("RELEASE", None),
+        ]  # fmt: skip
 
 
 @needs_dhcp
