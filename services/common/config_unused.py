@@ -41,9 +41,12 @@ UNUSED: Mapping[str, str] = {
     ),
     "Debug.FirewallRulesLogPeriod": "classic-only, and unused there too",
     "Monitor.NetworkConfigurationChanges": f"network monitoring {_NETWORK}",
-    "OS.RemovePersistentNetRulesPeriod": f"network monitoring {_NETWORK}",
+    "OS.RemovePersistentNetRulesPeriod": "no period: waagent-nic-names.path moves the persistent-net rules the moment one appears",
     "OS.MonitorDhcpClientRestartPeriod": f"network monitoring {_NETWORK}",
-    "OS.RootDeviceScsiTimeoutPeriod": "diskd sets OS.RootDeviceScsiTimeout at its start only",
+    "OS.RootDeviceScsiTimeoutPeriod": (
+        "no period: a udev rule diskd writes sets OS.RootDeviceScsiTimeout on each disk as it"
+        " appears"
+    ),
     "OS.EnableFIPS": "not built: openssl is not run with OPENSSL_FIPS=1",
     "OS.EnableRDMA": "not built: no service sets up RDMA",
     "OS.UpdateRdmaDriver": "not built: no service sets up RDMA",
