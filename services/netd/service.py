@@ -8,15 +8,19 @@ its one line in LastError, and the caller gets the error too.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from ipaddress import IPv4Address
 from pathlib import PurePosixPath
 
 from ..common.config import AgentConfig
 from ..common.errors import WaagentError, from_os_error
+from ..common.inotify import Watch
 from ..common.jobs import Jobs, StatusHolder
 from ..common.root import Root
 from .accounts import allowed_uids
+from .changes import CHANGED_FILE, FirewallChanges
 from .firewall import Firewall, Seen
 from .models import NetworkStatus
 from .rules import FirewallState, WireRules, parse_endpoint
@@ -32,10 +36,24 @@ class NetworkService(StatusHolder[NetworkStatus]):
         self.config = config
         self.root = root
         self.firewall = firewall
+        self.changes = FirewallChanges(root)
         self.jobs: Jobs[None] = Jobs("firewall")
+        self._rereading: asyncio.Task[None] | None = None
 
     def busy(self) -> bool:
-        return self.jobs.busy()
+        return self.jobs.busy() or (self._rereading is not None and not self._rereading.done())
+
+    def watch_changes(self) -> Watch:
+        """Read the rules again whenever another process (the boot or refresh unit) changed
+        them, so the status never shows a replaced state."""
+        return self.changes.watch(self._changed_elsewhere)
+
+    def _changed_elsewhere(self) -> None:
+        by = (self.root.read_text(CHANGED_FILE) or "").strip()
+        if by == str(os.getpid()) or (self._rereading and not self._rereading.done()):
+            return  # our own change, or a reading is already on its way
+        log.debug("the firewall was changed by process %s: reading it again", by or "?")
+        self._rereading = asyncio.ensure_future(self.refresh())
 
     @property
     def endpoint_file(self) -> PurePosixPath:
@@ -73,25 +91,30 @@ class NetworkService(StatusHolder[NetworkStatus]):
         endpoint = IPv4Address(self.status.endpoint) if self.status.endpoint else None
         endpoint = endpoint or self.known_endpoint()
         try:
-            self._show(
-                await self.firewall.inspect(self.rules(endpoint) if endpoint else None), endpoint
-            )
+            async with self.changes.locked():
+                seen = await self.firewall.inspect(self.rules(endpoint) if endpoint else None)
+            self._show(seen, endpoint)
         except (WaagentError, OSError) as exc:
             self._failed(exc)
 
     async def setup_firewall(self, endpoint: IPv4Address) -> None:
         async def work() -> None:
             try:
-                self._show(await self.firewall.apply(self.rules(endpoint)), endpoint)
+                async with self.changes.locked():
+                    seen = await self.firewall.apply(self.rules(endpoint))
+                    self.changes.announce()
             except (WaagentError, OSError) as exc:
                 raise self._failed(exc) from None
+            self._show(seen, endpoint)
 
         await self.jobs.run(work)
 
     async def remove_firewall(self) -> None:
         async def work() -> None:
             try:
-                seen = await self.firewall.remove()
+                async with self.changes.locked():
+                    seen = await self.firewall.remove()
+                    self.changes.announce()
             except (WaagentError, OSError) as exc:
                 raise self._failed(exc) from None
             self._show(seen, self.known_endpoint())
