@@ -41,7 +41,9 @@ UNUSED: Mapping[str, str] = {
     ),
     "Debug.FirewallRulesLogPeriod": "classic-only, and unused there too",
     "Monitor.NetworkConfigurationChanges": f"network monitoring {_NETWORK}",
-    "OS.RemovePersistentNetRulesPeriod": "no period: waagent-nic-names.path moves the persistent-net rules the moment one appears",
+    "OS.RemovePersistentNetRulesPeriod": (
+        "no period: waagent-nic-names.path moves the persistent-net rules the moment one appears"
+    ),
     "OS.MonitorDhcpClientRestartPeriod": f"network monitoring {_NETWORK}",
     "OS.RootDeviceScsiTimeoutPeriod": (
         "no period: a udev rule diskd writes sets OS.RootDeviceScsiTimeout on each disk as it"
