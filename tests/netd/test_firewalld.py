@@ -10,7 +10,7 @@ import asyncio
 import pwd
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -20,7 +20,6 @@ import pytest
 from tests.harness.dbus_daemon import PrivateBus
 from tests.harness.wait import wait_for
 from waagent.common.cmdenv import BASE_ENV
-from waagent.common.commands import Completed
 from waagent.netd.build import build_firewall
 from waagent.netd.firewall import Firewall
 from waagent.netd.iptables import our_rules
@@ -53,35 +52,15 @@ CLASSIC = [
 ]
 
 
-class BusRunner(NetnsRunner):
-    """Commands in the VM namespace, with the private bus as their system bus (firewall-cmd)."""
-
-    def __init__(self, namespace: str, address: str) -> None:
-        super().__init__(namespace)
-        self.address = address
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float,
-        input: bytes | None = None,
-        check: bool = True,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-    ) -> Completed:
-        env = {**(env or BASE_ENV), "DBUS_SYSTEM_BUS_ADDRESS": self.address}
-        return await super().run(argv, timeout=timeout, input=input, check=check, env=env, cwd=cwd)
-
-
 @dataclass
 class Firewalld:
     vm: VmNetwork
-    runner: BusRunner
+    runner: NetnsRunner
+    address: str
     config: Path
 
     def cmd(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**BASE_ENV, "DBUS_SYSTEM_BUS_ADDRESS": self.runner.address}
+        env = {**BASE_ENV, "DBUS_SYSTEM_BUS_ADDRESS": self.address}
         return subprocess.run(
             ["firewall-cmd", *args], env=env, capture_output=True, text=True, timeout=60,
             check=False,
@@ -109,7 +88,8 @@ def firewalld(vm: VmNetwork, tmp_path: Path) -> Iterator[Firewalld]:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        started = Firewalld(vm, BusRunner(vm.network.vm_ns, bus.address), config)
+        runner = NetnsRunner(vm.network.vm_ns, {"DBUS_SYSTEM_BUS_ADDRESS": bus.address})
+        started = Firewalld(vm, runner, bus.address, config)
         wait_for(
             lambda: started.cmd("--state").stdout.strip() == "running",
             timeout=60, what="firewalld running",
