@@ -39,6 +39,7 @@ class NetworkService(StatusHolder[NetworkStatus]):
         self.changes = FirewallChanges(root)
         self.jobs: Jobs[None] = Jobs("firewall")
         self._rereading: asyncio.Task[None] | None = None
+        self._reread_again = False
 
     def busy(self) -> bool:
         return self.jobs.busy() or (self._rereading is not None and not self._rereading.done())
@@ -50,10 +51,18 @@ class NetworkService(StatusHolder[NetworkStatus]):
 
     def _changed_elsewhere(self) -> None:
         by = (self.root.read_text(CHANGED_FILE) or "").strip()
-        if by == str(os.getpid()) or (self._rereading and not self._rereading.done()):
-            return  # our own change, or a reading is already on its way
+        if by == str(os.getpid()):
+            return  # our own change: the status already shows it
         log.debug("the firewall was changed by process %s: reading it again", by or "?")
-        self._rereading = asyncio.ensure_future(self.refresh())
+        # A reading under way may have started before this change ended: read once more after.
+        self._reread_again = True
+        if self._rereading is None or self._rereading.done():
+            self._rereading = asyncio.ensure_future(self._reread())
+
+    async def _reread(self) -> None:
+        while self._reread_again:
+            self._reread_again = False
+            await self.refresh()
 
     @property
     def endpoint_file(self) -> PurePosixPath:
@@ -91,8 +100,9 @@ class NetworkService(StatusHolder[NetworkStatus]):
         endpoint = IPv4Address(self.status.endpoint) if self.status.endpoint else None
         endpoint = endpoint or self.known_endpoint()
         try:
-            async with self.changes.locked():
-                seen = await self.firewall.inspect(self.rules(endpoint) if endpoint else None)
+            # Without the lock (a listing is atomic): a start of netd never waits for a boot
+            # unit's change, and the change's announcement makes it read again after.
+            seen = await self.firewall.inspect(self.rules(endpoint) if endpoint else None)
             self._show(seen, endpoint)
         except (WaagentError, OSError) as exc:
             self._failed(exc)
