@@ -77,6 +77,10 @@ SERVICES := wire provisioner diskd extd netd
 # netd's boot-time and endpoint-change units, besides its bus-activated one.
 NETD_UNITS := waagent-network-setup.service waagent-firewall-refresh.service
 NETD_UNITS += waagent-dhcp-routes.service
+# Small programs run by a oneshot unit or by a udev rule (launcher:module under waagent.).
+HELPERS := waagent-nic-names:netd.nic_names
+HELPERS += waagent-azure-disk:diskd.azure_disk
+UDEVRULESDIR := $(PREFIX)/lib/udev/rules.d
 DATA_FILES := \
 	$(foreach f,$(wildcard dbus/policy/*.conf),$(PREFIX)/share/dbus-1/system.d/$(notdir $(f))) \
 	$(foreach f,$(wildcard dbus/policy/*.policy),$(PREFIX)/share/polkit-1/actions/$(notdir $(f))) \
@@ -88,6 +92,10 @@ DATA_FILES := \
 	$(UNITDIR)/waagent-dhcp-routes.path \
 	$(PREFIX)/lib/sysusers.d/waagent.conf $(PREFIX)/lib/tmpfiles.d/waagent.conf \
 	$(PREFIX)/sbin/waagent
+DATA_FILES += $(foreach h,$(HELPERS),$(LIBEXECDIR)/$(firstword $(subst :, ,$(h))))
+DATA_FILES += $(UNITDIR)/waagent-nic-names.service $(UNITDIR)/waagent-nic-names.path
+DATA_FILES += $(UDEVRULESDIR)/66-azure-storage.rules $(UDEVRULESDIR)/99-azure-product-uuid.rules
+DATA_FILES += $(SYSCONFDIR)/logrotate.d/waagent
 
 install: venv
 	rm -rf $(DESTDIR)$(PKGLIBDIR)/python
@@ -105,7 +113,12 @@ install: venv
 		sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			systemd/units/waagent-$$s.service.in > $(DESTDIR)$(UNITDIR)/waagent-$$s.service; \
 	done
-	for u in $(NETD_UNITS); do \
+	for h in $(HELPERS); do \
+		sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e "s|@MODULE@|waagent.$${h#*:}|g" \
+			systemd/launcher.in > $(DESTDIR)$(LIBEXECDIR)/$${h%%:*}; \
+		chmod 0755 $(DESTDIR)$(LIBEXECDIR)/$${h%%:*}; \
+	done
+	for u in $(NETD_UNITS) waagent-nic-names.service; do \
 		sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			systemd/units/$$u.in > $(DESTDIR)$(UNITDIR)/$$u; \
 	done
@@ -118,6 +131,12 @@ install: venv
 		systemd/units/azure-vmextensions.slice systemd/units/waagent-firewall-refresh.path \
 		$(DESTDIR)$(UNITDIR)/
 	install -m 0644 systemd/units/waagent-dhcp-routes.path $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/units/waagent-nic-names.path $(DESTDIR)$(UNITDIR)/
+	install -d $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d
+	sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' udev/66-azure-storage.rules.in \
+		> $(DESTDIR)$(UDEVRULESDIR)/66-azure-storage.rules
+	install -m 0644 udev/99-azure-product-uuid.rules $(DESTDIR)$(UDEVRULESDIR)/
+	install -m 0644 config/waagent.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/waagent
 	install -m 0644 dbus/policy/*.conf $(DESTDIR)$(PREFIX)/share/dbus-1/system.d/
 	install -m 0644 systemd/units/org.waagent.*.service $(DESTDIR)$(PREFIX)/share/dbus-1/system-services/
 	install -m 0644 dbus/policy/*.policy $(DESTDIR)$(PREFIX)/share/polkit-1/actions/

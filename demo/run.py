@@ -13,15 +13,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demo.steps import cli, dhcp, diskd, extensions, fabric, foundation, network, provisioner
+from demo.steps import (
+    cli,
+    dhcp,
+    diskd,
+    extensions,
+    fabric,
+    foundation,
+    network,
+    provisioner,
+    system_files,
+)
 from demo.steps.common import heading, show
 from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
-STEPS = [foundation, diskd, provisioner, fabric, extensions, network, dhcp, cli]
+STEPS = [foundation, diskd, provisioner, fabric, extensions, network, dhcp, system_files, cli]
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
+CONFIG["OS.RootDeviceScsiTimeout"] = "300"  # diskd's udev rule for disks attached later
 
 
 def main() -> int:

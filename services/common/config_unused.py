@@ -41,11 +41,16 @@ UNUSED: Mapping[str, str] = {
     ),
     "Debug.FirewallRulesLogPeriod": "classic-only, and unused there too",
     "Monitor.NetworkConfigurationChanges": f"network monitoring {_NETWORK}",
-    "OS.RemovePersistentNetRulesPeriod": f"network monitoring {_NETWORK}",
+    "OS.RemovePersistentNetRulesPeriod": (
+        "no period: waagent-nic-names.path moves the persistent-net rules the moment one appears"
+    ),
     "OS.MonitorDhcpClientRestartPeriod": (
         "no poll of the DHCP client: netd re-adds the DHCP routes when a lease file changes"
     ),
-    "OS.RootDeviceScsiTimeoutPeriod": "diskd sets OS.RootDeviceScsiTimeout at its start only",
+    "OS.RootDeviceScsiTimeoutPeriod": (
+        "no period: a udev rule diskd writes sets OS.RootDeviceScsiTimeout on each disk as it"
+        " appears"
+    ),
     "OS.EnableFIPS": "not built: openssl is not run with OPENSSL_FIPS=1",
     "OS.EnableRDMA": "not built: no service sets up RDMA",
     "OS.UpdateRdmaDriver": "not built: no service sets up RDMA",

@@ -1,5 +1,9 @@
 """Logging: one logger per module, to stderr (journald) and to the classic /var/log/waagent.log.
 
+Every service appends to that one file (O_APPEND, one write per line) and reopens it when its
+inode changes, so logrotate may rename it (config/waagent.logrotate) and no writer needs a signal
+or keeps writing into the rotated file.
+
 Secrets are redacted in one place, a filter on every handler: SAS query strings of storage URLs
 (as the classic agent does), a SAS signature anywhere else (a URL cut up, escaped or encoded in
 settings text), and any literal registered with `register_secret` (passwords, protected
@@ -10,6 +14,7 @@ others to read (the goal-state history, LastError).
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import re
 import sys
@@ -131,7 +136,8 @@ def setup(service: str, *, verbose: bool = False, log_file: Path | None = None) 
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.FileHandler(log_file, encoding="utf-8", delay=False)
+            # Reopens the path when logrotate has renamed the file it had open.
+            file_handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
         except OSError as exc:
             root.warning("not writing %s: %s", log_file, exc.strerror or exc)
         else:

@@ -4,7 +4,8 @@ The services run resident (`--no-idle-exit`: nothing would bus-activate them aga
 its own session and with a parent-death signal, so they never outlive the supervisor. wire runs
 as `waagent-wire` when that user exists (its own groups only, no capabilities at all); the others
 run as root. The order is the classic daemon's: the resource disk, the protocol (wire), which
-provisioning reports through, provisioning, then extensions.
+provisioning reports through, provisioning, then extensions; the WireServer firewall is in place
+before any of them (firewall.py).
 
 With a root other than `/`, everything a service would read from the host's kernel is looked
 for inside the root as well (`<root>/sys`, `<root>/dev`, `<root>/proc/net/route`), so an image
@@ -32,12 +33,14 @@ from dbus_fast.aio import MessageBus
 from .. import __version__
 from ..cli.busquery import owner_pid
 from ..common import logs
+from ..common.commands import Runner
 from ..common.config import AgentConfig
 from ..common.errors import WaagentError
 from ..common.names import SERVICES, WIRE_USER
 from ..common.root import Root
 from ..wire.state import STATE_DIR as WIRE_STATE_DIR
 from . import system_bus
+from .firewall import DaemonFirewall, setup_command
 from .pidfile import PidFile
 from .supervisor import Program, Supervisor
 
@@ -176,7 +179,26 @@ def write_bus_config(settings: DaemonSettings, plan: system_bus.BusPlan) -> list
     return [config, plan.socket]
 
 
+def daemon_firewall(settings: DaemonSettings) -> DaemonFirewall | None:
+    if not installed("netd"):
+        return None
+    root = settings.root
+    argv, env = setup_command(root.path, settings.config_path, verbose=settings.verbose)
+    return DaemonFirewall(argv, env, root.resolve(settings.config.lib_dir), Runner())
+
+
 async def supervise(settings: DaemonSettings) -> int:
+    firewall = daemon_firewall(settings)
+    if firewall is not None:
+        # Before wire's first request, as the boot unit runs before the network.
+        await firewall.setup()
+    with contextlib.ExitStack() as watching:
+        if firewall is not None:
+            watching.enter_context(firewall.watch())
+        return await _supervise(settings)
+
+
+async def _supervise(settings: DaemonSettings) -> int:
     plan = await system_bus.plan(os.environ, settings.root)
     leftovers = write_bus_config(settings, plan) if plan.own else []
     where = "a bus of its own" if plan.own else "the system bus"

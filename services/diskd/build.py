@@ -34,6 +34,6 @@ def build_service(
         finder=DiskFinder(sysfs_root, dev_root, config.resource_disk_device),
         resource_disk=ResourceDisk(config, root, runner, kernel, activator),
         swap=SwapFile(runner, kernel, SwapEncryption(runner, dev_root), activator),
-        scsi=ScsiTimeouts(sysfs_root),
+        scsi=ScsiTimeouts(sysfs_root, root),
         boot_id=boot_id,
     )

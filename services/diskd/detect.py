@@ -28,7 +28,8 @@ GEN2_CONTROLLER = "f8b3781a-1e82-4818-a1c3-63d806ec15bb"
 AZURE_RESOURCE_LINK = PurePosixPath("disk/azure/resource")
 
 
-def _device_id(device_dir: Path) -> str:
+def vmbus_device_id(device_dir: Path) -> str:
+    """A VMBus device's id as sysfs gives it (`{...}`), bare and lower case; '' if none."""
     try:
         raw = (device_dir / "device_id").read_text()
     except OSError:
@@ -65,7 +66,7 @@ def vmbus_resource_disk(sysfs_root: Path) -> str | None:
         return None
     for entry in sorted(devices.iterdir()):
         device_dir = entry.resolve()
-        device_id = _device_id(device_dir)
+        device_id = vmbus_device_id(device_dir)
         if device_id.startswith(GEN1_RESOURCE_PREFIX):
             blocks = _walk_block_dirs(device_dir)
             if blocks:

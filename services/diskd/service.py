@@ -142,6 +142,8 @@ class DiskService(StatusHolder[DiskStatus]):
 
     def _apply_scsi(self) -> None:
         seconds = self.config.os_root_device_scsi_timeout
+        # The rule first: a disk that appears meanwhile gets the timeout from udev.
+        self.scsi.keep_applied(seconds)
         if seconds is not None:
             self.scsi.apply(seconds)
 

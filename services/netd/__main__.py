@@ -28,6 +28,8 @@ async def setup(ctx: ServiceContext) -> None:
     service = build_service(ctx.config, ctx.root, Runner())
     ctx.export(NETWORK.path, NetworkInterface(service))
     ctx.activity.add_busy_check(service.busy)
+    # Kept for the process's life: the boot and refresh units' changes reach the properties.
+    service.watch_changes()
     await service.refresh()
 
 

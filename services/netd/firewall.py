@@ -56,12 +56,6 @@ class Firewall:
 
     async def apply(self, rules: WireRules) -> Seen:
         chosen, others = await self._split()
-        for other in others:
-            elsewhere = await other.inspect(rules)
-            classic_only = _shows(chosen, other)
-            if elsewhere.classic or (elsewhere.anything and not classic_only):
-                log.info("removing the WireServer rules left in %s", other.name)
-                await other.remove(classic_only=classic_only)
         before = await chosen.inspect(rules)
         if before.complete and not before.partial and not before.classic:
             log.debug("the WireServer firewall is already in place (%s)", chosen.name)
@@ -75,6 +69,16 @@ class Firewall:
                 ", ".join(map(str, rules.uids)),
                 rules.endpoint,
             )
+        # The other tools after the chosen one: firewalld removes the classic passthroughs it
+        # holds itself (its running ones are iptables rules, which an iptables pass first would
+        # delete under it, and firewalld would then fail to remove them); and ours are in place
+        # before the classic rules go, so there is no moment without a rule.
+        for other in others:
+            elsewhere = await other.inspect(rules)
+            classic_only = _shows(chosen, other)
+            if elsewhere.classic or (elsewhere.anything and not classic_only):
+                log.info("removing the WireServer rules left in %s", other.name)
+                await other.remove(classic_only=classic_only)
         return await self.inspect(rules)
 
     async def remove(self) -> Seen:

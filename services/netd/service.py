@@ -8,16 +8,20 @@ its one line in LastError, and the caller gets the error too.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from ipaddress import IPv4Address
 from pathlib import PurePosixPath
 
 from ..common.commands import Runner
 from ..common.config import AgentConfig
 from ..common.errors import Failed, WaagentError, from_os_error
+from ..common.inotify import Watch
 from ..common.jobs import Jobs, StatusHolder
 from ..common.root import Root
 from .accounts import allowed_uids
+from .changes import CHANGED_FILE, FirewallChanges
 from .dhcp_routes import DhcpRoutes, RoutesRecord
 from .firewall import Firewall, Seen
 from .models import NetworkStatus
@@ -37,10 +41,33 @@ class NetworkService(StatusHolder[NetworkStatus]):
         self.root = root
         self.firewall = firewall
         self.routes = routes or DhcpRoutes(root, Runner())
+        self.changes = FirewallChanges(root)
         self.jobs: Jobs[None] = Jobs("firewall")
+        self._rereading: asyncio.Task[None] | None = None
+        self._reread_again = False
 
     def busy(self) -> bool:
-        return self.jobs.busy()
+        return self.jobs.busy() or (self._rereading is not None and not self._rereading.done())
+
+    def watch_changes(self) -> Watch:
+        """Read the rules again whenever another process (the boot or refresh unit) changed
+        them, so the status never shows a replaced state."""
+        return self.changes.watch(self._changed_elsewhere)
+
+    def _changed_elsewhere(self) -> None:
+        by = (self.root.read_text(CHANGED_FILE) or "").strip()
+        if by == str(os.getpid()):
+            return  # our own change: the status already shows it
+        log.debug("the firewall was changed by process %s: reading it again", by or "?")
+        # A reading under way may have started before this change ended: read once more after.
+        self._reread_again = True
+        if self._rereading is None or self._rereading.done():
+            self._rereading = asyncio.ensure_future(self._reread())
+
+    async def _reread(self) -> None:
+        while self._reread_again:
+            self._reread_again = False
+            await self.refresh()
 
     @property
     def endpoint_file(self) -> PurePosixPath:
@@ -101,25 +128,31 @@ class NetworkService(StatusHolder[NetworkStatus]):
         endpoint = IPv4Address(self.status.endpoint) if self.status.endpoint else None
         endpoint = endpoint or self.known_endpoint()
         try:
-            self._show(
-                await self.firewall.inspect(self.rules(endpoint) if endpoint else None), endpoint
-            )
+            # Without the lock (a listing is atomic): a start of netd never waits for a boot
+            # unit's change, and the change's announcement makes it read again after.
+            seen = await self.firewall.inspect(self.rules(endpoint) if endpoint else None)
+            self._show(seen, endpoint)
         except (WaagentError, OSError) as exc:
             self._failed(exc)
 
     async def setup_firewall(self, endpoint: IPv4Address) -> None:
         async def work() -> None:
             try:
-                self._show(await self.firewall.apply(self.rules(endpoint)), endpoint)
+                async with self.changes.locked():
+                    seen = await self.firewall.apply(self.rules(endpoint))
+                    self.changes.announce()
             except (WaagentError, OSError) as exc:
                 raise self._failed(exc) from None
+            self._show(seen, endpoint)
 
         await self.jobs.run(work)
 
     async def remove_firewall(self) -> None:
         async def work() -> None:
             try:
-                seen = await self.firewall.remove()
+                async with self.changes.locked():
+                    seen = await self.firewall.remove()
+                    self.changes.announce()
             except (WaagentError, OSError) as exc:
                 raise self._failed(exc) from None
             self._show(seen, self.known_endpoint())

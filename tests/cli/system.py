@@ -29,6 +29,9 @@ from waagent.fabric.server import Fabric
 QUIET = {"Extensions.GoalStatePeriod": "3600", "Status.RefreshPeriod": "3600"}
 # No provisioning media here: the provisioner only writes its marker and reports Ready.
 NO_PROVISIONING = {"Provisioning.Agent": "disabled"}
+# `waagent -daemon` sets up the WireServer firewall of the namespace it runs in: here the host's.
+# tests/daemon/test_daemon_firewall.py runs it in a VM namespace instead.
+NO_FIREWALL = {"OS.EnableFirewall": "n"}
 
 
 def installed_services() -> list[str]:
@@ -163,7 +166,7 @@ def cli_system(
     with fabric_for(None, scenario or Scenario.default()) as fabric:
         env = Environment(
             endpoint=fabric.address,
-            config={**QUIET, **NO_PROVISIONING, **(config or {})},
+            config={**QUIET, **NO_PROVISIONING, **NO_FIREWALL, **(config or {})},
             activatable=activatable,
         )
         with env:

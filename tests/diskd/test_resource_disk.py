@@ -19,6 +19,7 @@ from tests.harness.polkitd import name_has_owner
 from tests.harness.wait import wait_for
 from waagent.common.names import DISK
 from waagent.diskd.resource_disk import README, README_TEXT
+from waagent.diskd.scsi import RUNTIME_RULE
 from waagent.diskd.swap import SWAPFILE
 
 from .disks import (
@@ -405,3 +406,6 @@ def test_the_service_sets_the_scsi_timeouts_at_start_even_without_managing_the_d
 
     assert timeouts["sda"].read_text() == "300"
     assert timeouts["sdb"].read_text() == "300\n"  # already right: not written
+    # and the disks attached later get it from udev
+    rule = system.env.sandbox.path(str(RUNTIME_RULE)).read_text()
+    assert 'ATTR{device/timeout}="300"' in rule

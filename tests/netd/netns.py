@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from tests.harness.paths import PYTHON
+from waagent.common.cmdenv import BASE_ENV
 from waagent.common.commands import Completed, Runner
 from waagent.fabric.network import FabricNetwork
 
@@ -59,9 +60,11 @@ def missing_for_netns() -> str | None:
 class NetnsRunner(Runner):
     """The real runner, every command inside the namespace (`ip netns exec`)."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, extra_env: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.namespace = namespace
+        # Added to every command's environment (a private bus for firewall-cmd).
+        self.extra_env = dict(extra_env or {})
         self.calls: list[tuple[str, ...]] = []
 
     async def run(
@@ -80,7 +83,7 @@ class NetnsRunner(Runner):
             timeout=timeout,
             input=input,
             check=check,
-            env=env,
+            env={**(env or BASE_ENV), **self.extra_env} if self.extra_env else env,
             cwd=cwd,
         )
 

@@ -17,9 +17,10 @@ MAX_LINES = 400
 def table() -> dict[str, set[str]]:
     text = (REPO / "docs" / "architecture.md").read_text()
     section = text.split("## Where the code is", 1)[1].split("\n## ", 1)[0]
-    rows = {}
+    rows: dict[str, set[str]] = {}
     for package, modules in re.findall(r"^\| `([\w/]+)/` \| (.*) \|$", section, re.M):
-        rows[package] = set(re.findall(r"`(\w+)`", modules))
+        # A package may have several rows (each added on its own line, merged by union).
+        rows.setdefault(package, set()).update(re.findall(r"`(\w+)`", modules))
     return rows
 
 
