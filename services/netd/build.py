@@ -9,6 +9,7 @@ from .firewall import Firewall
 from .firewalld import Firewalld
 from .iptables import Iptables
 from .nftables import Nftables
+from .rdma_address import RdmaAddress
 from .service import NetworkService
 
 
@@ -18,4 +19,4 @@ def build_firewall(runner: CommandRunner) -> Firewall:
 
 
 def build_service(config: AgentConfig, root: Root, runner: CommandRunner) -> NetworkService:
-    return NetworkService(config, root, build_firewall(runner))
+    return NetworkService(config, root, build_firewall(runner), RdmaAddress(runner))

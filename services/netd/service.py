@@ -13,12 +13,13 @@ from ipaddress import IPv4Address
 from pathlib import PurePosixPath
 
 from ..common.config import AgentConfig
-from ..common.errors import WaagentError, from_os_error
+from ..common.errors import NotSupported, WaagentError, from_os_error
 from ..common.jobs import Jobs, StatusHolder
 from ..common.root import Root
 from .accounts import allowed_uids
 from .firewall import Firewall, Seen
 from .models import NetworkStatus
+from .rdma_address import RdmaAddress
 from .rules import FirewallState, WireRules, parse_endpoint
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,11 @@ ENDPOINT_FILE = "WireServerEndpoint"
 
 
 class NetworkService(StatusHolder[NetworkStatus]):
-    def __init__(self, config: AgentConfig, root: Root, firewall: Firewall) -> None:
+    def __init__(
+        self, config: AgentConfig, root: Root, firewall: Firewall, rdma: RdmaAddress | None = None
+    ) -> None:
         super().__init__(NetworkStatus())
+        self.rdma = rdma  # the RDMA address (waagent-rdma.service asks for it)
         self.config = config
         self.root = root
         self.firewall = firewall
@@ -97,3 +101,8 @@ class NetworkService(StatusHolder[NetworkStatus]):
             self._show(seen, self.known_endpoint())
 
         await self.jobs.run(work)
+
+    async def set_rdma_address(self, mac: str, address: str) -> str:
+        if self.rdma is None:
+            raise NotSupported("RDMA addresses are not handled by this build of netd")
+        return await self.rdma.assign(mac, address)
