@@ -61,7 +61,8 @@ class RdmaAddress:
             problem = exc.errors()[0]["msg"]
             raise Failed(f"ip -j link show printed no link list: {problem}") from None
         wanted = parse_mac(mac)
-        return next((link.ifname for link in links if link.address.lower() == wanted), None)
+        # An IPoIB hardware address is 20 bytes; the fabric gives its last 6.
+        return next((link.ifname for link in links if link.address.lower()[-17:] == wanted), None)
 
     async def assign(self, mac: str, address: str) -> str:
         """Give `address` to the interface with `mac`; its name, or NotFound."""

@@ -1,0 +1,49 @@
+"""waagent-rdma.service: within its exposure budget, CAP_SYS_MODULE and nothing else, pulled in
+by waagent.target after provisioning and wire."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .test_units import UNITS, rendered
+
+BUDGET = 2.0
+
+
+def unit() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string((UNITS / "waagent-rdma.service.in").read_text())
+    return parser
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_the_rdma_unit_is_within_its_exposure_budget(tmp_path: Path) -> None:
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(rendered("waagent-rdma", tmp_path))],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    score = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
+    assert score, result.stdout + result.stderr
+    print(f"\n  waagent-rdma.service exposure {score.group(1)} (budget {BUDGET})")
+    assert float(score.group(1)) <= BUDGET
+
+
+def test_the_rdma_unit_may_load_modules_and_nothing_else() -> None:
+    service = unit()["Service"]
+    assert service["CapabilityBoundingSet"].split() == ["CAP_SYS_MODULE"]
+    assert service["PrivateNetwork"] == "yes"
+    assert service["Type"] == "oneshot"
+
+
+def test_the_rdma_unit_runs_after_provisioning_and_wire_from_waagent_target() -> None:
+    after = unit()["Unit"]["After"].split()
+    assert {"waagent-provisioner.service", "waagent-wire.service"} <= set(after)
+    target = (UNITS / "waagent.target").read_text()
+    assert "Wants=waagent-rdma.service" in target.splitlines()
