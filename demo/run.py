@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import demo.steps.kvp as kvp_step
 from demo.steps import cli, diskd, extensions, fabric, foundation, network, provisioner
 from demo.steps.common import heading, show
 from tests.harness.environment import Environment
@@ -20,6 +21,7 @@ from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
 STEPS = [foundation, diskd, provisioner, fabric, extensions, network, cli]
+STEPS.insert(STEPS.index(network) + 1, kvp_step)  # Hyper-V KVP: provisioning report, RDMA
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
 

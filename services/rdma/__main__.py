@@ -20,12 +20,15 @@ from ..common.commands import Runner
 from ..common.config import AgentConfig
 from ..common.errors import ConfigError
 from ..common.root import Root
-from .setup import RdmaSetup
+from .setup import OFF, RdmaSetup, Step, enabled
 
 EX_CONFIG = 78
 
 
 async def run(config: AgentConfig, root: Root) -> int:
+    if not enabled(config):
+        print(Step("rdma", "skipped", OFF))  # without touching the bus
+        return 0
     bus = await connect_system_bus()
     try:
         setup = RdmaSetup(config, root, Runner(), WireClient(bus), NetworkClient(bus))

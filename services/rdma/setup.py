@@ -47,6 +47,13 @@ class Step:
         return f"{self.name}: {self.state} ({self.detail})"
 
 
+OFF = "OS.EnableRDMA, OS.UpdateRdmaDriver and OS.CheckRdmaDriver are n"
+
+
+def enabled(config: AgentConfig) -> bool:
+    return config.os_enable_rdma or config.os_update_rdma_driver or config.os_check_rdma_driver
+
+
 def old_nd_driver(version: str) -> bool:
     """Drivers up to 4.0 learn the address by a write to /dev/hvnd_rdma."""
     try:
@@ -71,10 +78,6 @@ class RdmaSetup:
         self.fabric = fabric
         self.addresses = addresses
         self.steps: list[Step] = []
-
-    def enabled(self) -> bool:
-        c = self.config
-        return c.os_enable_rdma or c.os_update_rdma_driver or c.os_check_rdma_driver
 
     def _note(self, name: str, state: Literal["done", "skipped", "failed"], detail: str) -> None:
         step = Step(name, state, detail)
@@ -106,10 +109,19 @@ class RdmaSetup:
 
     async def plan(self) -> RdmaPlan:
         pool = KvpPool(self.root, EXTERNAL).read()
-        await self.fabric.refresh()
-        plan = build_plan(pool, await self.fabric.shared_config())
+        plan = build_plan(pool, "")
+        if plan.nd_version or not plan.ipoib:  # SharedConfig's pair is needed
+            plan = build_plan(pool, await self._shared_config())
         log.info("RDMA plan: %s", plan.model_dump_json())
         return plan
+
+    async def _shared_config(self) -> str:
+        """wire's SharedConfig; a wire without a goal state yet fetches one first."""
+        xml = await self.fabric.shared_config()
+        if not xml.strip():
+            await self.fabric.refresh()
+            xml = await self.fabric.shared_config()
+        return xml
 
     async def _network_direct(self, plan: RdmaPlan) -> None:
         if plan.shared is None:

@@ -136,6 +136,7 @@ def test_sr_iov_gives_each_ipoib_pair_its_address_and_leaves_dat_conf(vm: RdmaVm
     assert addresses(vm.namespace, "ib0") == ["172.16.2.7/16"]
     assert (vm.root / "etc/dat.conf").read_text() == DAT_CONF
     assert "network direct: skipped (no NdDriverVersion in KVP (SR-IOV))" in result.stdout
+    assert vm.fabric.requests() == []  # IPoIB_Data is all it needs: SharedConfig is not asked for
 
 
 def test_a_second_run_changes_nothing(vm: RdmaVm) -> None:
