@@ -85,10 +85,8 @@ class RdmaSetup:
         (log.warning if state == "failed" else log.info)("RDMA %s", step)
 
     async def run(self) -> list[Step]:
-        if not self.enabled():
-            self._note(
-                "rdma", "skipped", "OS.EnableRDMA, OS.UpdateRdmaDriver, OS.CheckRdmaDriver are n"
-            )
+        if not enabled(self.config):
+            self._note("rdma", "skipped", OFF)
             return self.steps
         try:
             plan = await self.plan()
