@@ -49,20 +49,25 @@ def parse_ipv4(text: str) -> ipaddress.IPv4Address:
         raise InvalidArgs(f"invalid IPv4 address {text!r}") from None
 
 
+def link_with(ip_json: str, mac: str) -> str | None:
+    """The interface in `ip -j link show` output whose hardware address ends with `mac`."""
+    try:
+        links = LINKS.validate_json(ip_json or "[]")
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"]
+        raise Failed(f"ip -j link show printed no link list: {problem}") from None
+    wanted = parse_mac(mac)
+    # An IPoIB hardware address is 20 bytes; the fabric gives its last 6.
+    return next((link.ifname for link in links if link.address.lower()[-17:] == wanted), None)
+
+
 class RdmaAddress:
     def __init__(self, runner: CommandRunner) -> None:
         self.runner = runner
 
     async def interface_with(self, mac: str) -> str | None:
         listed = await self.runner.run(["ip", "-j", "link", "show"], timeout=IP_TIMEOUT)
-        try:
-            links = LINKS.validate_json(listed.stdout or "[]")
-        except ValidationError as exc:
-            problem = exc.errors()[0]["msg"]
-            raise Failed(f"ip -j link show printed no link list: {problem}") from None
-        wanted = parse_mac(mac)
-        # An IPoIB hardware address is 20 bytes; the fabric gives its last 6.
-        return next((link.ifname for link in links if link.address.lower()[-17:] == wanted), None)
+        return link_with(listed.stdout, mac)
 
     async def assign(self, mac: str, address: str) -> str:
         """Give `address` to the interface with `mac`; its name, or NotFound."""

@@ -11,16 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from .test_units import UNITS, rendered
+from .test_units import UNITS, rendered, unit
 
 BUDGET = 2.0
 
 
-def unit() -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read_string((UNITS / "waagent-rdma.service.in").read_text())
-    return parser
+def rdma_unit() -> configparser.ConfigParser:
+    return unit("waagent-rdma.service.in")
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
@@ -36,14 +33,14 @@ def test_the_rdma_unit_is_within_its_exposure_budget(tmp_path: Path) -> None:
 
 
 def test_the_rdma_unit_may_load_modules_and_nothing_else() -> None:
-    service = unit()["Service"]
+    service = rdma_unit()["Service"]
     assert service["CapabilityBoundingSet"].split() == ["CAP_SYS_MODULE"]
     assert service["PrivateNetwork"] == "yes"
     assert service["Type"] == "oneshot"
 
 
 def test_the_rdma_unit_runs_after_provisioning_and_wire_from_waagent_target() -> None:
-    after = unit()["Unit"]["After"].split()
+    after = rdma_unit()["Unit"]["After"].split()
     assert {"waagent-provisioner.service", "waagent-wire.service"} <= set(after)
     target = (UNITS / "waagent.target").read_text()
     assert "Wants=waagent-rdma.service" in target.splitlines()

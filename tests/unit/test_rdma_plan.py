@@ -3,20 +3,17 @@ and how netd finds an interface by the MAC (an IPoIB address is 20 bytes)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
-from waagent.common.commands import Completed
-from waagent.common.errors import InvalidArgs
+from waagent.common.errors import Failed, InvalidArgs
 from waagent.common.kvp import PoolContents, Record
 from waagent.common.root import Root
 from waagent.fabric import documents
 from waagent.fabric.scenario import Identity
-from waagent.netd.rdma_address import RdmaAddress
+from waagent.netd.rdma_address import link_with
 from waagent.rdma.dat_conf import updated, write_dat_conf
 from waagent.rdma.plan import RdmaPair, build_plan, parse_ipoib, parse_shared_config
 from waagent.rdma.setup import old_nd_driver
@@ -99,29 +96,15 @@ def test_drivers_up_to_4_0_are_old(version: str, old: bool) -> None:
     assert old_nd_driver(version) is old
 
 
-class LinkList:
-    """`ip -j link show` as the kernel answers it on an InfiniBand VM."""
-
-    def __init__(self, links: list[dict[str, str]]) -> None:
-        self.stdout = json.dumps(links)
-
-    async def run(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float,
-        input: bytes | None = None,
-        check: bool = True,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-    ) -> Completed:
-        return Completed(tuple(argv), 0, self.stdout, "")
-
-
 def test_an_ipoib_interface_is_found_by_the_last_six_bytes_of_its_address() -> None:
     ipoib = "80:00:02:08:fe:80:00:00:00:00:00:00:00:15:5d:ff:fd:33:ff:1a"
-    links = LinkList([{"ifname": "eth0", "address": "00:0d:3a:2b:4c:5d"},
-                      {"ifname": "ib0", "address": ipoib}])  # fmt: skip
-    assert asyncio.run(RdmaAddress(links).interface_with("00155D33FF1A")) is None
-    assert asyncio.run(RdmaAddress(links).interface_with("5DFFFD33FF1A")) == "ib0"
-    assert asyncio.run(RdmaAddress(links).interface_with("000D3A2B4C5D")) == "eth0"
+    listed = json.dumps([{"ifname": "eth0", "address": "00:0d:3a:2b:4c:5d", "mtu": 1500},
+                         {"ifname": "ib0", "address": ipoib, "link_type": "infiniband"}])  # fmt: skip
+    assert link_with(listed, "00155D33FF1A") is None
+    assert link_with(listed, "5DFFFD33FF1A") == "ib0"
+    assert link_with(listed, "00:0d:3a:2b:4c:5d") == "eth0"
+
+
+def test_output_that_is_not_a_link_list_is_an_error() -> None:
+    with pytest.raises(Failed, match="ip -j link show printed no link list"):
+        link_with('{"ifname": "eth0"}', "00155D33FF1A")
