@@ -189,6 +189,21 @@ class KvpPool:
         finally:
             os.close(fd)
 
+    def clear(self) -> bool:
+        """Empty the pool in place (the inode the daemon locks stays); False when it is absent."""
+        path = self.root.resolve(self.inner)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return False
+        try:
+            with _locked(fd, True, self.lock_timeout, str(self.inner)):
+                os.ftruncate(fd, 0)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+
     def _put_locked(self, fd: int, record: bytes) -> None:
         data = _read_all(fd, str(self.inner))
         end = len(data) - len(data) % RECORD_SIZE

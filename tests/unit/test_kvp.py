@@ -158,8 +158,24 @@ def test_the_largest_key_and_value_fit(tmp_path: Path) -> None:
     assert KvpPool(Root(tmp_path), GUEST).read().get("k" * 511) == "v" * 2047
 
 
-def test_a_missing_pool_reads_as_empty(tmp_path: Path) -> None:
+def test_a_missing_pool_reads_as_empty_and_clears_as_absent(tmp_path: Path) -> None:
     assert KvpPool(Root(tmp_path), EXTERNAL).read().records == ()
+    assert KvpPool(Root(tmp_path), EXTERNAL).clear() is False
+    assert not pool_file(tmp_path, EXTERNAL).exists()
+
+
+def test_clear_empties_the_pool_under_the_lock(tmp_path: Path, holder: object) -> None:
+    daemon_records(tmp_path, ("HostName", "vm1"))
+    holder("fcntl", 30)  # type: ignore[operator]
+    with pytest.raises(Busy):
+        KvpPool(Root(tmp_path), GUEST, lock_timeout=0.2).clear()
+    assert len(pool_file(tmp_path).read_bytes()) == RECORD_SIZE
+
+
+def test_clear_keeps_the_file(tmp_path: Path) -> None:
+    daemon_records(tmp_path, ("HostName", "vm1"))
+    assert KvpPool(Root(tmp_path), GUEST).clear() is True
+    assert pool_file(tmp_path).read_bytes() == b""
 
 
 @pytest.mark.parametrize("kind", ["fcntl", "flock"])
