@@ -8,7 +8,8 @@
 Locking: hv_kvp_daemon takes a POSIX record lock (fcntl F_SETLKW, whole file) around every read
 and rewrite of a pool; cloud-init and azure-init take a BSD `flock`. On Linux the two kinds do
 not see each other, so this module takes both, each with a deadline (a stuck holder is a `Busy`
-error, never a hang).
+error, never a hang). A POSIX lock belongs to the process and goes when any of its descriptors of
+the file closes: one call at a time per process (the provisioner makes one per run).
 
 Crash consistency: records never move. A new key is one `pwrite` of a whole record at the end of
 the last whole record. Replacing a key first appends the new record (fsync), then rewrites the

@@ -4,14 +4,12 @@ by waagent.target after provisioning and wire."""
 from __future__ import annotations
 
 import configparser
-import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from .test_units import UNITS, rendered, unit
+from .test_units import UNITS, exposure, unit
 
 BUDGET = 2.0
 
@@ -22,14 +20,7 @@ def rdma_unit() -> configparser.ConfigParser:
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
 def test_the_rdma_unit_is_within_its_exposure_budget(tmp_path: Path) -> None:
-    result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=yes", str(rendered("waagent-rdma", tmp_path))],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    score = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
-    assert score, result.stdout + result.stderr
-    print(f"\n  waagent-rdma.service exposure {score.group(1)} (budget {BUDGET})")
-    assert float(score.group(1)) <= BUDGET
+    assert exposure("waagent-rdma", tmp_path) <= BUDGET
 
 
 def test_the_rdma_unit_may_load_modules_and_nothing_else() -> None:
