@@ -208,7 +208,8 @@ class Provisioner(StatusHolder[Status]):
         """Provisioned: record it, report Ready, remember whether the report got through."""
         status = self._ended(State.PROVISIONED)
         self._run.save(status=status, ready_reported=False)
-        await self.kvp.success()
+        with self._run.step("KVP report"):
+            await self.kvp.success()
         with self._run.step("report ready"):
             reported = await self._run.report("Ready")
         self._run.save(status=status, ready_reported=reported)
