@@ -94,7 +94,8 @@ class KvpReporter:
         self.clock = clock
 
     def _vm_id(self) -> str:
-        return instance_id.read(self.sysfs_root) or "unknown"
+        # Lower case, as IMDS and cloud-init write the VM id.
+        return instance_id.read(self.sysfs_root).lower() or "unknown"
 
     async def success(self) -> None:
         await self._write(success_value(self._vm_id(), self.clock()))

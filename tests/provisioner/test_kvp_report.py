@@ -83,7 +83,7 @@ def test_a_provisioned_vm_reports_success_with_its_vm_id(vm: Vm) -> None:
     assert list(fields) == ["result", "agent", "vm_id", "timestamp"]
     assert fields["result"] == "success"
     assert fields["agent"] == "WALinuxAgent/3.0.0.0"
-    assert fields["vm_id"].lower() == samples.VM_ID
+    assert fields["vm_id"] == samples.VM_ID
     assert fields["timestamp"].endswith("+00:00")
     assert pool(vm).stat().st_size == RECORD_SIZE
 
