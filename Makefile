@@ -74,6 +74,7 @@ LIBEXECDIR := $(PREFIX)/libexec/waagent
 DOCDIR := $(PREFIX)/share/doc/waagent
 UNITDIR := $(PREFIX)/lib/systemd/system
 SERVICES := wire provisioner diskd extd netd
+SERVICES += rdma  # a boot oneshot (waagent-rdma.service): a launcher and a unit, as the services
 # netd's boot-time and endpoint-change units, besides its bus-activated one.
 NETD_UNITS := waagent-network-setup.service waagent-firewall-refresh.service
 NETD_UNITS += waagent-dhcp-routes.service

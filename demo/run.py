@@ -20,6 +20,7 @@ from demo.steps import (
     extensions,
     fabric,
     foundation,
+    kvp,
     network,
     provisioner,
     system_files,
@@ -29,7 +30,7 @@ from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
-STEPS = [foundation, diskd, provisioner, fabric, extensions, network, dhcp, system_files, cli]
+STEPS = [foundation, diskd, provisioner, fabric, extensions, network, kvp, dhcp, system_files, cli]
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
 CONFIG["OS.RootDeviceScsiTimeout"] = "300"  # diskd's udev rule for disks attached later

@@ -192,9 +192,17 @@ def shared_config(identity: Identity, incarnation: int) -> bytes:
             )
         ],
     )
+    rdma = {
+        "rdmaMacAddress": identity.rdma_mac_address,
+        "rdmaIPv4Address": identity.rdma_ipv4_address,
+    }
     instance = element(
         "Instance",
-        attrs={"id": identity.hostname, "address": identity.private_ip},
+        attrs={
+            "id": identity.hostname,
+            "address": identity.private_ip,
+            **{name: value for name, value in rdma.items() if value},
+        },
         children=[
             element("FaultDomains", attrs={"randomId": 0, "updateId": 0, "updateDomains": 1}),
             element("InputEndpoints", children=[endpoint]),

@@ -62,6 +62,9 @@ class Identity(Model):
     image_offer: str = "debian-12"
     image_sku: str = "12-gen2"
     image_version: str = "latest"
+    # An RDMA-capable size: SharedConfig's Instance gets rdmaMacAddress/rdmaIPv4Address.
+    rdma_mac_address: str = ""
+    rdma_ipv4_address: str = ""
 
 
 class SshPublicKey(Model):

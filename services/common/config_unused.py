@@ -52,9 +52,6 @@ UNUSED: Mapping[str, str] = {
         " appears"
     ),
     "OS.EnableFIPS": "not built: openssl is not run with OPENSSL_FIPS=1",
-    "OS.EnableRDMA": "not built: no service sets up RDMA",
-    "OS.UpdateRdmaDriver": "not built: no service sets up RDMA",
-    "OS.CheckRdmaDriver": "not built: no service sets up RDMA",
     "DetectScvmmEnv": "classic-only: System Center VMM hosts are not Azure",
     "CGroups.Enabled": "classic-only, and unused there too",
     "Debug.CgroupLogMetrics": _AGENT_LIMITS,

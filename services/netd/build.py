@@ -10,6 +10,7 @@ from .firewall import Firewall
 from .firewalld import Firewalld
 from .iptables import Iptables
 from .nftables import Nftables
+from .rdma_address import RdmaAddress
 from .service import NetworkService
 
 
@@ -19,4 +20,10 @@ def build_firewall(runner: CommandRunner) -> Firewall:
 
 
 def build_service(config: AgentConfig, root: Root, runner: CommandRunner) -> NetworkService:
-    return NetworkService(config, root, build_firewall(runner), DhcpRoutes(root, runner))
+    return NetworkService(
+        config,
+        root,
+        build_firewall(runner),
+        routes=DhcpRoutes(root, runner),
+        rdma=RdmaAddress(runner),
+    )

@@ -1,6 +1,6 @@
 """org.waagent.Network1: the D-Bus adapter of netd (the only module of the service using dbus_fast).
 
-Both methods are root only: they change who may reach the WireServer.
+Every method is root only: they change who may reach the WireServer, or an interface's address.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dbus_fast.annotations import DBusSignature, DBusStr
 from ..common.bus import ROOT_ONLY, bus_method
 from ..common.bus.properties import Shown, StatusInterface
 from ..common.names import NETWORK
+from .rdma_address import parse_ipv4, parse_mac
 from .rules import parse_endpoint
 from .service import NetworkService
 
@@ -21,6 +22,11 @@ NoValue = Annotated[None, DBusSignature("")]
 
 def _check_endpoint(self: NetworkInterface, endpoint: str) -> None:
     parse_endpoint(endpoint)
+
+
+def _check_rdma(self: NetworkInterface, mac: str, address: str) -> None:
+    parse_mac(mac)
+    parse_ipv4(address)
 
 
 class NetworkInterface(StatusInterface):
@@ -54,3 +60,7 @@ class NetworkInterface(StatusInterface):
     async def ApplyDhcpRoutes(self) -> NoValue:
         """Add the active DHCP lease's routes that are missing (§10.10)."""
         await self._service.apply_dhcp_routes()
+
+    @bus_method(auth=ROOT_ONLY, validate=_check_rdma)
+    async def SetRdmaAddress(self, mac: DBusStr, address: DBusStr) -> DBusStr:
+        return await self._service.set_rdma_address(mac, address)

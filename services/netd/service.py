@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 
 from ..common.commands import Runner
 from ..common.config import AgentConfig
-from ..common.errors import Failed, WaagentError, from_os_error
+from ..common.errors import Failed, NotSupported, WaagentError, from_os_error
 from ..common.inotify import Watch
 from ..common.jobs import Jobs, StatusHolder
 from ..common.root import Root
@@ -25,6 +25,7 @@ from .changes import CHANGED_FILE, FirewallChanges
 from .dhcp_routes import DhcpRoutes, RoutesRecord
 from .firewall import Firewall, Seen
 from .models import NetworkStatus
+from .rdma_address import RdmaAddress
 from .rules import FirewallState, WireRules, parse_endpoint
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,16 @@ ENDPOINT_FILE = "WireServerEndpoint"
 
 class NetworkService(StatusHolder[NetworkStatus]):
     def __init__(
-        self, config: AgentConfig, root: Root, firewall: Firewall, routes: DhcpRoutes | None = None
+        self,
+        config: AgentConfig,
+        root: Root,
+        firewall: Firewall,
+        *,
+        routes: DhcpRoutes | None = None,
+        rdma: RdmaAddress | None = None,
     ) -> None:
         super().__init__(NetworkStatus())
+        self.rdma = rdma  # the RDMA address (waagent-rdma.service asks for it)
         self.config = config
         self.root = root
         self.firewall = firewall
@@ -158,3 +166,8 @@ class NetworkService(StatusHolder[NetworkStatus]):
             self._show(seen, self.known_endpoint())
 
         await self.jobs.run(work)
+
+    async def set_rdma_address(self, mac: str, address: str) -> str:
+        if self.rdma is None:
+            raise NotSupported("RDMA addresses are not handled by this build of netd")
+        return await self.rdma.assign(mac, address)

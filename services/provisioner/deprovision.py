@@ -26,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from ..common.clients.systemd import Units
 from ..common.config import AgentConfig
 from ..common.errors import Failed, WaagentError, from_os_error
+from ..common.kvp import GUEST, KvpPool
 from ..common.root import Root
 from . import ovf
 from .host_keys import HostKeys
@@ -178,6 +179,8 @@ class Deprovisioner:
         add("delete the firewall setup", self._sync(self.delete_firewall_setup))
         add("delete cgroup settings", self._sync(self.delete_cgroup_drop_ins))
         add("delete the old sshd drop-in", self._sync(self.sshd.remove_old_drop_in))
+        # This VM's PROVISIONING_REPORT (and other guest KVP records) must not ship in the image.
+        add("empty the guest KVP pool", self._sync(KvpPool(self.root, GUEST).clear))
         return Plan(tuple(warnings), tuple(actions), user)
 
     @staticmethod

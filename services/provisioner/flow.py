@@ -25,6 +25,7 @@ from ..common.root import Root
 from . import instance_id, ovf
 from .cloud_init import CLOUD_INIT_ENABLED_ERROR, CloudInit, CloudInitWaits
 from .hostname import DHCLIENT_CONFS
+from .kvp_report import KvpReporter
 from .models import State, Status
 from .parts import Parts
 from .run import Run, StepListener
@@ -63,6 +64,7 @@ class Provisioner(StatusHolder[Status]):
             root, units, parts.store, parts.host_keys, waits or CloudInitWaits()
         )
         self.steps = Steps(config, root, parts, wire, units, sysfs_root)
+        self.kvp = KvpReporter(root, sysfs_root)  # the result for the host, without the network
         self.step_listeners: list[StepListener] = []
         self.jobs: Jobs[None] = Jobs("provisioning")
         self._run = self._new_run()
@@ -199,12 +201,15 @@ class Provisioner(StatusHolder[Status]):
     async def _fail(self, reason: str) -> None:
         log.error("Provisioning failed: %s", reason)
         self._run.save(status=self._ended(State.FAILED, reason))
+        await self.kvp.failure(reason)
         await self._run.report("NotReady", "ProvisioningFailed", reason)
 
     async def _finish(self) -> None:
         """Provisioned: record it, report Ready, remember whether the report got through."""
         status = self._ended(State.PROVISIONED)
         self._run.save(status=status, ready_reported=False)
+        with self._run.step("KVP report"):
+            await self.kvp.success()
         with self._run.step("report ready"):
             reported = await self._run.report("Ready")
         self._run.save(status=status, ready_reported=reported)

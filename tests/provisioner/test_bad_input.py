@@ -10,6 +10,8 @@ import subprocess
 import pytest
 
 from waagent.common.errors import Failed
+from waagent.common.kvp import GUEST, KvpPool
+from waagent.common.root import Root
 from waagent.provisioner.models import State
 
 from . import samples
@@ -31,6 +33,8 @@ def refused(machine: Machine, **kw: object) -> str:
     assert (state, substatus) == ("NotReady", "ProvisioningFailed")
     assert reason == provisioner.status.failure_reason
     assert ("NotReady", "Provisioning", "Starting") not in machine.wire.reports
+    report = KvpPool(Root(machine.root), GUEST).read().get("PROVISIONING_REPORT")
+    assert report is not None and report.startswith("result=error|"), report
     return reason
 
 

@@ -35,6 +35,7 @@ STEPS = [
     "ssh host keys",
     "restart sshd",
     "marker",
+    "KVP report",
     "report ready",
 ]
 COMMANDS = ["useradd", "chpasswd", "ssh-keygen", "custom data"]

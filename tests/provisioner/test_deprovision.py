@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from waagent.common.errors import Busy
+from waagent.common.kvp import GUEST, KvpPool
+from waagent.common.root import Root
 from waagent.provisioner.models import State
 from waagent.provisioner.sshd_config import OLD_DROP_IN_HEADER
 
@@ -180,3 +182,13 @@ def test_leases_directories_are_emptied_not_removed(machine: Machine, tmp_path: 
     (leases / "sub/lease").write_text("x")
     deprovision(machine, delete_user=False)
     assert leases.is_dir() and list(leases.iterdir()) == []
+
+
+def test_deprovision_empties_the_guest_kvp_pool_in_place(machine: Machine) -> None:
+    provisioned(machine)
+    pool = machine.path("/var/lib/hyperv/.kvp_pool_1")
+    inode = pool.stat().st_ino
+    assert KvpPool(Root(machine.root), GUEST).read().get("PROVISIONING_REPORT") is not None
+    deprovision(machine, delete_user=False)
+    assert pool.read_bytes() == b""
+    assert pool.stat().st_ino == inode  # the file hv_kvp_daemon holds open and locks

@@ -8,9 +8,11 @@ from pathlib import Path
 
 Entry = tuple[int, int, bytes | str | None]
 
-# The provisioner's own record and this boot's note may change on a refused run; nothing else.
+# The provisioner's own record, this boot's note and the failure's report for the host (Hyper-V
+# KVP) may change on a refused run; nothing else.
 OWN_FILES = frozenset(
     {"var/lib/waagent/provisioner.json", "run/waagent/provisioner.json", "run/waagent"}
+    | {"var/lib/hyperv", "var/lib/hyperv/.kvp_pool_1"}
 )
 
 

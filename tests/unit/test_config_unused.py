@@ -97,9 +97,9 @@ def config_of(text: str) -> AgentConfig:
 
 
 def test_a_key_without_effect_set_to_another_value_is_one_line_naming_the_reason() -> None:
-    config = config_of("OS.EnableRDMA=y\nLogs.Collect=y\nAutoupdate.Frequency=60\n")
+    config = config_of("OS.EnableFIPS=y\nLogs.Collect=y\nAutoupdate.Frequency=60\n")
     assert set_without_effect(config) == [
-        "OS.EnableRDMA=y has no effect: not built: no service sets up RDMA",
+        "OS.EnableFIPS=y has no effect: not built: openssl is not run with OPENSSL_FIPS=1",
         "Autoupdate.Frequency=60 has no effect: classic-only: self-update is not how this agent "
         "is upgraded (its package is)",
     ]
@@ -114,11 +114,11 @@ def test_only_wire_warns_so_an_agent_start_warns_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     conf = tmp_path / "waagent.conf"
-    conf.write_text("OS.EnableRDMA=y\n")
+    conf.write_text("OS.EnableFIPS=y\n")
     loaded = load(conf)
     caplog.set_level(logging.WARNING, config_unused.__name__)
     for program in ("diskd", "provisioner", "extd", "wire"):
         config_unused.warn(loaded, program)
     assert [r.getMessage() for r in caplog.records] == [
-        f"{conf}: OS.EnableRDMA=y has no effect: not built: no service sets up RDMA"
+        f"{conf}: OS.EnableFIPS=y has no effect: not built: openssl is not run with OPENSSL_FIPS=1"
     ]

@@ -116,3 +116,7 @@ class WireClient:
 
     async def instance_metadata(self) -> str:
         return await self._text("GetInstanceMetadata")
+
+    async def shared_config(self) -> str:
+        """SharedConfig.xml of the current goal state ("" before the first)."""
+        return await self._text("GetSharedConfig")
