@@ -38,6 +38,7 @@ from ..common.names import SERVICES, WIRE_USER
 from ..common.root import Root
 from ..wire.state import STATE_DIR as WIRE_STATE_DIR
 from . import system_bus
+from .log_collection import PeriodicCollection, Schedule, collect_argv
 from .pidfile import PidFile
 from .supervisor import Program, Supervisor
 
@@ -134,9 +135,14 @@ async def owned_by(address: str, name: str, pid: int) -> bool:
         bus.disconnect()
 
 
-def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program]:
+def bus_env(plan: system_bus.BusPlan) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
     env[system_bus.ENV_VAR] = plan.address
+    return env
+
+
+def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program]:
+    env = bus_env(plan)
     user = wire_user()
     found: list[Program] = []
     if plan.own:
@@ -176,6 +182,17 @@ def write_bus_config(settings: DaemonSettings, plan: system_bus.BusPlan) -> list
     return [config, plan.socket]
 
 
+def periodic_collection(
+    settings: DaemonSettings, plan: system_bus.BusPlan
+) -> asyncio.Task[None] | None:
+    """Logs.Collect=y: the log collector's schedule, as a task beside the services."""
+    schedule = Schedule.of(settings.config)
+    if schedule is None:
+        return None
+    argv = collect_argv(settings.root, settings.config_path)
+    return asyncio.ensure_future(PeriodicCollection(schedule, argv, bus_env(plan)).run())
+
+
 async def supervise(settings: DaemonSettings) -> int:
     plan = await system_bus.plan(os.environ, settings.root)
     leftovers = write_bus_config(settings, plan) if plan.own else []
@@ -183,9 +200,14 @@ async def supervise(settings: DaemonSettings) -> int:
     log.info("waagent %s daemon: running the services on %s (%s)", __version__, where, plan.address)
     if wire_user() is None:
         log.warning("user %s does not exist; wire runs as root", WIRE_USER)
+    collection = periodic_collection(settings, plan)
     try:
         return await Supervisor(programs(settings, plan)).run()
     finally:
+        if collection is not None:
+            collection.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collection
         system_bus.remove(leftovers)
         log.info("waagent daemon stopped")
 

@@ -1,0 +1,116 @@
+"""SCVMM (DetectScvmmEnv=y, reference §10.7): the DVD's bootstrap runs, provisioning does not.
+
+End to end: the fabric simulator builds an SCVMM DVD whose `install` script writes the
+arguments it got to a file; the provisioner is bus-activated on a real bus with real wire, and
+the fabric records whatever was reported. Without systemd on the bus the bootstrap runs in a
+session of its own; the systemd path is checked with the unit the logic hands over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from tests.harness.wait import wait_for
+from waagent.common.clients.systemd_units import ServiceUnit
+from waagent.common.root import Root
+from waagent.fabric import ovf as fabric_ovf
+from waagent.provisioner.scvmm import PRIVATE_DIR, RUNTIME_MAX, UNIT, Scvmm, read_scvmm_media
+
+from . import samples
+from .system import passwd_entry
+from .vm import simulated_vm
+
+SCVMM_ON = {"DetectScvmmEnv": "y"}
+
+
+def scvmm_dvd(dev: Path, record: Path) -> Path:
+    return fabric_ovf.write_image(
+        dev / "sr0", samples.ovf_env(), fabric_ovf.scvmm_files(str(record))
+    )
+
+
+@pytest.mark.integration
+def test_an_scvmm_dvd_starts_its_bootstrap_and_nothing_is_provisioned(tmp_path: Path) -> None:
+    record = tmp_path / "scvmm-args"
+    with simulated_vm(tmp_path, config=SCVMM_ON, scvmm_record=str(record)) as vm:
+        assert vm.wait_state("SCVMM", "Provisioned", "Failed") == "SCVMM"
+        wait_for(record.exists, timeout=30, what="the SCVMM install script to run")
+        private = vm.path(str(PRIVATE_DIR))
+        assert record.read_text().splitlines() == ["-p", str(private)]
+        mode = os.stat(private)
+        assert (stat.S_IMODE(mode.st_mode), mode.st_uid) == (0o700, 0)
+        assert sorted(p.name for p in private.iterdir()) == [
+            "install",
+            "linuxosconfiguration.xml",
+            "ovf-env.xml",
+        ]
+        assert vm.prop("FailureReason") == ""
+        assert passwd_entry(vm.root, samples.USER) is None
+        assert not vm.path("/var/lib/waagent/provisioned").exists()
+        assert vm.health() == []  # no Provisioning, no Ready at the fabric
+
+
+@pytest.mark.integration
+def test_without_detect_scvmm_env_an_scvmm_dvd_is_provisioned_as_usual(tmp_path: Path) -> None:
+    record = tmp_path / "scvmm-args"
+    with simulated_vm(tmp_path, scvmm_record=str(record)) as vm:
+        assert vm.wait_state("Provisioned", "Failed", "SCVMM") == "Provisioned"
+        assert passwd_entry(vm.root, samples.USER) is not None
+        assert not record.exists()
+
+
+def test_a_plain_provisioning_dvd_is_not_scvmm(tmp_path: Path) -> None:
+    assert read_scvmm_media(samples.dvd(tmp_path, samples.ovf_env())) is None
+
+
+def test_a_file_that_is_no_image_is_not_scvmm(tmp_path: Path) -> None:
+    junk = tmp_path / "sr0"
+    junk.write_bytes(b"\x00garbage" * 1000)
+    assert read_scvmm_media(junk) is None
+
+
+def test_every_file_of_the_scvmm_dvd_is_read_with_its_name(tmp_path: Path) -> None:
+    files = read_scvmm_media(scvmm_dvd(tmp_path, Path("/tmp/r")))
+    assert files is not None
+    assert sorted(map(str, files)) == ["install", "linuxosconfiguration.xml", "ovf-env.xml"]
+    assert files[PurePosixPath("install")].startswith(b"#!/bin/bash\n")
+
+
+class RecordingUnits:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, ServiceUnit]] = []
+
+    async def start_transient(self, name: str, unit: ServiceUnit, *, mode: str = "fail") -> None:
+        self.started.append((name, unit))
+
+
+@pytest.mark.root
+def test_with_systemd_the_bootstrap_is_a_transient_unit_with_a_runtime_limit(
+    tmp_path: Path,
+) -> None:
+    dev, root = tmp_path / "dev", tmp_path / "root"
+    dev.mkdir()
+    scvmm_dvd(dev, tmp_path / "never")
+    units = RecordingUnits()
+    how = asyncio.run(Scvmm(Root(root), dev, units).start_if_present())
+    private = root / str(PRIVATE_DIR).lstrip("/")
+    assert how == f"systemd unit {UNIT}"
+    [(name, unit)] = units.started
+    assert name == UNIT
+    assert unit.argv == ("/bin/bash", str(private / "install"), "-p", str(private))
+    assert (unit.runtime_max, unit.working_directory) == (RUNTIME_MAX, str(private))
+    assert not (tmp_path / "never").exists()  # systemd would run it, not the provisioner
+
+
+def test_without_an_scvmm_dvd_nothing_is_started(tmp_path: Path) -> None:
+    samples.dvd(tmp_path / "dev", samples.ovf_env())
+    units = RecordingUnits()
+    scvmm = Scvmm(Root(tmp_path / "root"), tmp_path / "dev", units)
+    assert asyncio.run(scvmm.start_if_present()) is None
+    assert units.started == []
+    assert not (tmp_path / "root" / str(PRIVATE_DIR).lstrip("/")).exists()
