@@ -73,6 +73,7 @@ PKGLIBDIR := $(PREFIX)/lib/waagent
 LIBEXECDIR := $(PREFIX)/libexec/waagent
 DOCDIR := $(PREFIX)/share/doc/waagent
 UNITDIR := $(PREFIX)/lib/systemd/system
+GENERATORDIR := $(PREFIX)/lib/systemd/system-generators
 SERVICES := wire provisioner diskd extd netd
 # netd's boot-time and endpoint-change units, besides its bus-activated one.
 NETD_UNITS := waagent-network-setup.service waagent-firewall-refresh.service
@@ -85,7 +86,9 @@ DATA_FILES := \
 	$(UNITDIR)/waagent-extension-events@.path \
 	$(foreach u,$(NETD_UNITS),$(UNITDIR)/$(u)) $(UNITDIR)/waagent-firewall-refresh.path \
 	$(PREFIX)/lib/sysusers.d/waagent.conf $(PREFIX)/lib/tmpfiles.d/waagent.conf \
-	$(PREFIX)/sbin/waagent
+	$(PREFIX)/sbin/waagent \
+	$(UNITDIR)/azure-walinuxagent-logcollector.slice $(UNITDIR)/waagent-logcollector.timer \
+	$(UNITDIR)/waagent-logcollector.service $(GENERATORDIR)/waagent-logcollector-generator
 
 install: venv
 	rm -rf $(DESTDIR)$(PKGLIBDIR)/python
@@ -110,6 +113,14 @@ install: venv
 	sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e 's|@MODULE@|waagent.cli.__main__|g' \
 		systemd/launcher.in > $(DESTDIR)$(PREFIX)/sbin/waagent
 	chmod 0755 $(DESTDIR)$(PREFIX)/sbin/waagent
+	install -d $(DESTDIR)$(GENERATORDIR)
+	sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e 's|@MODULE@|waagent.cli.log_collector_timer|g' \
+		systemd/launcher.in > $(DESTDIR)$(GENERATORDIR)/waagent-logcollector-generator
+	chmod 0755 $(DESTDIR)$(GENERATORDIR)/waagent-logcollector-generator
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+		systemd/units/waagent-logcollector.service.in > $(DESTDIR)$(UNITDIR)/waagent-logcollector.service
+	install -m 0644 systemd/units/azure-walinuxagent-logcollector.slice \
+		systemd/units/waagent-logcollector.timer $(DESTDIR)$(UNITDIR)/
 	sed -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/units/waagent-extension-events@.path.in \
 		> $(DESTDIR)$(UNITDIR)/waagent-extension-events@.path
 	install -m 0644 systemd/units/waagent.target systemd/units/azure.slice \

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,24 +54,31 @@ class PeriodicCollection:
         argv: Sequence[str],
         env: Mapping[str, str] | None = None,
         run_timeout: float = RUN_TIMEOUT,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.schedule = schedule
         self.argv = list(argv)
         self.env = env
         self.run_timeout = run_timeout
+        self.sleep = sleep
+        self.ready = ready
         self.runs = 0
 
     async def run(self) -> None:
-        """Until cancelled: wait the delay, collect, wait the period, collect, ..."""
+        """Until cancelled: wait for wire (which uploads), then the delay, collect, wait the
+        period, collect, ... (classic counted the delay from its extension handler's start)."""
+        if self.ready is not None:
+            await self.ready()
         log.info(
             "collecting the logs %g s from now, then every %g s",
             self.schedule.delay,
             self.schedule.period,
         )
-        await asyncio.sleep(self.schedule.delay)
+        await self.sleep(self.schedule.delay)
         while True:
             await self.collect_once()
-            await asyncio.sleep(self.schedule.period)
+            await self.sleep(self.schedule.period)
 
     async def collect_once(self) -> int | None:
         """One `waagent -collect-logs`; its exit status (None when it could not run in time)."""

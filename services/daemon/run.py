@@ -141,6 +141,20 @@ def bus_env(plan: system_bus.BusPlan) -> dict[str, str]:
     return env
 
 
+async def served(address: str, name: str) -> None:
+    """Return once someone owns `name` on the bus at `address`."""
+    while True:
+        # Any failure means the bus is not there yet: ask again.
+        with contextlib.suppress(Exception):
+            bus = await MessageBus(bus_address=address).connect()
+            try:
+                if await owner_pid(bus, name) is not None:
+                    return
+            finally:
+                bus.disconnect()
+        await asyncio.sleep(1)
+
+
 def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program]:
     env = bus_env(plan)
     user = wire_user()
@@ -190,7 +204,11 @@ def periodic_collection(
     if schedule is None:
         return None
     argv = collect_argv(settings.root, settings.config_path)
-    return asyncio.ensure_future(PeriodicCollection(schedule, argv, bus_env(plan)).run())
+    wire = SERVICES["wire"].name
+    collection = PeriodicCollection(
+        schedule, argv, bus_env(plan), ready=lambda: served(plan.address, wire)
+    )
+    return asyncio.ensure_future(collection.run())
 
 
 async def supervise(settings: DaemonSettings) -> int:
