@@ -32,13 +32,13 @@ PROGRAM = "waagent-logcollector-generator"
 
 
 def timer_settings(config: AgentConfig) -> str:
-    # An empty assignment first: it replaces the unit's defaults instead of adding a trigger.
+    # One empty assignment first: it clears every trigger of the unit (each kind: a second one
+    # would clear the value just set), so these replace the defaults instead of adding to them.
     return (
         f"# Written by {PROGRAM} from waagent.conf.\n"
         "[Timer]\n"
         "OnActiveSec=\n"
         f"OnActiveSec={config.debug_log_collector_initial_delay}s\n"
-        "OnUnitActiveSec=\n"
         f"OnUnitActiveSec={config.logs_collect_period}s\n"
     )
 
