@@ -55,8 +55,10 @@ def test_a_bundle_reaches_the_fabric(vm: Vm) -> None:
 def test_the_collector_ran_in_its_slice_with_the_classic_limits(vm: Vm) -> None:
     wait_for(lambda: uploads(vm), timeout=180, what="a log bundle at the fabric")
     wait_for(
-        lambda: vm.show(SERVICE, "Result")["Result"] == "success"
-        and vm.show(SERVICE, "ActiveState")["ActiveState"] == "inactive",
+        lambda: (
+            vm.show(SERVICE, "Result")["Result"] == "success"
+            and vm.show(SERVICE, "ActiveState")["ActiveState"] == "inactive"
+        ),
         timeout=60,
         what="the collector run to end",
     )
