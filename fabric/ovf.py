@@ -105,7 +105,8 @@ SCVMM_INSTALL = "install"
 
 def scvmm_files(record: str) -> dict[str, bytes]:
     """What System Center VMM adds to the DVD (reference §10.7): its configuration, and an
-    `install` bootstrap; this one only writes the arguments it got to `record`, for tests."""
+    `install` bootstrap; this one only writes the arguments it got to `record` (and its cgroup
+    to `<record>.cgroup`), for tests."""
     config = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         "<LinuxOSConfiguration><ComputerName>scvmm-vm</ComputerName></LinuxOSConfiguration>\n"
@@ -115,6 +116,8 @@ def scvmm_files(record: str) -> dict[str, bytes]:
         "# The simulator's stand-in for SCVMM's guest agent bootstrap: it records how it ran.\n"
         f"record={shlex.quote(record)}\n"
         'mkdir -p "$(dirname "$record")"\n'
+        # Where it runs (its cgroup says which unit, if any), then what it got.
+        'cat /proc/self/cgroup > "$record.cgroup" 2>/dev/null\n'
         'printf \'%s\\n\' "$@" > "$record.tmp" && mv "$record.tmp" "$record"\n'
     )
     return {SCVMM_CONFIG: config.encode(), SCVMM_INSTALL: script.encode()}

@@ -56,9 +56,10 @@ class Vm:
 def booted_vm(
     config: dict[str, str],
     before_boot: Callable[[Container], None] | None = None,
+    scenario: Scenario | None = None,
 ) -> Iterator[Vm]:
     """Prepare (make install), configure, boot; everything stopped and removed afterwards."""
-    scenario = Scenario.default()
+    scenario = scenario or Scenario.default()
     work = Path(tempfile.mkdtemp(prefix="waagent-system-", dir="/var/tmp"))
     try:
         with (
