@@ -48,6 +48,10 @@ MAX_FILES = 1000
 UNIT_EXISTS = "org.freedesktop.systemd1.UnitExists"
 
 
+class TooLarge(ValueError):
+    """An SCVMM DVD over the limits: said as a warning, then treated as no SCVMM DVD."""
+
+
 class TransientUnits(Protocol):
     async def start_transient(
         self, name: str, unit: ServiceUnit, *, mode: str = "fail"
@@ -94,6 +98,9 @@ def read_scvmm_media(device: Path) -> dict[PurePosixPath, bytes] | None:
                 return _read_from(iso)
             finally:
                 iso.close()
+    except TooLarge as exc:
+        log.warning("%s holds %s but is not used: %s", device, CONFIG_FILE, exc)
+        return None
     except Exception as exc:  # pycdlib parses fabric-supplied bytes: any failure is "not SCVMM"
         log.debug("%s: not an SCVMM DVD (%s)", device, exc)
         return None
@@ -105,10 +112,10 @@ def _read_from(iso: Any) -> dict[PurePosixPath, bytes] | None:
         if PurePosixPath(CONFIG_FILE) not in files:
             continue
         if len(files) > MAX_FILES:
-            raise ValueError(f"{len(files)} files (at most {MAX_FILES})")
+            raise TooLarge(f"{len(files)} files (at most {MAX_FILES})")
         total = sum(iso.get_record(**{view: p}).get_data_length() for p in files.values())
         if total > MAX_TOTAL:
-            raise ValueError(f"{total} bytes (at most {MAX_TOTAL})")
+            raise TooLarge(f"{total} bytes (at most {MAX_TOTAL})")
         contents = {}
         for relative, path in files.items():
             out = io.BytesIO()

@@ -114,3 +114,33 @@ def test_without_an_scvmm_dvd_nothing_is_started(tmp_path: Path) -> None:
     assert asyncio.run(scvmm.start_if_present()) is None
     assert units.started == []
     assert not (tmp_path / "root" / str(PRIVATE_DIR).lstrip("/")).exists()
+
+
+def test_a_plain_iso9660_scvmm_dvd_is_read_with_lower_case_names(tmp_path: Path) -> None:
+    import io
+
+    import pycdlib
+
+    image = pycdlib.PyCdlib()
+    image.new(interchange_level=3)
+    for name, data in ((b"LINUXOSCONFIGURATION.XML;1", b"<x/>"), (b"INSTALL.;1", b"echo\n")):
+        image.add_fp(io.BytesIO(data), len(data), "/" + name.decode())
+    path = tmp_path / "sr0"
+    image.write(str(path))
+    image.close()
+    files = read_scvmm_media(path)
+    assert files == {
+        PurePosixPath("linuxosconfiguration.xml"): b"<x/>",
+        PurePosixPath("install"): b"echo\n",
+    }
+
+
+def test_an_scvmm_dvd_over_the_size_limit_is_not_copied_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from waagent.provisioner import scvmm
+
+    monkeypatch.setattr(scvmm, "MAX_TOTAL", 100)
+    assert read_scvmm_media(scvmm_dvd(tmp_path, Path("/tmp/r"))) is None
+    assert "holds linuxosconfiguration.xml but is not used" in caplog.text
+    assert "(at most 100)" in caplog.text
