@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from ..common.bus.client import ServiceUnavailable
 from ..common.clients.systemd import SystemdError
@@ -86,8 +85,10 @@ def _files(iso: Any, view: str) -> dict[PurePosixPath, str]:
     return found
 
 
-def read_scvmm_media(device: Path) -> dict[PurePosixPath, bytes] | None:
-    """Every file of an SCVMM DVD; None when the device is not one (or not readable)."""
+def copy_scvmm_media(device: Path, directory: Path) -> int | None:
+    """Copy every file of an SCVMM DVD into `directory` (made afresh, root only); how many,
+    or None when the device is not an SCVMM DVD (or not readable). Files are streamed from the
+    image to disk, never held in memory."""
     import pycdlib
 
     iso = pycdlib.PyCdlib()
@@ -95,18 +96,29 @@ def read_scvmm_media(device: Path) -> dict[PurePosixPath, bytes] | None:
         with open(device, "rb") as image:
             iso.open_fp(image)
             try:
-                return _read_from(iso)
+                found = _listing(iso)
+                if found is None:
+                    return None
+                view, files = found
+                _fresh(directory)
+                for relative, path in files.items():
+                    with _private_file(directory, relative) as out:
+                        iso.get_file_from_iso_fp(out, **{view: path})
+                return len(files)
             finally:
                 iso.close()
     except TooLarge as exc:
         log.warning("%s holds %s but is not used: %s", device, CONFIG_FILE, exc)
         return None
+    except OSError:
+        raise  # writing the copy failed: the run fails and says why
     except Exception as exc:  # pycdlib parses fabric-supplied bytes: any failure is "not SCVMM"
         log.debug("%s: not an SCVMM DVD (%s)", device, exc)
         return None
 
 
-def _read_from(iso: Any) -> dict[PurePosixPath, bytes] | None:
+def _listing(iso: Any) -> tuple[str, dict[PurePosixPath, str]] | None:
+    """The view that holds linuxosconfiguration.xml and its files, checked against the limits."""
     for view in _views(iso):
         files = _files(iso, view)
         if PurePosixPath(CONFIG_FILE) not in files:
@@ -116,29 +128,25 @@ def _read_from(iso: Any) -> dict[PurePosixPath, bytes] | None:
         total = sum(iso.get_record(**{view: p}).get_data_length() for p in files.values())
         if total > MAX_TOTAL:
             raise TooLarge(f"{total} bytes (at most {MAX_TOTAL})")
-        contents = {}
-        for relative, path in files.items():
-            out = io.BytesIO()
-            iso.get_file_from_iso_fp(out, **{view: path})
-            contents[relative] = out.getvalue()
-        return contents
+        return view, files
     return None
 
 
-def extract(directory: Path, files: dict[PurePosixPath, bytes]) -> None:
-    """A fresh private copy: root only, nothing followed, nothing left from an earlier start."""
+def _fresh(directory: Path) -> None:
+    """Nothing left from an earlier start; made with 0700 from the first instant."""
     shutil.rmtree(directory, ignore_errors=True)
     directory.parent.mkdir(parents=True, exist_ok=True)
     os.mkdir(directory, 0o700)
-    for relative, data in files.items():
-        target = directory / relative
-        for parent in reversed(target.relative_to(directory).parents[:-1]):
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(directory / parent, 0o700)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(target, flags, 0o700)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
+
+
+def _private_file(directory: Path, relative: PurePosixPath) -> BinaryIO:
+    """A new file (never an existing one, never through a symlink), its directories 0700."""
+    target = directory / relative
+    for parent in reversed(relative.parents[:-1]):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory / parent, 0o700)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.fdopen(os.open(target, flags, 0o700), "wb")
 
 
 class Scvmm:
@@ -149,13 +157,12 @@ class Scvmm:
 
     async def start_if_present(self) -> str | None:
         """Start the bootstrap of an SCVMM DVD; how it was started, None without one."""
+        directory = self.root.resolve(PRIVATE_DIR)
         for device in candidates(self.dev_root):
-            files = await asyncio.to_thread(read_scvmm_media, device)
-            if files is None:
+            count = await asyncio.to_thread(copy_scvmm_media, device, directory)
+            if count is None:
                 continue
-            directory = self.root.resolve(PRIVATE_DIR)
-            await asyncio.to_thread(extract, directory, files)
-            log.info("%s is an SCVMM DVD: %d files copied to %s", device, len(files), directory)
+            log.info("%s is an SCVMM DVD: %d files copied to %s", device, count, directory)
             argv = ("/bin/bash", str(directory / INSTALL), "-p", str(directory))
             return await self._launch(argv, directory)
         return None

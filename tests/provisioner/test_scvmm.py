@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +19,7 @@ from tests.harness.wait import wait_for
 from waagent.common.clients.systemd_units import ServiceUnit
 from waagent.common.root import Root
 from waagent.fabric import ovf as fabric_ovf
-from waagent.provisioner.scvmm import PRIVATE_DIR, RUNTIME_MAX, UNIT, Scvmm, read_scvmm_media
+from waagent.provisioner.scvmm import PRIVATE_DIR, RUNTIME_MAX, UNIT, Scvmm, copy_scvmm_media
 
 from . import samples
 from .system import passwd_entry
@@ -64,21 +64,35 @@ def test_without_detect_scvmm_env_an_scvmm_dvd_is_provisioned_as_usual(tmp_path:
         assert not record.exists()
 
 
+def copied(directory: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*") if p.is_file()
+    }
+
+
 def test_a_plain_provisioning_dvd_is_not_scvmm(tmp_path: Path) -> None:
-    assert read_scvmm_media(samples.dvd(tmp_path, samples.ovf_env())) is None
+    out = tmp_path / "scvmm"
+    assert copy_scvmm_media(samples.dvd(tmp_path, samples.ovf_env()), out) is None
+    assert not out.exists()
 
 
 def test_a_file_that_is_no_image_is_not_scvmm(tmp_path: Path) -> None:
     junk = tmp_path / "sr0"
     junk.write_bytes(b"\x00garbage" * 1000)
-    assert read_scvmm_media(junk) is None
+    assert copy_scvmm_media(junk, tmp_path / "scvmm") is None
 
 
-def test_every_file_of_the_scvmm_dvd_is_read_with_its_name(tmp_path: Path) -> None:
-    files = read_scvmm_media(scvmm_dvd(tmp_path, Path("/tmp/r")))
-    assert files is not None
-    assert sorted(map(str, files)) == ["install", "linuxosconfiguration.xml", "ovf-env.xml"]
-    assert files[PurePosixPath("install")].startswith(b"#!/bin/bash\n")
+def test_every_file_of_the_scvmm_dvd_is_copied_with_its_name_and_private_mode(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "scvmm"
+    (out / "stale").mkdir(parents=True)  # from an earlier start: gone
+    assert copy_scvmm_media(scvmm_dvd(tmp_path, Path("/tmp/r")), out) == 3
+    files = copied(out)
+    assert sorted(files) == ["install", "linuxosconfiguration.xml", "ovf-env.xml"]
+    assert files["install"].startswith(b"#!/bin/bash\n")
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in [out, *out.iterdir()]}
+    assert modes == {0o700}
 
 
 class RecordingUnits:
@@ -128,11 +142,8 @@ def test_a_plain_iso9660_scvmm_dvd_is_read_with_lower_case_names(tmp_path: Path)
     path = tmp_path / "sr0"
     image.write(str(path))
     image.close()
-    files = read_scvmm_media(path)
-    assert files == {
-        PurePosixPath("linuxosconfiguration.xml"): b"<x/>",
-        PurePosixPath("install"): b"echo\n",
-    }
+    assert copy_scvmm_media(path, tmp_path / "scvmm") == 2
+    assert copied(tmp_path / "scvmm") == {"linuxosconfiguration.xml": b"<x/>", "install": b"echo\n"}
 
 
 def test_an_scvmm_dvd_over_the_size_limit_is_not_copied_and_says_why(
@@ -141,6 +152,35 @@ def test_an_scvmm_dvd_over_the_size_limit_is_not_copied_and_says_why(
     from waagent.provisioner import scvmm
 
     monkeypatch.setattr(scvmm, "MAX_TOTAL", 100)
-    assert read_scvmm_media(scvmm_dvd(tmp_path, Path("/tmp/r"))) is None
+    assert copy_scvmm_media(scvmm_dvd(tmp_path, Path("/tmp/r")), tmp_path / "scvmm") is None
+    assert not (tmp_path / "scvmm").exists()
     assert "holds linuxosconfiguration.xml but is not used" in caplog.text
     assert "(at most 100)" in caplog.text
+
+
+def test_files_in_subdirectories_of_the_dvd_are_copied_too(tmp_path: Path) -> None:
+    import io
+
+    import pycdlib
+
+    image = pycdlib.PyCdlib()
+    image.new(interchange_level=3, joliet=3, rock_ridge="1.09", udf="2.60")
+    image.add_directory("/PKGS", rr_name="pkgs", joliet_path="/pkgs", udf_path="/pkgs")
+    files = {"linuxosconfiguration.xml": b"<x/>", "install": b"echo\n", "pkgs/agent.deb": b"!"}
+    for name, data in files.items():
+        iso_name = "/" + name.upper() + ("" if "." in name else ".") + ";1"
+        image.add_fp(
+            io.BytesIO(data),
+            len(data),
+            iso_name,
+            rr_name=name.rsplit("/", 1)[-1],
+            joliet_path=f"/{name}",
+            udf_path=f"/{name}",
+        )
+    path = tmp_path / "sr0"
+    image.write(str(path))
+    image.close()
+    out = tmp_path / "scvmm"
+    assert copy_scvmm_media(path, out) == 3
+    assert copied(out) == files
+    assert stat.S_IMODE((out / "pkgs").stat().st_mode) == 0o700
