@@ -73,6 +73,7 @@ PKGLIBDIR := $(PREFIX)/lib/waagent
 LIBEXECDIR := $(PREFIX)/libexec/waagent
 DOCDIR := $(PREFIX)/share/doc/waagent
 UNITDIR := $(PREFIX)/lib/systemd/system
+GENERATORDIR := $(PREFIX)/lib/systemd/system-generators
 SERVICES := wire provisioner diskd extd netd
 SERVICES += rdma  # a boot oneshot (waagent-rdma.service): a launcher and a unit, as the services
 # netd's boot-time and endpoint-change units, besides its bus-activated one.
@@ -92,7 +93,9 @@ DATA_FILES := \
 	$(foreach u,$(NETD_UNITS),$(UNITDIR)/$(u)) $(UNITDIR)/waagent-firewall-refresh.path \
 	$(UNITDIR)/waagent-dhcp-routes.path \
 	$(PREFIX)/lib/sysusers.d/waagent.conf $(PREFIX)/lib/tmpfiles.d/waagent.conf \
-	$(PREFIX)/sbin/waagent
+	$(PREFIX)/sbin/waagent \
+	$(UNITDIR)/azure-walinuxagent-logcollector.slice $(UNITDIR)/waagent-logcollector.timer \
+	$(UNITDIR)/waagent-logcollector.service $(GENERATORDIR)/waagent-logcollector-generator
 DATA_FILES += $(foreach h,$(HELPERS),$(LIBEXECDIR)/$(firstword $(subst :, ,$(h))))
 DATA_FILES += $(UNITDIR)/waagent-nic-names.service $(UNITDIR)/waagent-nic-names.path
 DATA_FILES += $(UDEVRULESDIR)/66-azure-storage.rules $(UDEVRULESDIR)/99-azure-product-uuid.rules
@@ -126,6 +129,14 @@ install: venv
 	sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e 's|@MODULE@|waagent.cli.__main__|g' \
 		systemd/launcher.in > $(DESTDIR)$(PREFIX)/sbin/waagent
 	chmod 0755 $(DESTDIR)$(PREFIX)/sbin/waagent
+	install -d $(DESTDIR)$(GENERATORDIR)
+	sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e 's|@MODULE@|waagent.cli.log_collector_timer|g' \
+		systemd/launcher.in > $(DESTDIR)$(GENERATORDIR)/waagent-logcollector-generator
+	chmod 0755 $(DESTDIR)$(GENERATORDIR)/waagent-logcollector-generator
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+		systemd/units/waagent-logcollector.service.in > $(DESTDIR)$(UNITDIR)/waagent-logcollector.service
+	install -m 0644 systemd/units/azure-walinuxagent-logcollector.slice \
+		systemd/units/waagent-logcollector.timer $(DESTDIR)$(UNITDIR)/
 	sed -e 's|@DOCDIR@|$(DOCDIR)|g' systemd/units/waagent-extension-events@.path.in \
 		> $(DESTDIR)$(UNITDIR)/waagent-extension-events@.path
 	install -m 0644 systemd/units/waagent.target systemd/units/azure.slice \

@@ -21,8 +21,10 @@ from demo.steps import (
     fabric,
     foundation,
     kvp,
+    log_collection,
     network,
     provisioner,
+    scvmm,
     system_files,
 )
 from demo.steps.common import heading, show
@@ -30,7 +32,8 @@ from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
-STEPS = [foundation, diskd, provisioner, fabric, extensions, network, kvp, dhcp, system_files, cli]
+STEPS = [foundation, diskd, provisioner, scvmm, fabric, extensions, network, kvp, dhcp]
+STEPS += [system_files, cli, log_collection]
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
 CONFIG["OS.RootDeviceScsiTimeout"] = "300"  # diskd's udev rule for disks attached later

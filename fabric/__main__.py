@@ -109,9 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             asyncio.run(_serve(args, scenario))
         elif args.command == "ovf-image":
-            from .ovf import write_image
+            from .ovf import scvmm_files, write_image
 
-            print(write_image(args.output, _ovf_env(scenario)))
+            record = scenario.provisioning.scvmm_record
+            extra = scvmm_files(record) if record else None
+            print(write_image(args.output, _ovf_env(scenario), extra))
         elif args.command == "ovf-env":
             sys.stdout.write(_ovf_env(scenario).decode())
         else:

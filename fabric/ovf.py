@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import io
 import os
+import shlex
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -98,21 +99,54 @@ def ovf_env(
     return document.encode()
 
 
-def write_image(path: str | Path, ovf_env_xml: bytes) -> Path:
-    """A UDF (with ISO9660/Joliet bridge) image holding /ovf-env.xml, written atomically."""
+SCVMM_CONFIG = "linuxosconfiguration.xml"
+SCVMM_INSTALL = "install"
+
+
+def scvmm_files(record: str) -> dict[str, bytes]:
+    """What System Center VMM adds to the DVD (reference §10.7): its configuration, and an
+    `install` bootstrap; this one only writes the arguments it got to `record` (and its cgroup
+    to `<record>.cgroup`), for tests."""
+    config = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        "<LinuxOSConfiguration><ComputerName>scvmm-vm</ComputerName></LinuxOSConfiguration>\n"
+    )
+    script = (
+        "#!/bin/bash\n"
+        "# The simulator's stand-in for SCVMM's guest agent bootstrap: it records how it ran.\n"
+        f"record={shlex.quote(record)}\n"
+        'mkdir -p "$(dirname "$record")"\n'
+        # Where it runs (its cgroup says which unit, if any), then what it got.
+        'cat /proc/self/cgroup > "$record.cgroup" 2>/dev/null\n'
+        'printf \'%s\\n\' "$@" > "$record.tmp" && mv "$record.tmp" "$record"\n'
+    )
+    return {SCVMM_CONFIG: config.encode(), SCVMM_INSTALL: script.encode()}
+
+
+def _iso9660_name(name: str) -> str:
+    stem, _, suffix = name.upper().replace("-", "_").partition(".")
+    return f"/{stem}.{suffix};1"
+
+
+def write_image(
+    path: str | Path, ovf_env_xml: bytes, extra: Mapping[str, bytes] | None = None
+) -> Path:
+    """A UDF (with ISO9660/Joliet bridge) image holding /ovf-env.xml (and `extra` files in its
+    root directory), written atomically."""
     import pycdlib
 
     path = Path(path)
     image = pycdlib.PyCdlib()
     image.new(interchange_level=3, joliet=3, rock_ridge="1.09", udf="2.60", vol_ident=VOLUME_LABEL)
-    image.add_fp(
-        io.BytesIO(ovf_env_xml),
-        len(ovf_env_xml),
-        "/OVF_ENV.XML;1",
-        rr_name="ovf-env.xml",
-        joliet_path="/ovf-env.xml",
-        udf_path="/ovf-env.xml",
-    )
+    for name, data in {"ovf-env.xml": ovf_env_xml, **(extra or {})}.items():
+        image.add_fp(
+            io.BytesIO(data),
+            len(data),
+            _iso9660_name(name),
+            rr_name=name,
+            joliet_path=f"/{name}",
+            udf_path=f"/{name}",
+        )
     fd, temporary = tempfile.mkstemp(prefix=".ovf-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -107,6 +107,9 @@ class Provisioning(Model):
     disable_ssh_password_authentication: bool = True
     provision_guest_agent: bool = True
     ovf_version: str = "1.0"
+    # An SCVMM DVD (reference §10.7): the image also holds linuxosconfiguration.xml and an
+    # `install` script that writes the arguments it got, one a line, to this path in the VM.
+    scvmm_record: str | None = None
 
 
 class CertificateSpec(Model):

@@ -405,8 +405,11 @@ class Fabric:
         return document.decode("utf-8")
 
     def write_ovf_image(self, path: str | Path) -> str:
-        """The provisioning DVD: a UDF image holding ovf-env.xml."""
-        return str(ovf.write_image(path, self.ovf_env().encode()))
+        """The provisioning DVD: a UDF image holding ovf-env.xml (and SCVMM's files when the
+        scenario asks for an SCVMM DVD)."""
+        record = self.scenario.provisioning.scvmm_record
+        extra = ovf.scvmm_files(record) if record else None
+        return str(ovf.write_image(path, self.ovf_env().encode(), extra))
 
 
 def void(_: object) -> None:

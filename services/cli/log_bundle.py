@@ -2,9 +2,11 @@
 
 The classic caps hold: a file larger than 30 MiB is replaced by its last 30 MiB (archived as
 `truncated_<path_with_underscores>`), a larger compressed file is left out, and at most 150 MiB
-go in uncompressed. Once the zip is so big that one more file could take it past what wire
-accepts, nothing more is added, so the upload is never refused for its size. The files most
-useful to support (the agent log, status, history, extension logs) go first.
+go in uncompressed: the file that would pass them is trimmed to its last bytes that fit, not
+dropped (only files after it, once the 150 MiB are reached, are left out). Once the zip is so
+big that one more file could take it past what wire accepts, nothing more is added, so the
+upload is never refused for its size. The files most useful to support (the agent log, status,
+history, extension logs) go first.
 
 Nothing secret goes in: private keys are left out by name (`*.prv`, `*.key`) and by content (a
 PEM private key block anywhere in the file), `protectedSettings` values of handler settings files
@@ -206,16 +208,8 @@ class LogCollector:
         fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as stream:
             size = os.fstat(fd).st_size
-            name = archive_name(inner)
-            if size > self.caps.file:
-                if host.name.endswith(COMPRESSED_SUFFIXES):
-                    raise LeftOut(f"a compressed file over {self.caps.file} bytes")
-                start, name = size - self.caps.file, truncated_name(inner)
-            else:
-                start = 0
+            start, name = self.trimmed(inner, host, size, bundle)
             length = size - start
-            if bundle.uncompressed + length > self.caps.total:
-                raise LeftOut(f"the {self.caps.total} bytes total would be passed")
             if _holds_private_key(stream, start, length):
                 raise LeftOut("it holds a private key")
             if host.name.endswith(".settings"):
@@ -231,6 +225,20 @@ class LogCollector:
             self.note(f"added {name} ({length} bytes)")
         bundle.files.append(name)
         bundle.uncompressed += length
+
+    def trimmed(
+        self, inner: PurePosixPath, host: Path, size: int, bundle: Bundle
+    ) -> tuple[int, str]:
+        """Where to start reading and the archive name: a text file over the per-file cap, or
+        over what is left of the total, goes in as its last bytes (the newest lines)."""
+        room = min(self.caps.file, self.caps.total - bundle.uncompressed)
+        if size <= room:
+            return 0, archive_name(inner)
+        if room <= 0:
+            raise LeftOut(f"the {self.caps.total} bytes total are reached")
+        if host.name.endswith(COMPRESSED_SUFFIXES):
+            raise LeftOut(f"a compressed file over {room} bytes (its tail would be unreadable)")
+        return size - room, truncated_name(inner)
 
     def write_settings(self, archive: zipfile.ZipFile, name: str, stream: IO[bytes]) -> None:
         stream.seek(0)

@@ -23,17 +23,15 @@ _AGENT_LIMITS = (
     "classic-only: the classic agent policed its own cgroup; each service here is a systemd unit "
     "in azure.slice, whose limits are systemd's"
 )
-_LOG_COLLECTOR = "no periodic log collection: `waagent -collect-logs` collects on demand"
 
 UNUSED: Mapping[str, str] = {
     "Extensions.InitialGoalStatePeriod": "wire polls every Extensions.GoalStatePeriod from start",
     "Provisioning.MonitorHostName": f"hostname publishing {_NETWORK}",
     "Provisioning.MonitorHostNamePeriod": f"hostname publishing {_NETWORK}",
     "Logs.Console": "the services log to stderr (the journal) and Logs.File, never /dev/console",
-    "Logs.Collect": _LOG_COLLECTOR,
-    "Logs.CollectPeriod": _LOG_COLLECTOR,
-    "Debug.LogCollectorInitialDelay": _LOG_COLLECTOR,
-    "Debug.EnableCgroupV2ResourceLimiting": _LOG_COLLECTOR,
+    "Debug.EnableCgroupV2ResourceLimiting": (
+        "the log collector always runs in its own slice with its limits (systemd's, not a check)"
+    ),
     "OS.AllowHTTP": "wire uses each URL with the scheme the fabric gave; no fallback to allow",
     "OS.EnableFirewallPeriod": (
         "no periodic check: netd puts the firewall back when the endpoint file changes and when"
@@ -52,7 +50,6 @@ UNUSED: Mapping[str, str] = {
         " appears"
     ),
     "OS.EnableFIPS": "not built: openssl is not run with OPENSSL_FIPS=1",
-    "DetectScvmmEnv": "classic-only: System Center VMM hosts are not Azure",
     "CGroups.Enabled": "classic-only, and unused there too",
     "Debug.CgroupLogMetrics": _AGENT_LIMITS,
     "Debug.CgroupDisableOnProcessCheckFailure": _AGENT_LIMITS,

@@ -41,6 +41,7 @@ from ..common.root import Root
 from ..wire.state import STATE_DIR as WIRE_STATE_DIR
 from . import system_bus
 from .firewall import DaemonFirewall, setup_command
+from .log_collection import PeriodicCollection, Schedule, collect_argv
 from .pidfile import PidFile
 from .supervisor import Program, Supervisor
 
@@ -137,9 +138,28 @@ async def owned_by(address: str, name: str, pid: int) -> bool:
         bus.disconnect()
 
 
-def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program]:
+def bus_env(plan: system_bus.BusPlan) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
     env[system_bus.ENV_VAR] = plan.address
+    return env
+
+
+async def served(address: str, name: str) -> None:
+    """Return once someone owns `name` on the bus at `address`."""
+    while True:
+        # Any failure means the bus is not there yet: ask again.
+        with contextlib.suppress(Exception):
+            bus = await MessageBus(bus_address=address).connect()
+            try:
+                if await owner_pid(bus, name) is not None:
+                    return
+            finally:
+                bus.disconnect()
+        await asyncio.sleep(1)
+
+
+def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program]:
+    env = bus_env(plan)
     user = wire_user()
     found: list[Program] = []
     if plan.own:
@@ -187,6 +207,21 @@ def daemon_firewall(settings: DaemonSettings) -> DaemonFirewall | None:
     return DaemonFirewall(argv, env, root.resolve(settings.config.lib_dir), Runner())
 
 
+def periodic_collection(
+    settings: DaemonSettings, plan: system_bus.BusPlan
+) -> asyncio.Task[None] | None:
+    """Logs.Collect=y: the log collector's schedule, as a task beside the services."""
+    schedule = Schedule.of(settings.config)
+    if schedule is None:
+        return None
+    argv = collect_argv(settings.root, settings.config_path)
+    wire = SERVICES["wire"].name
+    collection = PeriodicCollection(
+        schedule, argv, bus_env(plan), ready=lambda: served(plan.address, wire)
+    )
+    return asyncio.ensure_future(collection.run())
+
+
 async def supervise(settings: DaemonSettings) -> int:
     firewall = daemon_firewall(settings)
     if firewall is not None:
@@ -205,9 +240,14 @@ async def _supervise(settings: DaemonSettings) -> int:
     log.info("waagent %s daemon: running the services on %s (%s)", __version__, where, plan.address)
     if wire_user() is None:
         log.warning("user %s does not exist; wire runs as root", WIRE_USER)
+    collection = periodic_collection(settings, plan)
     try:
         return await Supervisor(programs(settings, plan)).run()
     finally:
+        if collection is not None:
+            collection.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collection
         system_bus.remove(leftovers)
         log.info("waagent daemon stopped")
 

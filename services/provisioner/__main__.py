@@ -27,15 +27,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def setup(ctx: ServiceContext) -> None:
+    systemd = Systemd(ctx.bus)
     provisioner = build_provisioner(
         ctx.config,
         ctx.root,
         Runner(),
         wire=WireClient(ctx.bus),
-        units=Systemd(ctx.bus),
+        units=systemd,
         hostname_service=HostnameClient(ctx.bus),
         dev_root=Path(ctx.args.dev_root),
         sysfs_root=Path(ctx.args.sysfs_root),
+        transient=systemd,
     )
     ctx.export(PROVISIONER.path, ProvisionerInterface(provisioner))
     ctx.activity.add_busy_check(provisioner.busy)

@@ -21,6 +21,7 @@ from .hostname import Hostname
 from .media import KernelMount, MediaReader
 from .parts import Parts
 from .remote_access import JitUsers
+from .scvmm import Scvmm, TransientUnits
 from .ssh_keys import SshKeys
 from .sshd_config import SshdConfig
 from .state import StateStore
@@ -40,6 +41,7 @@ def build_provisioner(
     sysfs_root: Path,
     boot_id: str | None = None,
     waits: CloudInitWaits | None = None,
+    transient: TransientUnits | None = None,
 ) -> Provisioner:
     store = StateStore(root, config.lib_dir, boot_id or current_boot_id())
     users = Users(root, runner, config)
@@ -78,6 +80,7 @@ def build_provisioner(
         ),
         certificates=ClassicFiles(root, config.lib_dir),
         jit=JitUsers(config, users, sudoers, wire),
+        scvmm=Scvmm(root, dev_root, transient) if config.detect_scvmm_env else None,
     )
     return Provisioner(
         config, root, parts, wire=wire, units=units, sysfs_root=sysfs_root, waits=waits

@@ -183,6 +183,8 @@ class Provisioner(StatusHolder[Status]):
 
     async def _dispatch(self) -> None:
         agent = self.config.provisioning_agent
+        if await self._scvmm():
+            return
         if agent == "disabled":
             await self._disabled()
         elif agent == "cloud-init" or (agent == "auto" and await self.cloud_init.enabled()):
@@ -237,6 +239,18 @@ class Provisioner(StatusHolder[Status]):
         self.parts.deprovisioner.unique_id_changed()
         store.write_marker(current)
         await self._finish()
+        return True
+
+    async def _scvmm(self) -> bool:
+        """DetectScvmmEnv=y and an SCVMM DVD: its bootstrap runs, nothing is provisioned and
+        nothing reported (classic's daemon exits there: the VM is not on Azure)."""
+        if self.parts.scvmm is None:
+            return False
+        how = await self.parts.scvmm.start_if_present()
+        if how is None:
+            return False
+        log.info("SCVMM environment: started its bootstrap as %s; not provisioning", how)
+        self._run.save(status=self._ended(State.SCVMM))
         return True
 
     # ---- the three handlers ----

@@ -17,6 +17,8 @@ class State(StrEnum):
     PROVISIONING = "Provisioning"
     PROVISIONED = "Provisioned"
     FAILED = "Failed"
+    # DetectScvmmEnv=y and an SCVMM DVD: its bootstrap was started, waagent stands aside.
+    SCVMM = "SCVMM"
 
 
 class PublicKey(FrozenModel):

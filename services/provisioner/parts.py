@@ -11,6 +11,7 @@ from .host_keys import HostKeys
 from .hostname import Hostname
 from .media import MediaReader
 from .remote_access import JitUsers
+from .scvmm import Scvmm
 from .ssh_keys import SshKeys
 from .sshd_config import SshdConfig
 from .state import StateStore
@@ -32,3 +33,4 @@ class Parts:
     deprovisioner: Deprovisioner
     certificates: ClassicFiles
     jit: JitUsers
+    scvmm: Scvmm | None = None  # DetectScvmmEnv=y only

@@ -231,7 +231,9 @@ class Wire:
         return await self.connection.downloader.download(uris, kind, fast_track=fast_track)
 
     async def upload_logs(self, fd: int) -> int:
-        return await log_upload.upload_logs(self.connection.hostplugin, fd, self.refresh)
+        return await log_upload.upload_logs(
+            self.connection.hostplugin, fd, self.refresh, lambda e: self.telemetry.send([e])
+        )
 
     async def instance_metadata(self) -> str:
         return await self.connection.imds.instance()

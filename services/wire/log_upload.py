@@ -6,9 +6,11 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 
-from ..common.errors import InvalidArgs
+from ..common.errors import InvalidArgs, WaagentError
+from ..common.models.events import TelemetryEvent
 from .errors import FabricError, InvalidContainer, ResourceGone
 from .hostplugin import HostPlugin
+from .telemetry import agent_event
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +32,25 @@ def read_bounded(fd: int, limit: int) -> bytes:
 
 
 async def upload_logs(
+    hostplugin: HostPlugin,
+    fd: int,
+    refresh_container: Callable[[], Awaitable[object]],
+    report: Callable[[TelemetryEvent], None],
+) -> int:
+    """Send the bundle and say so in telemetry (`LogCollection`, as classic); its size."""
+    try:
+        size = await _upload(hostplugin, fd, refresh_container)
+    except WaagentError as exc:
+        report(agent_event("LogCollection", False, f"Failed to upload logs: {exc.message}"))
+        raise
+    report(agent_event("LogCollection", True, f"Successfully uploaded logs ({size} bytes)"))
+    return size
+
+
+async def _upload(
     hostplugin: HostPlugin, fd: int, refresh_container: Callable[[], Awaitable[object]]
 ) -> int:
-    """Send the bundle; its size. A stale container id refreshes the goal state, once."""
+    """A stale container id refreshes the goal state, once."""
     data = read_bounded(fd, MAX_LOG_BUNDLE)
     if not data.startswith(b"PK"):
         raise InvalidArgs("the log bundle is not a zip archive")
