@@ -64,11 +64,11 @@ def test_the_services_start_in_the_classic_order_disk_wire_provisioning(
 def test_a_key_without_effect_is_warned_about_once_although_every_service_starts(
     system: CliSystem,
 ) -> None:
-    system.env.sandbox.write_config({"OS.EnableRDMA": "y", "Provisioning.Agent": "disabled"})
+    system.env.sandbox.write_config({"OS.EnableFIPS": "y", "Provisioning.Agent": "disabled"})
     up(system)
     warnings = [line for line in system.log_text().splitlines() if "has no effect" in line]
     assert len(warnings) == 1, warnings
-    assert "OS.EnableRDMA=y has no effect: not built: no service sets up RDMA" in warnings[0]
+    assert "OS.EnableFIPS=y has no effect: not built: openssl is not run with OPENSSL_FIPS=1" in warnings[0]
 
 
 def test_services_stay_resident_under_the_daemon(system: CliSystem) -> None:
