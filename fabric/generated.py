@@ -84,6 +84,7 @@ class GeneratedSource:
             status_blob_url=self.urls.status_blob(identity.hostname, identity.vm_id),
             artifacts_profile_url=self.urls.artifacts_profile(identity.hostname, identity.vm_id),
             agent_family=self._scenario.agent_family,
+            required_features=tuple(self._scenario.required_features),
         )
 
     def _cached(self, key: str, render: Callable[[], bytes]) -> bytes:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ..common import features
 from ..common.models.extensions import (
     ExtensionsGoalState,
     Plugin,
@@ -32,8 +33,6 @@ from .versions import is_version
 
 log = logging.getLogger(__name__)
 
-MULTI_CONFIG_FEATURE = "MultipleExtensionsPerHandler"
-VERSIONING_FEATURE = "VersioningGovernance"
 HANDLER_STATES = ("enabled", "disabled", "uninstall")
 
 HandlerState = Literal["enabled", "disabled", "uninstall"]
@@ -146,10 +145,6 @@ class Plan:
 
     def handler(self, name: str) -> HandlerPlan | None:
         return next((h for h in self.handlers if h.key == name.lower()), None)
-
-
-def supported_features(versioning: bool) -> frozenset[str]:
-    return frozenset({MULTI_CONFIG_FEATURE, *([VERSIONING_FEATURE] if versioning else [])})
 
 
 # ---- settings -------------------------------------------------------------------------------
@@ -347,13 +342,11 @@ def _items(handlers: Iterable[HandlerPlan]) -> list[PlanItem]:
 def build_plan(
     goal_state: ExtensionsGoalState,
     *,
-    versioning: bool = False,
     certificates: frozenset[str] | None = None,
 ) -> Plan:
     """The plan of a goal state; `certificates` (upper-case thumbprints), when given, are the
     ones protected settings may be encrypted for."""
-    supported = supported_features(versioning)
-    unsupported = tuple(f for f in goal_state.required_features if f not in supported)
+    unsupported = features.unsupported(goal_state.required_features)
     handlers: list[HandlerPlan] = []
     skipped: list[str] = []
     for plugin in goal_state.plugins:

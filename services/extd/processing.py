@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from .. import AGENT_NAME, AGENT_VERSION
 from .agent_disabled import AgentSwitch
 from .aggregate_status import utc_now
 from .errors import Code, ExtensionError
@@ -30,6 +31,7 @@ from .state import GoalStateOutcome
 log = logging.getLogger(__name__)
 
 SUCCESS_MESSAGE = "GoalState executed successfully"
+UNSUPPORTED_FEATURES_OPERATION = "GoalStateUnsupportedFeatures"  # classic's telemetry (§9.8)
 AGENT_DIR_PREFIX = "WALinuxAgent-"
 
 
@@ -122,15 +124,12 @@ class Processor:
             return await self._agent_disabled(plan, self.agent, step_done)
         if plan.unsupported_features:
             features = ", ".join(plan.unsupported_features)
-            log.error(
-                "goal state %s requires unsupported features: %s", plan.goal_state_id, features
+            message = f"Failing GS {plan.goal_state_id} as Unsupported features found: {features}"
+            log.error("%s", message)
+            self.lifecycle.telemetry.operation(
+                AGENT_NAME, AGENT_VERSION, UNSUPPORTED_FEATURES_OPERATION, False, message, 0.0
             )
-            return self._outcome(
-                plan,
-                "Failed",
-                Code.UNSUPPORTED_REQUIRED_FEATURES,
-                f"Failing GS {plan.goal_state_id} as Unsupported features found: {features}",
-            )
+            return self._outcome(plan, "Failed", Code.UNSUPPORTED_REQUIRED_FEATURES, message)
         if self.before_extensions is not None and plan.items and self.settings.extensions_enabled:
             if step_done is not None:
                 await step_done()
