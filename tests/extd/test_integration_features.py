@@ -45,8 +45,9 @@ def test_a_goal_state_requiring_versioning_governance_fails_and_runs_nothing(
     system.start()
     outcome = system.wait_goal_state("Failed")
     assert outcome["code"] == 2001
-    assert "Unsupported features found: VersioningGovernance" in (
-        outcome["formattedMessage"]["message"]
+    assert (
+        "Unsupported features found: VersioningGovernance"
+        in (outcome["formattedMessage"]["message"])
     )
     assert system.operations(PROBE) == []
     assert [r for r in system.fabric.records("artifact") if r.fields["name"] == PROBE] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from waagent.common import features
 from waagent.common.models.extensions import (
     DependsOn,
     DependsOnExtension,
@@ -12,7 +13,6 @@ from waagent.common.models.extensions import (
     Plugin,
     PluginSettings,
 )
-from waagent.common import features
 from waagent.extd.plan import build_plan
 from waagent.wire.settings import runtime_settings
 
@@ -184,7 +184,6 @@ def test_unsupported_required_features_fail_the_goal_state() -> None:
     required = ("MultipleExtensionsPerHandler", "FancyNewThing")
     plan = build_plan(goal_state([plugin("P.A")], [], required_features=required))
     assert plan.unsupported_features == ("FancyNewThing",)
-
 
 
 def test_versioning_governance_is_unsupported_as_wire_never_announces_it() -> None:
