@@ -193,7 +193,8 @@ class Wire:
                 problem.since = time.monotonic()
         else:
             self.contact.recovered()
-            if not self._extensions_told and self.goal_state.extensions is not None:
+            held = self.goal_state.held is not None
+            if not self._extensions_told and self.goal_state.extensions is not None and not held:
                 # Once per start, as the classic agent re-ran enable on every agent start (a
                 # reboot): the cached goal state counts as new for extd the first time.
                 self._tell_extensions()
