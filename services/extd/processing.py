@@ -31,7 +31,9 @@ from .state import GoalStateOutcome
 log = logging.getLogger(__name__)
 
 SUCCESS_MESSAGE = "GoalState executed successfully"
-UNSUPPORTED_FEATURES_OPERATION = "GoalStateUnsupportedFeatures"  # classic's telemetry (§9.8)
+# Classic's telemetry operations (§9.8).
+UNSUPPORTED_FEATURES_OPERATION = "GoalStateUnsupportedFeatures"
+PROCESSING_OPERATION = "ExtensionProcessing"
 AGENT_DIR_PREFIX = "WALinuxAgent-"
 
 
@@ -56,7 +58,7 @@ def _unexpected(exc: Exception) -> ExtensionError:
     return ExtensionError(
         Code.UNKNOWN_FAILURE,
         f"Unexpected error when processing the extension: {type(exc).__name__}: {first}",
-        operation="ExtensionProcessing",
+        operation=PROCESSING_OPERATION,
     )
 
 
@@ -94,6 +96,8 @@ class Processor:
             return
         self.records.begin(plan)
         self.lifecycle.new_goal_state()
+        started = self.clock()
+        log.info("ProcessExtensionsGoalState started [%s]", plan.description)
         try:
             outcome = await self._process(plan, step_done)
         except Exception as exc:
@@ -105,6 +109,19 @@ class Processor:
                 f"Unexpected error when processing goal state: {exc}",
             )
         self.records.finish(outcome)
+        seconds = self.clock() - started
+        message = (
+            f"ProcessExtensionsGoalState completed [{plan.description} {seconds * 1000:.0f} ms]"
+        )
+        log.info("%s", message)
+        self.lifecycle.telemetry.operation(
+            AGENT_NAME,
+            AGENT_VERSION,
+            PROCESSING_OPERATION,
+            outcome.status == "Success",
+            message,
+            seconds,
+        )
 
     def _outcome(
         self, plan: Plan, status: Literal["Success", "Failed"], code: int, message: str
@@ -163,7 +180,7 @@ class Processor:
             return False
         if (problem := await self._dependencies(item, failed, deadline)) is not None:
             self.lifecycle.report_failure(
-                item, ExtensionError(Code.UNKNOWN_FAILURE, problem, operation="ExtensionProcessing")
+                item, ExtensionError(Code.UNKNOWN_FAILURE, problem, operation=PROCESSING_OPERATION)
             )
             return False
         return await self.lifecycle.run(item)
@@ -171,7 +188,7 @@ class Processor:
     def _refuse(self, item: PlanItem, message: str | None = None, *, forced: bool = False) -> None:
         code = Code.ENABLE_FAILED if not item.is_removal else Code.DISABLE_FAILED
         text = message or disabled_message(item, self.settings.config_path)
-        error = ExtensionError(code, text, operation="ExtensionProcessing")
+        error = ExtensionError(code, text, operation=PROCESSING_OPERATION)
         self.lifecycle.report_failure(item, error, forced=forced or not item.is_removal)
         self.records.update(item.handler.name, disallowed=True)
 

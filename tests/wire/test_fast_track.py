@@ -280,3 +280,23 @@ def test_a_certificate_missing_after_the_third_fetch_is_reported_by_the_extensio
 
 def goal_state_polls(fabric: Fabric) -> list[int]:
     return [r.seq for r in fabric.requests() if r.endpoint == "goalstate"]
+
+
+def test_support_sees_which_channel_each_goal_state_came_through(system: System) -> None:
+    """Classic's ExtensionProcessing telemetry (§9.8 step 10) names the goal state's channel
+    and source: a Fast Track one says HostGAPlugin / FastTrack."""
+    system.fabric.add_extension(SECOND, **_second())
+    system.wait_extension_status(SECOND, "success", seq=0)
+
+    def processed() -> list[dict[str, Any]]:
+        events = [e["params"] for r in system.fabric.records("telemetry") for e in r["events"]]
+        return [
+            e
+            for e in events
+            if e.get("Operation") == "ExtensionProcessing"
+            and "channel: HostGAPlugin source: FastTrack" in e["Message"]
+        ]
+
+    event = wait_for(processed, timeout=30, what="ExtensionProcessing telemetry")[-1]
+    assert event["Message"].startswith("ProcessExtensionsGoalState completed [etag_")
+    assert event["OperationSuccess"] is True and event["Duration"] >= 0
