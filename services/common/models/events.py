@@ -26,15 +26,15 @@ class TelemetryBatch(FrozenModel):
     events: tuple[TelemetryEvent, ...] = ()
 
 
-def agent_event(
-    operation: str, success: bool, message: str, duration_ms: int = 0
+def operation_event(
+    name: str, version: str, operation: str, success: bool, message: str, duration_ms: int = 0
 ) -> TelemetryEvent:
-    """A GuestAgentExtensionEvents event of the agent itself (Provision, HeartBeat, ...), its
-    message redacted (SAS tokens, registered secrets) and capped as classic."""
+    """A GuestAgentExtensionEvents event of an operation of `name` (the agent or an extension),
+    its message redacted (SAS tokens, registered secrets) and capped as classic."""
     return TelemetryEvent(
         parameters={
-            "Name": AGENT_NAME,
-            "Version": AGENT_VERSION,
+            "Name": name,
+            "Version": version,
             "Operation": operation,
             "OperationSuccess": success,
             "Message": redact(message)[:MAX_MESSAGE],
@@ -43,3 +43,10 @@ def agent_event(
             "IsInternal": False,
         }
     )
+
+
+def agent_event(
+    operation: str, success: bool, message: str, duration_ms: int = 0
+) -> TelemetryEvent:
+    """An event of the agent itself (Provision, HeartBeat, VmSettings, ...)."""
+    return operation_event(AGENT_NAME, AGENT_VERSION, operation, success, message, duration_ms)
