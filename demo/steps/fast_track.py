@@ -45,7 +45,7 @@ def _fast_track(env: Environment, system: System) -> None:
     )
     item = system.wait_extension_status(SECOND, "success", seq=0)
     show("fabric: add_extension (vmSettings only)", SECOND)
-    show("enabled and its status uploaded after", f"{time.monotonic() - started:.2f} s")
+    show("enabled, status uploaded (2 s poll) after", f"{time.monotonic() - started:.2f} s")
     show("what the extension reported", detail(item)["formattedMessage"]["message"][:60])
     reply = env.busctl.call(WIRE.name, WIRE.path, WIRE.interface, "GetExtensionsGoalState")
     goal_state = json.loads(reply.data[0])
