@@ -19,7 +19,9 @@ from demo.steps import (
     diskd,
     extensions,
     fabric,
+    fast_track,
     foundation,
+    jit_users,
     kvp,
     log_collection,
     network,
@@ -32,8 +34,8 @@ from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
-STEPS = [foundation, diskd, provisioner, scvmm, fabric, extensions, network, kvp, dhcp]
-STEPS += [system_files, cli, log_collection]
+STEPS = [foundation, diskd, provisioner, jit_users, scvmm, fabric, extensions, fast_track]
+STEPS += [network, kvp, dhcp, system_files, cli, log_collection]
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
 CONFIG["OS.RootDeviceScsiTimeout"] = "300"  # diskd's udev rule for disks attached later

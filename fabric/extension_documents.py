@@ -35,6 +35,14 @@ class GoalState:
     status_blob_url: str
     artifacts_profile_url: str | None
     agent_family: AgentFamily = field(default_factory=AgentFamily)
+    required_features: tuple[str, ...] = ()  # besides MultipleExtensionsPerHandler
+
+    def required(self) -> list[str]:
+        """The goal state's requiredFeatures: multi-config when an extension is, then the rest."""
+        multi = (
+            ["MultipleExtensionsPerHandler"] if any(e.multi_config for e in self.extensions) else []
+        )
+        return [*multi, *(f for f in self.required_features if f not in multi)]
 
 
 def handler_settings(extension: Extension, settings: Settings, protect: Protect) -> dict[str, Any]:
@@ -168,18 +176,16 @@ def extensions_config(state: GoalState, urls: Urls, location: str, protect: Prot
             attrs={"statusBlobType": state.status_blob_type},
         ),
     ]
-    if any(e.multi_config for e in state.extensions):
+    if state.required():
         children.append(
             element(
                 "RequiredFeatures",
                 children=[
                     element(
                         "RequiredFeature",
-                        children=[
-                            element("Name", "MultipleExtensionsPerHandler"),
-                            element("Value", "1.0"),
-                        ],
+                        children=[element("Name", name), element("Value", "1.0")],
                     )
+                    for name in state.required()
                 ],
             )
         )
@@ -345,11 +351,7 @@ def vm_settings(
             "value": state.status_blob_url,
         },
         "inVMMetadata": inventory,
-        "requiredFeatures": (
-            [{"name": "MultipleExtensionsPerHandler"}]
-            if any(e.multi_config for e in state.extensions)
-            else []
-        ),
+        "requiredFeatures": [{"name": name} for name in state.required()],
         "gaFamilies": [
             {"name": GA_FAMILY, **_rsm_fields(state.agent_family), "uris": [urls.ga_manifest()]}
         ],

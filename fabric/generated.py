@@ -62,6 +62,8 @@ class GeneratedSource:
         # Encrypted once per goal state (keyed by its activity id), so a document re-rendered
         # for the same goal state carries the same bytes.
         self._protected: dict[tuple[str, str, str | None], tuple[str, str]] = {}
+        # Certificate name -> how many more Certificates documents leave it out (WireServer lag).
+        self._withheld: dict[str, int] = {}
 
     # -- the goal state -------------------------------------------------------------------
 
@@ -84,6 +86,7 @@ class GeneratedSource:
             status_blob_url=self.urls.status_blob(identity.hostname, identity.vm_id),
             artifacts_profile_url=self.urls.artifacts_profile(identity.hostname, identity.vm_id),
             agent_family=self._scenario.agent_family,
+            required_features=tuple(self._scenario.required_features),
         )
 
     def _cached(self, key: str, render: Callable[[], bytes]) -> bytes:
@@ -146,7 +149,10 @@ class GeneratedSource:
             if not self._scenario.certificates:
                 return None
             current = self._incarnation
-        enveloped = cms.envelope(self.tenant.pfx(), transport, cipher=cipher)
+            withheld = frozenset(name for name, left in self._withheld.items() if left > 0)
+            for name in withheld:
+                self._withheld[name] -= 1
+        enveloped = cms.envelope(self.tenant.pfx(without=withheld), transport, cipher=cipher)
         return documents.certificates(current, enveloped)
 
     def remote_access(
@@ -307,10 +313,14 @@ class GeneratedSource:
             self._forget_old_protected()
             return self._incarnation
 
-    def add_certificate(self, name: str, **fields: Any) -> list[str]:
+    def add_certificate(self, name: str, withheld: int = 0, **fields: Any) -> list[str]:
         """A tenant certificate added to the current incarnation's Certificates document, no new
         incarnation: a rotation the WireServer serves before announcing it, so that vmSettings
-        can name a certificate an agent has not downloaded (§2.9 step 9). Returns every name."""
+        can name a certificate an agent has not downloaded (§2.9 step 9). `withheld`: the next
+        that many Certificates documents still leave it out (the WireServer lags behind the
+        HostGAPlugin, which classic's third fetch one poll later is for). Returns every name."""
+        if withheld < 0:
+            raise ScenarioError(f"certificate {name}: withheld must be >= 0, not {withheld}")
         try:
             spec = CertificateSpec.model_validate({"name": name, **fields})
         except ValidationError as exc:
@@ -319,6 +329,7 @@ class GeneratedSource:
             current = [c.model_dump() for c in self._scenario.certificates]
             self._validated({"certificates": [*current, spec.model_dump()]})
             self.tenant.add(spec)
+            self._withheld[spec.name] = withheld
             return self.tenant.names
 
     def _publish_vm_settings(self) -> int:

@@ -228,6 +228,8 @@ class Scenario(Model):
     status_blob_type: BlobType = "BlockBlob"
     fast_track: bool = False
     on_hold: bool = False
+    # requiredFeatures the goal state names besides MultipleExtensionsPerHandler (§9.1).
+    required_features: list[str] = Field(default_factory=list)
     hgap_version: str = "1.0.8.179"
     publish_through: Channel = "both"
     vm_settings_source: VmSettingsSource = "FastTrack"

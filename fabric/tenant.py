@@ -116,9 +116,13 @@ class TenantCertificates:
         except KeyError:
             raise KeyError(f"no tenant certificate named {name!r}") from None
 
-    def pfx(self) -> bytes:
-        """All certificates with their keys as one password-less PKCS#12 (built once)."""
+    def pfx(self, without: frozenset[str] = frozenset()) -> bytes:
+        """All certificates (but those named `without`) with their keys as one password-less
+        PKCS#12 (built once for all of them)."""
         certificates = self.all()
+        if without:
+            kept = [c for c in certificates.values() if c.name not in without]
+            return pfx.build([pfx.Entry(c.name, c.certificate, c.key) for c in kept])
         with self._lock:
             if self._pfx is None:
                 self._pfx = pfx.build(

@@ -117,7 +117,6 @@ def build_service(
         agent=agent,
         budget=EventBudget(lib_dir / EVENT_BUDGET_FILE, config.debug_etp_collection_period),
         event_watch=EventWatch(path_units),
-        versioning=config.update_to_latest_version and config.debug_enable_ga_versioning,
         watch=watch or WatchSettings(events=collection_interval(config)),
     )
     return service

@@ -18,8 +18,10 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from ..common import features
 from ..common.models.extensions import (
     ExtensionsGoalState,
     Plugin,
@@ -32,8 +34,8 @@ from .versions import is_version
 
 log = logging.getLogger(__name__)
 
-MULTI_CONFIG_FEATURE = "MultipleExtensionsPerHandler"
-VERSIONING_FEATURE = "VersioningGovernance"
+TICKS_EPOCH = datetime(1, 1, 1, tzinfo=UTC)  # .NET ticks: 100 ns since 0001-01-01
+
 HANDLER_STATES = ("enabled", "disabled", "uninstall")
 
 HandlerState = Literal["enabled", "disabled", "uninstall"]
@@ -137,6 +139,9 @@ class Plan:
     goal_state_id: str
     incarnation: str
     svd_seq_no: str
+    # "<id> channel: ... source: ... activity: ... correlation ... created: ...", as classic
+    # names a goal state in its ExtensionProcessing telemetry.
+    description: str = ""
     on_hold: bool = False
     unsupported_features: tuple[str, ...] = ()
     handlers: tuple[HandlerPlan, ...] = ()
@@ -146,10 +151,6 @@ class Plan:
 
     def handler(self, name: str) -> HandlerPlan | None:
         return next((h for h in self.handlers if h.key == name.lower()), None)
-
-
-def supported_features(versioning: bool) -> frozenset[str]:
-    return frozenset({MULTI_CONFIG_FEATURE, *([VERSIONING_FEATURE] if versioning else [])})
 
 
 # ---- settings -------------------------------------------------------------------------------
@@ -344,16 +345,24 @@ def _items(handlers: Iterable[HandlerPlan]) -> list[PlanItem]:
     return items
 
 
+def describe(goal_state: ExtensionsGoalState) -> str:
+    """The goal state as classic's ExtensionProcessing telemetry names it (§9.8 step 10)."""
+    created = TICKS_EPOCH + timedelta(microseconds=goal_state.created_on_ticks // 10)
+    return (
+        f"{goal_state.id} channel: {goal_state.channel} source: {goal_state.source} "
+        f"activity: {goal_state.activity_id} correlation {goal_state.correlation_id} "
+        f"created: {created:%Y-%m-%dT%H:%M:%S.%fZ}"
+    )
+
+
 def build_plan(
     goal_state: ExtensionsGoalState,
     *,
-    versioning: bool = False,
     certificates: frozenset[str] | None = None,
 ) -> Plan:
     """The plan of a goal state; `certificates` (upper-case thumbprints), when given, are the
     ones protected settings may be encrypted for."""
-    supported = supported_features(versioning)
-    unsupported = tuple(f for f in goal_state.required_features if f not in supported)
+    unsupported = features.unsupported(goal_state.required_features)
     handlers: list[HandlerPlan] = []
     skipped: list[str] = []
     for plugin in goal_state.plugins:
@@ -382,6 +391,7 @@ def build_plan(
         goal_state_id=goal_state.id,
         incarnation=goal_state.incarnation,
         svd_seq_no=goal_state.svd_seq_no or goal_state.incarnation,
+        description=describe(goal_state),
         on_hold=goal_state.on_hold,
         unsupported_features=unsupported,
         handlers=tuple(handlers),

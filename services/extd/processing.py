@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from .. import AGENT_NAME, AGENT_VERSION
 from .agent_disabled import AgentSwitch
 from .aggregate_status import utc_now
 from .errors import Code, ExtensionError
@@ -30,6 +31,9 @@ from .state import GoalStateOutcome
 log = logging.getLogger(__name__)
 
 SUCCESS_MESSAGE = "GoalState executed successfully"
+# Classic's telemetry operations (§9.8).
+UNSUPPORTED_FEATURES_OPERATION = "GoalStateUnsupportedFeatures"
+PROCESSING_OPERATION = "ExtensionProcessing"
 AGENT_DIR_PREFIX = "WALinuxAgent-"
 
 
@@ -54,7 +58,7 @@ def _unexpected(exc: Exception) -> ExtensionError:
     return ExtensionError(
         Code.UNKNOWN_FAILURE,
         f"Unexpected error when processing the extension: {type(exc).__name__}: {first}",
-        operation="ExtensionProcessing",
+        operation=PROCESSING_OPERATION,
     )
 
 
@@ -92,6 +96,8 @@ class Processor:
             return
         self.records.begin(plan)
         self.lifecycle.new_goal_state()
+        started = self.clock()
+        log.info("ProcessExtensionsGoalState started [%s]", plan.description)
         try:
             outcome = await self._process(plan, step_done)
         except Exception as exc:
@@ -103,6 +109,19 @@ class Processor:
                 f"Unexpected error when processing goal state: {exc}",
             )
         self.records.finish(outcome)
+        seconds = self.clock() - started
+        message = (
+            f"ProcessExtensionsGoalState completed [{plan.description} {seconds * 1000:.0f} ms]"
+        )
+        log.info("%s", message)
+        self.lifecycle.telemetry.operation(
+            AGENT_NAME,
+            AGENT_VERSION,
+            PROCESSING_OPERATION,
+            outcome.status == "Success",
+            message,
+            seconds,
+        )
 
     def _outcome(
         self, plan: Plan, status: Literal["Success", "Failed"], code: int, message: str
@@ -122,15 +141,12 @@ class Processor:
             return await self._agent_disabled(plan, self.agent, step_done)
         if plan.unsupported_features:
             features = ", ".join(plan.unsupported_features)
-            log.error(
-                "goal state %s requires unsupported features: %s", plan.goal_state_id, features
+            message = f"Failing GS {plan.goal_state_id} as Unsupported features found: {features}"
+            log.error("%s", message)
+            self.lifecycle.telemetry.operation(
+                AGENT_NAME, AGENT_VERSION, UNSUPPORTED_FEATURES_OPERATION, False, message, 0.0
             )
-            return self._outcome(
-                plan,
-                "Failed",
-                Code.UNSUPPORTED_REQUIRED_FEATURES,
-                f"Failing GS {plan.goal_state_id} as Unsupported features found: {features}",
-            )
+            return self._outcome(plan, "Failed", Code.UNSUPPORTED_REQUIRED_FEATURES, message)
         if self.before_extensions is not None and plan.items and self.settings.extensions_enabled:
             if step_done is not None:
                 await step_done()
@@ -164,7 +180,7 @@ class Processor:
             return False
         if (problem := await self._dependencies(item, failed, deadline)) is not None:
             self.lifecycle.report_failure(
-                item, ExtensionError(Code.UNKNOWN_FAILURE, problem, operation="ExtensionProcessing")
+                item, ExtensionError(Code.UNKNOWN_FAILURE, problem, operation=PROCESSING_OPERATION)
             )
             return False
         return await self.lifecycle.run(item)
@@ -172,7 +188,7 @@ class Processor:
     def _refuse(self, item: PlanItem, message: str | None = None, *, forced: bool = False) -> None:
         code = Code.ENABLE_FAILED if not item.is_removal else Code.DISABLE_FAILED
         text = message or disabled_message(item, self.settings.config_path)
-        error = ExtensionError(code, text, operation="ExtensionProcessing")
+        error = ExtensionError(code, text, operation=PROCESSING_OPERATION)
         self.lifecycle.report_failure(item, error, forced=forced or not item.is_removal)
         self.records.update(item.handler.name, disallowed=True)
 

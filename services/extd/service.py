@@ -66,7 +66,6 @@ class ExtensionsService:
         agent: AgentSwitch | None = None,
         budget: EventBudget | None = None,
         event_watch: EventWatch | None = None,
-        versioning: bool = False,
         watch: WatchSettings = WatchSettings(),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -81,7 +80,6 @@ class ExtensionsService:
         self.agent = agent
         self.budget = budget
         self.event_watch = event_watch or EventWatch(None)
-        self.versioning = versioning
         self.watch = watch
         self.clock = clock
         self.listeners: list[Listener] = []
@@ -213,7 +211,7 @@ class ExtensionsService:
         disabled = self.agent is not None and self.agent.disabled()
         # A VM without an agent gets none of the files extensions read (as classic).
         thumbprints = frozenset[str]() if disabled else self._classic_files(handover)
-        plan = build_plan(handover.extensions, versioning=self.versioning, certificates=thumbprints)
+        plan = build_plan(handover.extensions, certificates=thumbprints)
         log.info("processing goal state %s: %d handler(s)", plan.goal_state_id, len(plan.handlers))
         started = self.clock()
 

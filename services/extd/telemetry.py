@@ -22,6 +22,7 @@ from typing import Any
 
 from ..common.clients.wire import WireApi
 from ..common.logs import redact
+from ..common.models import events
 from ..common.models.events import LOGS_PROVIDER, TelemetryBatch, TelemetryEvent
 from ..common.root import read_regular_file
 from .event_budget import PER_PERIOD, EventBudget
@@ -32,7 +33,6 @@ MAX_FILE = 4 << 20
 MAX_EVENTS_PER_HANDLER = PER_PERIOD
 MAX_MESSAGE = 3072
 MAX_EVENT = 6144
-MAX_OPERATION_MESSAGE = 3200
 LEFTOVER_AGE = 60.0  # seconds before a file that is not *.json is deleted
 REQUIRED = (
     "version",
@@ -53,18 +53,7 @@ def _stamp(seconds: float) -> str:
 def operation_event(
     name: str, version: str, operation: str, success: bool, message: str, duration: float
 ) -> TelemetryEvent:
-    return TelemetryEvent(
-        parameters={
-            "Name": name,
-            "Version": version,
-            "Operation": operation,
-            "OperationSuccess": success,
-            "Message": redact(message)[:MAX_OPERATION_MESSAGE],
-            "Duration": int(duration * 1000),
-            "ExtensionType": "",
-            "IsInternal": False,
-        }
-    )
+    return events.operation_event(name, version, operation, success, message, int(duration * 1000))
 
 
 def _extension_event(raw: Any, handler: str, version: str, mtime: float) -> TelemetryEvent | None:

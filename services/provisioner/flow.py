@@ -22,11 +22,11 @@ from ..common.errors import Busy, Failed, WaagentError, from_os_error
 from ..common.jobs import Jobs, StatusHolder
 from ..common.models.remote_access import RemoteAccessUpdate
 from ..common.root import Root
-from . import instance_id, ovf
+from . import events, instance_id, ovf
 from .cloud_init import CLOUD_INIT_ENABLED_ERROR, CloudInit, CloudInitWaits
 from .hostname import DHCLIENT_CONFS
 from .kvp_report import KvpReporter
-from .models import State, Status
+from .models import ProvisioningData, State, Status
 from .parts import Parts
 from .run import Run, StepListener
 from .state import BOOT_NOTE
@@ -205,6 +205,7 @@ class Provisioner(StatusHolder[Status]):
         self._run.save(status=self._ended(State.FAILED, reason))
         await self.kvp.failure(reason)
         await self._run.report("NotReady", "ProvisioningFailed", reason)
+        await events.failed(self.wire, reason)
 
     async def _finish(self) -> None:
         """Provisioned: record it, report Ready, remember whether the report got through."""
@@ -276,7 +277,7 @@ class Provisioner(StatusHolder[Status]):
         with self._run.step("wait for the SSH host key"):
             await self.cloud_init.host_key()
         self.parts.store.write_marker(instance_id.read(self.sysfs_root))
-        await self._finish()
+        await self._provisioned(data, cloud_init=True)
 
     async def _waagent(self) -> None:
         if await self._after_marker():
@@ -296,4 +297,12 @@ class Provisioner(StatusHolder[Status]):
         self._run.save()
         self._run.report_soon("NotReady", "Provisioning", "Starting")
         await self.steps.apply(plan, self._run)
+        await self._provisioned(data, cloud_init=False)
+
+    async def _provisioned(self, data: ProvisioningData, *, cloud_init: bool) -> None:
+        """§6.3 steps 9-11: the telemetry of a run that provisioned, then Ready."""
+        seconds = time.monotonic() - self._run.started
+        await events.provisioned(
+            self.wire, data.provision_guest_agent, seconds, cloud_init=cloud_init
+        )
         await self._finish()

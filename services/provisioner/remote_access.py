@@ -24,16 +24,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from .. import AGENT_NAME, AGENT_VERSION
 from ..common import logs
 from ..common.clients.wire import WireApi as Wire
 from ..common.config import AgentConfig
 from ..common.errors import WaagentError, from_os_error
-from ..common.models.events import TelemetryBatch, TelemetryEvent
+from ..common.models.events import agent_event
 from ..common.models.remote_access import RemoteAccess, RemoteAccessUser
 from ..wire.files import TRANSPORT_CERT, TRANSPORT_KEY
 from ..wire.state import STATE_DIR as WIRE_STATE_DIR
 from . import password
+from .events import send
 from .sudoers import Sudoers
 from .users import UserError, Users, validate_name
 
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 JIT_COMMENT = "JIT_Account"
 EXPIRATION_FORMAT = "%a, %d %b %Y %H:%M:%S %Z"
 OPERATION = "RemoteAccessHandling"
-MAX_MESSAGE = 3200
 
 Recipient = tuple["x509.Certificate", "rsa.RSAPrivateKey"]
 
@@ -87,21 +86,6 @@ def decrypt_password(blob: str, recipient: Recipient) -> str:
         raise UserError("its password is empty")
     logs.register_secret(text)
     return text
-
-
-def _event(message: str) -> TelemetryEvent:
-    return TelemetryEvent(
-        parameters={
-            "Name": AGENT_NAME,
-            "Version": AGENT_VERSION,
-            "Operation": OPERATION,
-            "OperationSuccess": False,
-            "Message": message[:MAX_MESSAGE],
-            "Duration": 0,
-            "ExtensionType": "",
-            "IsInternal": False,
-        }
-    )
 
 
 class JitUsers:
@@ -221,8 +205,5 @@ class JitUsers:
             log.error("JIT user %s", error)
         if not errors:
             return
-        batch = TelemetryBatch(events=tuple(_event(f"Error processing user {e}") for e in errors))
-        try:
-            await self.wire.send_events(batch)
-        except WaagentError as exc:
-            log.warning("RemoteAccessHandling events not sent: %s", exc.message)
+        events = (agent_event(OPERATION, False, f"Error processing user {e}") for e in errors)
+        await send(self.wire, events, OPERATION)

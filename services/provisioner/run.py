@@ -32,6 +32,7 @@ class Run:
         self._status = status
         self._step_listeners = step_listeners
         self.steps: list[StepTime] = []
+        self.started = time.monotonic()
         # How the run ended (shown once it is over); None until it does.
         self.outcome: Status | None = None
         # A health report on its way while the steps run.

@@ -24,6 +24,7 @@ from .download import BUDGET as DOWNLOAD_BUDGET
 from .handover import Handover
 from .heartbeats import Periods
 from .http import FabricHttp, IOErrorCounter
+from .provisioning_gate import ProvisioningGate
 from .remote_access import RemoteAccessDelivery
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ async def setup(ctx: ServiceContext) -> None:
 
     async def hand_over() -> None:
         """Hand extd the newest goal state (bus-activating it); its reply acknowledges it."""
-        handover = wire.goal_state.handover() if wire is not None else None
+        handover = await wire.next_handover() if wire is not None else None
         if handover is not None:
             await call(
                 ctx.bus,
@@ -95,8 +96,11 @@ async def setup(ctx: ServiceContext) -> None:
 
     handover = Handover(hand_over)
     ctx.on_exit(handover.close)
-    remote_access = RemoteAccessDelivery(ProvisionerClient(ctx.bus).apply_remote_access)
+    provisioner = ProvisionerClient(ctx.bus)
+    remote_access = RemoteAccessDelivery(provisioner.apply_remote_access)
     ctx.on_exit(remote_access.close)
+    provisioning = ProvisioningGate(provisioner.state)
+    ctx.on_exit(provisioning.close)
 
     def goal_state_changed(incarnation: str, egs_id: str) -> None:
         if interface is not None:
@@ -124,6 +128,7 @@ async def setup(ctx: ServiceContext) -> None:
         route_table=Path(ctx.args.route_table),
         download_budget=ctx.args.download_budget,
         heartbeat_periods=Periods.scaled(ctx.args.heartbeat_period),
+        provisioning=provisioning,
     )
     await wire.start()
     interface = WireInterface(wire)

@@ -21,6 +21,7 @@ from pathlib import Path
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.models.download import DownloadKind
+from ..common.models.handover import Handover
 from ..common.models.remote_access import RemoteAccess
 from ..common.models.status import ExtensionsStatus
 from ..common.root import Root
@@ -34,6 +35,7 @@ from .fast_track import FastTrack, Support
 from .goal_state import GoalState, GoalStateFetcher
 from .heartbeats import Heartbeats, Periods
 from .keeper import GoalStateKeeper
+from .provisioning_gate import ProvisioningGate
 from .state import FABRIC_UNAVAILABLE, GOAL_STATE_ERROR, READY, StateFiles
 from .status_upload import StatusUploader
 from .telemetry import Telemetry
@@ -69,6 +71,7 @@ class Wire:
         route_table: Path = endpoint.ROUTE_TABLE,
         download_budget: float = DOWNLOAD_BUDGET,
         heartbeat_periods: Periods | None = None,
+        provisioning: ProvisioningGate | None = None,
     ) -> None:
         self.root, self.config = root, config
         self.callbacks, self.files = callbacks or Callbacks(), files or StateFiles(root)
@@ -136,6 +139,8 @@ class Wire:
             download_budget=download_budget,
             environ=environ,
         )
+        # None: extensions are handed over without waiting for provisioning (unit tests).
+        self.provisioning = provisioning
         self._wake = asyncio.Event()
         self._extensions_told = False
 
@@ -188,7 +193,8 @@ class Wire:
                 problem.since = time.monotonic()
         else:
             self.contact.recovered()
-            if not self._extensions_told and self.goal_state.extensions is not None:
+            held = self.goal_state.held is not None
+            if not self._extensions_told and self.goal_state.extensions is not None and not held:
                 # Once per start, as the classic agent re-ran enable on every agent start (a
                 # reboot): the cached goal state counts as new for extd the first time.
                 self._tell_extensions()
@@ -211,7 +217,26 @@ class Wire:
 
     # ---- what the other services ask for ----------------------------------------------------
 
+    def _held(self, handover: Handover | None) -> bool:
+        """Extensions wait until provisioning is done (`provisioning_gate.py`)."""
+        gate = self.provisioning
+        return bool(handover and handover.extensions.plugins and gate and not gate.is_open())
+
+    def handover(self) -> Handover | None:
+        """What extd gets for the current extensions goal state now (None: nothing yet)."""
+        handover = self.goal_state.handover()
+        return None if self._held(handover) else handover
+
+    async def next_handover(self) -> Handover | None:
+        """The hand-over to send extd, once provisioning allows it (the newest by then)."""
+        if self._held(self.goal_state.handover()):
+            assert self.provisioning is not None
+            await self.provisioning.wait()
+        return self.goal_state.handover()
+
     async def report_health(self, state: str, substatus: str, description: str) -> None:
+        if self.provisioning is not None:
+            self.provisioning.health_reported(state, substatus)
         await health.report(
             self.goal_state, self.connection.wireserver, state, substatus, description
         )

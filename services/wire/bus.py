@@ -144,7 +144,7 @@ class WireInterface(StatusInterface):
     @bus_method(auth=SERVICES_ONLY)
     def GetHandover(self) -> DBusStr:
         """What ProcessGoalState hands extd, for an extd that resumes a goal state on its own."""
-        handover = self.wire.goal_state.handover()
+        handover = self.wire.handover()
         return NO_GOAL_STATE if handover is None else handover.model_dump_json()
 
     @bus_method(auth=ROOT_ONLY, validate=_check_health)

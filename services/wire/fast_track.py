@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from .. import AGENT_NAME, AGENT_VERSION
-from ..common.logs import redact
-from ..common.models.events import TelemetryEvent
+from ..common.models.events import TelemetryEvent, agent_event
 from ..common.models.extensions import ExtensionsGoalState
 from . import vm_settings
 from .errors import FabricError, HttpFailed, ResourceGone
@@ -88,22 +86,6 @@ class Counters:
             "timeouts": self.timeouts,
             "failedRequests": self.failed_requests,
         }
-
-
-def _event(operation: str, message: str, success: bool) -> TelemetryEvent:
-    """A classic operation event (GuestAgentExtensionEvents) of the agent itself."""
-    return TelemetryEvent(
-        parameters={
-            "Name": AGENT_NAME,
-            "Version": AGENT_VERSION,
-            "Operation": operation,
-            "OperationSuccess": success,
-            "Message": redact(message),
-            "Duration": 0,
-            "ExtensionType": "",
-            "IsInternal": False,
-        }
-    )
 
 
 class FastTrack:
@@ -269,7 +251,7 @@ class FastTrack:
             counters.failed_requests += 1
         if counters.reported < ERRORS_PER_PERIOD:
             counters.reported += 1
-            self.report(_event("VmSettings", str(exc), False))
+            self.report(agent_event("VmSettings", False, str(exc)))
 
     def _summarize(self) -> None:
         """Once an hour: the counts of the hour as `VmSettingsSummary` (only if there were any)."""
@@ -277,7 +259,7 @@ class FastTrack:
         if now - self.counters.since < REPORT_PERIOD:
             return
         if self.counters.requests:
-            self.report(_event("VmSettingsSummary", json.dumps(self.counters.summary()), True))
+            self.report(agent_event("VmSettingsSummary", True, json.dumps(self.counters.summary())))
         self.counters = Counters(since=now)
 
 

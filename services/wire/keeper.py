@@ -57,6 +57,9 @@ class GoalStateKeeper:
         self._seen: Response | None = None  # everything it names was fetched
         self._lock = asyncio.Lock()
         self._vm_settings_problem = ""
+        # A new Fast Track goal state still lacking a certificate after the documents were
+        # fetched again: not handed to extd until one more fetch, at the next poll (§2.9).
+        self.held: str | None = None
 
     def load(self) -> None:
         """The goal state an earlier wire fetched, so a restarted wire answers at once."""
@@ -97,7 +100,9 @@ class GoalStateKeeper:
                 response = self._newest or response  # a 410 may have brought a newer one
                 doc, previous = response.doc, self.summary
                 same = previous is not None and previous.incarnation == doc.incarnation
-                again = fetched.new and self._lacks_certificates(fetched.goal_state)
+                again = self.held is not None or (
+                    fetched.new and self._lacks_certificates(fetched.goal_state)
+                )
                 if same and not (force or fetched.support_stopped or again):
                     self._saw(response)
                     return self._take_vm_settings(fetched) if fetched.new else False
@@ -156,12 +161,8 @@ class GoalStateKeeper:
         self._vm_settings_problem = problem
         return fetched
 
-    def _lacks_certificates(self, goal_state: ExtensionsGoalState | None) -> bool:
-        """§2.9 step 9: a new Fast Track goal state may name a certificate published after our
-        last download (the WireServer lags behind): then the documents are fetched again, once
-        (the next poll's 304 does not ask again); what is still missing, extd reports."""
-        if goal_state is None:
-            return False
+    def _missing_certificates(self, goal_state: ExtensionsGoalState) -> list[str]:
+        """The thumbprints its protected settings name that this VM has no certificate for."""
         have = {c.thumbprint.upper() for c in self.certificates}
         wanted = {
             s.thumbprint.upper()
@@ -169,7 +170,16 @@ class GoalStateKeeper:
             for s in (*p.runtime_settings, *p.extension_runtime_settings)
             if s.protected_settings and s.thumbprint
         }
-        missing = sorted(wanted - have)
+        return sorted(wanted - have)
+
+    def _lacks_certificates(self, goal_state: ExtensionsGoalState | None) -> bool:
+        """§2.9 step 9 and the main loop's wrapper: a new Fast Track goal state may name a
+        certificate published after our last download (the WireServer lags behind): then the
+        documents are fetched again at once, and if it is still missing once more at the next
+        poll (`_hold`); what is missing after that, extd reports."""
+        if goal_state is None:
+            return False
+        missing = self._missing_certificates(goal_state)
         if missing:
             log.info(
                 "%s names certificate(s) %s this VM lacks: fetching the goal state again",
@@ -228,6 +238,7 @@ class GoalStateKeeper:
         self.certificates = goal_state.certificates
         if self.extensions is None or self._acceptable(chosen):
             self.extensions = chosen
+        new_extensions = self._hold(old_extensions_id)
         goal_state = replace(goal_state, extensions=self.extensions)
         summary = goal_state.summary(self.contact.observable.endpoint)
         self._commit(summary)
@@ -240,7 +251,35 @@ class GoalStateKeeper:
             len(goal_state.extensions.plugins),
             len(goal_state.certificates),
         )
-        self.committed(goal_state, goal_state.extensions.id != old_extensions_id)
+        self.committed(goal_state, new_extensions)
+
+    def _hold(self, old_extensions_id: str) -> bool:
+        """Whether extd is to get the current extensions goal state now. A new Fast Track one
+        still lacking a certificate is held for one poll; the next fetch releases it, with the
+        certificate or without (then extd reports the extension's error)."""
+        assert self.extensions is not None
+        current, released = self.extensions, self.held
+        self.held = None
+        missing = self._missing_certificates(current)
+        if released is not None:
+            if missing:
+                log.warning(
+                    "%s: certificate(s) %s still missing; processing it anyway",
+                    current.id,
+                    ", ".join(missing),
+                )
+            return current.id != old_extensions_id or released == current.id
+        if current.id == old_extensions_id:
+            return False
+        if missing and current.source == "FastTrack":
+            log.info(
+                "%s: certificate(s) %s still missing; fetching again in one goal-state period",
+                current.id,
+                ", ".join(missing),
+            )
+            self.held = current.id
+            return False
+        return True
 
     def _commit(self, summary: GoalStateSummary) -> None:
         self.summary = summary

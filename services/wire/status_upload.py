@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from .. import AGENT_VERSION
+from ..common import features
 from ..common.models.extensions import StatusUploadBlob
 from ..common.models.status import (
     AggregateStatus,
@@ -80,11 +81,9 @@ class StatusUploader:
                 vm_artifacts_aggregate_status=ext.vm_artifacts_aggregate_status,
             ),
             guest_os_info=osinfo.guest_os_info(self.root),
-            # Not VersioningGovernance: it invites RSM version requests, which this agent (updated
-            # by its package) cannot honour (docs/wire.md, "Agent updates").
-            supported_features=(
-                SupportedFeature(key="MultipleExtensionsPerHandler"),
-                *((SupportedFeature(key="FastTrack"),) if self._fast_track() else ()),
+            supported_features=tuple(
+                SupportedFeature(key=key)
+                for key in features.announced(fast_track=self._fast_track())
             ),
         )
 

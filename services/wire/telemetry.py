@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from .. import AGENT_NAME, AGENT_VERSION
-from ..common.models.events import TelemetryEvent
+from ..common.models.events import TelemetryEvent, agent_event
 from ..common.models.goal_state import GoalStateSummary
 from ..common.root import Root
 from . import osinfo, reports
@@ -19,24 +19,10 @@ from .wireserver import WireServer
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Telemetry", "agent_event"]
+
 FLUSH_DELAY = 5.0
 FLUSH_COUNT = 30
-
-
-def agent_event(operation: str, success: bool, message: str) -> TelemetryEvent:
-    """A GuestAgentExtensionEvents event of the agent itself (HeartBeat, HttpErrors, ...)."""
-    return TelemetryEvent(
-        parameters={
-            "Name": AGENT_NAME,
-            "Version": AGENT_VERSION,
-            "Operation": operation,
-            "OperationSuccess": success,
-            "Message": message,
-            "Duration": 0,
-            "ExtensionType": "",
-            "IsInternal": False,
-        }
-    )
 
 
 class Telemetry:

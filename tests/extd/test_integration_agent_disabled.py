@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,11 @@ WHY = "the VM was deployed without the guest agent (ProvisionGuestAgent=false)"
 
 
 @contextlib.contextmanager
-def deployed_vm(base: Path, *, provision_guest_agent: bool) -> Iterator[System]:
-    """A VM booting from the fabric's DVD with one extension in its goal state."""
+def deployed_vm(
+    base: Path, *, provision_guest_agent: bool, provisioner_delay: float = 0
+) -> Iterator[System]:
+    """A VM booting from the fabric's DVD with one extension in its goal state; the provisioner
+    starts `provisioner_delay` seconds after it is asked for (a slow boot)."""
     scenario = provisioning_scenario(provision_guest_agent=provision_guest_agent).model_copy(
         update={"extensions": [probe_extension(seq_no=1)]}
     )
@@ -40,7 +44,12 @@ def deployed_vm(base: Path, *, provision_guest_agent: bool) -> Iterator[System]:
             dev, sysfs = base / "dev", product_uuid_tree(base / "sys", samples.VM_ID)
             dev.mkdir(parents=True)
             fabric.write_ovf_image(dev / "sr0")
-            env.make_activatable(PROVISIONER, "--dev-root", str(dev), "--sysfs-root", str(sysfs))
+            argv = env.service_argv(
+                PROVISIONER.program, "--dev-root", str(dev), "--sysfs-root", str(sysfs)
+            )
+            if provisioner_delay:
+                argv = ["/bin/sh", "-c", f'sleep {provisioner_delay:g}; exec "$0" "$@"', *argv]
+            env.bus.add_service(PROVISIONER.name, argv)
             yield System(env, fabric)
 
 
@@ -114,3 +123,23 @@ def test_with_the_agent_provisioned_the_same_goal_state_runs(tmp_path: Path) -> 
         system.wait_extension_status(PROBE, "success", seq=1)
         assert system.wait_goal_state("Success")["code"] == 0
         assert {r.fields["name"] for r in system.fabric.records("artifact")} >= {PROBE}
+
+
+def test_on_first_boot_extensions_wait_for_a_slow_provisioner(tmp_path: Path) -> None:
+    """The first-boot race: wire starts first and has the goal state with the extension at once,
+    the provisioner takes seconds to start; extd gets the goal state only after provisioning
+    wrote disable_agent and reported Ready, so the extension never runs."""
+    with deployed_vm(tmp_path, provision_guest_agent=False, provisioner_delay=3) as system:
+        system.start()  # only wire: it fetches the goal state and would hand it over at once
+        outcome = system.wait_goal_state("Failed", timeout=60)
+        assert WHY in outcome["formattedMessage"]["message"]
+        entry = system.wait_entry(PROBE, lambda e: e["status"] == "NotReady")
+        assert message(entry) == f"Extension '{PROBE}' will not be processed: {WHY}"
+        assert system.operations(PROBE) == []
+        assert not system.handler_dir(PROBE, "1.0.0").exists()
+        assert [r for r in system.fabric.records("artifact") if r.fields["name"] == PROBE] == []
+        # Wire had the goal state long before provisioning was done, and held it back.
+        (ready,) = [r for r in system.fabric.records("health") if r["state"] == "Ready"]
+        first_goal_state = next(r for r in system.fabric.requests() if r.endpoint == "goalstate")
+        assert first_goal_state.timestamp < ready.timestamp - timedelta(seconds=2)
+        assert "extensions wait until provisioning is done" in system.service_log()

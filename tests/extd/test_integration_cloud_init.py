@@ -84,7 +84,9 @@ def test_a_cloud_init_that_hangs_is_given_up_after_the_timeout(system: System) -
     system.start()
     # While extd waits, the fabric sees the handler not ready yet, not failed.
     waiting = system.wait_entry(PROBE, lambda e: True)
-    assert times(log, "started") and not enabled_at(system)
+    # The status is published just before cloud-init is started: wait for its start.
+    wait_for(lambda: times(log, "started"), what="cloud-init started")
+    assert not enabled_at(system)
     assert waiting["status"] == "NotReady" and waiting.get("code", 0) == 0
     assert "runtimeSettingsStatus" not in waiting and "formattedMessage" not in waiting
     assert system.goal_state_status() is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from waagent.common import features
 from waagent.common.models.extensions import (
     DependsOn,
     DependsOnExtension,
@@ -183,12 +184,13 @@ def test_unsupported_required_features_fail_the_goal_state() -> None:
     required = ("MultipleExtensionsPerHandler", "FancyNewThing")
     plan = build_plan(goal_state([plugin("P.A")], [], required_features=required))
     assert plan.unsupported_features == ("FancyNewThing",)
-    assert (
-        build_plan(
-            goal_state([], [], required_features=("VersioningGovernance",)), versioning=True
-        ).unsupported_features
-        == ()
-    )
+
+
+def test_versioning_governance_is_unsupported_as_wire_never_announces_it() -> None:
+    """One place decides (common/features.py): what wire does not announce fails the goal state."""
+    plan = build_plan(goal_state([], [], required_features=("VersioningGovernance",)))
+    assert plan.unsupported_features == ("VersioningGovernance",)
+    assert "VersioningGovernance" not in features.announced(fast_track=True)
 
 
 def test_protected_settings_for_a_missing_certificate_are_an_error() -> None:

@@ -227,3 +227,76 @@ def test_a_fast_track_goal_state_naming_a_new_certificate_fetches_the_certificat
     )
     assert thumbprint in {c["thumbprint"] for c in summary["certificates"]}
     assert f"certificate(s) {thumbprint} this VM lacks" in system.service_log()
+
+
+def certificate_fetches(fabric: Fabric) -> list[int]:
+    return [r.seq for r in fabric.requests() if r.endpoint == "certificates"]
+
+
+def add_late_certificate(fabric: Fabric, withheld: int) -> str:
+    """A certificate the next `withheld` Certificates documents leave out, and a Fast Track
+    extension whose protected settings are encrypted for it; its thumbprint."""
+    fabric.add_certificate("rotated", withheld=withheld)
+    [thumbprint] = [t for t, c in fabric.tenant_certificates().items() if c["name"] == "rotated"]
+    secret = {"secret": "rotated-secret"}
+    fabric.add_extension(SECOND, **_second(protected_settings=secret, certificate="rotated"))
+    return thumbprint
+
+
+def test_a_certificate_still_missing_is_fetched_a_third_time_one_poll_later(
+    system: System,
+) -> None:
+    """Classic's wrapper (§2.9): a new Fast Track goal state naming a missing certificate makes
+    the documents come again at once and, still missing, once more one poll later; the
+    extension runs only then, with the certificate."""
+    before = len(certificate_fetches(system.fabric))
+    thumbprint = add_late_certificate(system.fabric, withheld=1)
+    item = system.wait_extension_status(SECOND, "success", seq=0)
+    assert json.loads(detail(item)["formattedMessage"]["message"])["protected"] == {
+        "secret": "rotated-secret"
+    }
+    assert len(certificate_fetches(system.fabric)) - before == 2
+    log = system.service_log()
+    assert f"certificate(s) {thumbprint} still missing; fetching again" in log
+    assert "processing it anyway" not in log
+    # One enable only: extd never saw the goal state without its certificate.
+    assert [o["seq"] for o in system.operations(SECOND)].count("0") == 2  # install + enable
+
+
+def test_a_certificate_missing_after_the_third_fetch_is_reported_by_the_extension(
+    system: System,
+) -> None:
+    before = len(certificate_fetches(system.fabric))
+    thumbprint = add_late_certificate(system.fabric, withheld=10)
+    item = system.wait_entry(SECOND, lambda e: e["status"] == "NotReady")
+    assert thumbprint in json.dumps(item)
+    wait_for(lambda: "processing it anyway" in system.service_log(), what="the warning")
+    # Two fetches more than the first, and no more: the following polls' 304s ask nothing.
+    polls = len(goal_state_polls(system.fabric))
+    wait_for(lambda: len(goal_state_polls(system.fabric)) >= polls + 3, what="three more polls")
+    assert len(certificate_fetches(system.fabric)) - before == 2
+    assert system.operations(SECOND) == []
+
+
+def goal_state_polls(fabric: Fabric) -> list[int]:
+    return [r.seq for r in fabric.requests() if r.endpoint == "goalstate"]
+
+
+def test_support_sees_which_channel_each_goal_state_came_through(system: System) -> None:
+    """Classic's ExtensionProcessing telemetry (§9.8 step 10) names the goal state's channel
+    and source: a Fast Track one says HostGAPlugin / FastTrack."""
+    system.fabric.add_extension(SECOND, **_second())
+    system.wait_extension_status(SECOND, "success", seq=0)
+
+    def processed() -> list[dict[str, Any]]:
+        events = [e["params"] for r in system.fabric.records("telemetry") for e in r["events"]]
+        return [
+            e
+            for e in events
+            if e.get("Operation") == "ExtensionProcessing"
+            and "channel: HostGAPlugin source: FastTrack" in e["Message"]
+        ]
+
+    event = wait_for(processed, timeout=30, what="ExtensionProcessing telemetry")[-1]
+    assert event["Message"].startswith("ProcessExtensionsGoalState completed [etag_")
+    assert event["OperationSuccess"] is True and event["Duration"] >= 0

@@ -1,4 +1,5 @@
-"""The client of org.waagent.Provisioner1 that wire uses: handing over the JIT users."""
+"""The client of org.waagent.Provisioner1 that wire uses: handing over the JIT users, and asking
+whether provisioning is done (its State) before the first extensions hand-over."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from ..names import PROVISIONER
 
 # The provisioner may be bus-activated first, and it only queues the work before it replies.
 APPLY_TIMEOUT = 60.0
+
+
+PROPERTIES = "org.freedesktop.DBus.Properties"
 
 
 class ProvisionerClient:
@@ -25,3 +29,17 @@ class ProvisionerClient:
             [update.model_dump_json()],
             timeout=APPLY_TIMEOUT,
         )
+
+    async def state(self) -> str:
+        """The State property (Provisioning, Provisioned, Failed, NotProvisioned); the call
+        bus-activates the provisioner, which has decided its state before it answers."""
+        reply = await call(
+            self.bus,
+            PROVISIONER,
+            "Get",
+            "ss",
+            [PROVISIONER.interface, "State"],
+            interface=PROPERTIES,
+            timeout=APPLY_TIMEOUT,
+        )
+        return str(reply.body[0].value)
