@@ -68,7 +68,10 @@ def test_a_key_without_effect_is_warned_about_once_although_every_service_starts
     up(system)
     warnings = [line for line in system.log_text().splitlines() if "has no effect" in line]
     assert len(warnings) == 1, warnings
-    assert "OS.EnableFIPS=y has no effect: not built: openssl is not run with OPENSSL_FIPS=1" in warnings[0]
+    assert (
+        "OS.EnableFIPS=y has no effect: not built: openssl is not run with OPENSSL_FIPS=1"
+        in warnings[0]
+    )
 
 
 def test_services_stay_resident_under_the_daemon(system: CliSystem) -> None:
