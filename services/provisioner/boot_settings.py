@@ -17,9 +17,10 @@ import shutil
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from ..common.commands import CommandRunner
+from ..common.errors import WaagentError
 from ..common.models.base import FrozenModel
 from ..common.root import Root
 from . import bootloader
@@ -33,13 +34,16 @@ NUMA_OFF = (KernelArg("numa", "off"),)
 LAST_NUMA_BUGGY_KERNEL = (2, 6, 37)
 RECORD = "boot-settings.json"
 REGENERATE_TIMEOUT = 300.0
-GRUB_CONFIGS = (("grub2-mkconfig", "/boot/grub2/grub.cfg"), ("grub-mkconfig", "/boot/grub/grub.cfg"))
+GRUB_CONFIGS = (
+    ("grub2-mkconfig", "/boot/grub2/grub.cfg"),
+    ("grub-mkconfig", "/boot/grub/grub.cfg"),
+)
 
 
 class BootRecord(FrozenModel):
     """The words waagent added, per feature, per file (paths inside the root)."""
 
-    added: dict[str, dict[str, tuple[str, ...]]] = {}
+    added: dict[str, dict[str, tuple[str, ...]]] = Field(default_factory=dict)
 
 
 class BootResult(FrozenModel):
@@ -149,3 +153,19 @@ class BootSettings:
     async def _regenerate(self, command: Sequence[str]) -> str:
         await self.runner.run(command, timeout=REGENERATE_TIMEOUT)
         return f"ran {' '.join(command)}"
+
+    async def serial_console(self, enable: bool, dry_run: bool) -> BootResult:
+        if enable:
+            return await self.enable("serial_console", SERIAL_CONSOLE, dry_run)
+        return await self.disable("serial_console", dry_run)
+
+    async def numa_workaround(self, kernel_release: str) -> BootResult | None:
+        """`numa=off` on the kernels that need it; None (nothing done) elsewhere."""
+        if not needs_numa_off(kernel_release):
+            return None
+        try:
+            return await self.enable("numa", NUMA_OFF, dry_run=False)
+        except WaagentError as exc:
+            # Provisioning goes on: the VM boots without it, as it did before.
+            log.warning("numa=off not added for kernel %s: %s", kernel_release, exc.message)
+            return None

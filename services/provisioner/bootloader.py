@@ -21,6 +21,7 @@ diff of exactly what would be written, and an undo removes exactly the words we 
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -222,7 +223,9 @@ def plan_remove(root: Root, added: Mapping[str, Sequence[str]]) -> list[Change]:
             after = " ".join(ka.remove_last(before.split(), tokens)) + "\n"
         else:
             key = "kernel" if PurePosixPath(path).name == "menu.lst" else "options"
-            after = _edit_keyword_lines(before, key, lambda w: ka.remove_last(w, tokens))
+            after = _edit_keyword_lines(
+                before, key, functools.partial(ka.remove_last, tokens=tokens)
+            )
         if after != before:
             changes.append(Change(path, before, after))
     return changes

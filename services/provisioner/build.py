@@ -7,11 +7,12 @@ from pathlib import Path
 from ..common.boot import current_boot_id
 from ..common.classic_files import ClassicFiles
 from ..common.clients.hostname import HostnameService
-from ..common.clients.systemd import Units
+from ..common.clients.systemd import Units, booted
 from ..common.clients.wire import WireApi as Wire
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .boot_settings import BootSettings
 from .cloud_init import CloudInitWaits
 from .custom_data import CustomData
 from .deprovision import Deprovisioner
@@ -26,6 +27,9 @@ from .sshd_config import SshdConfig
 from .state import StateStore
 from .sudoers import Sudoers
 from .users import Users
+
+# grub-mkconfig reads block devices and writes /boot: outside the provisioner's sandbox.
+REGENERATE_IN_PID1 = ("systemd-run", "--wait", "--quiet", "--collect", "--")
 
 
 def build_provisioner(
@@ -78,6 +82,7 @@ def build_provisioner(
         ),
         certificates=ClassicFiles(root, config.lib_dir),
         jit=JitUsers(config, users, sudoers, wire),
+        boot=BootSettings(root, runner, config.lib_dir, REGENERATE_IN_PID1 if booted() else ()),
     )
     return Provisioner(
         config, root, parts, wire=wire, units=units, sysfs_root=sysfs_root, waits=waits

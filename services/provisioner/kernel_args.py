@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 from ..common.errors import Failed
 
-_ASSIGNMENT = re.compile(r"^(?P<lead>\s*(?:export\s+)?)(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<rest>.*)$")
+_ASSIGNMENT = re.compile(
+    r"^(?P<lead>\s*(?:export\s+)?)(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<rest>.*)$"
+)
 # Characters that keep their special meaning inside double quotes.
 _DQ_SPECIAL = '\\"$`'
 
@@ -75,40 +77,46 @@ class Assignment:
         return f'{self.lead}{self.name}="{" ".join(words)}"{self.trailing}'
 
 
-def _dq_value(rest: str, where: str) -> tuple[str, str]:
-    """The value at the start of `rest` as double-quoted content, and what follows it."""
-    out: list[str] = []
-    i, quote = 0, ""
+def _quoted(rest: str, i: int, quote: str, out: list[str]) -> int:
+    """Copy a quoted part starting after its quote as double-quoted content; the index after
+    the closing quote, or -1 when it is not closed."""
     while i < len(rest):
         c = rest[i]
+        if c == quote:
+            return i + 1
         if quote == "'":
-            if c == "'":
-                quote = ""
-            else:
-                out.append("\\" + c if c in _DQ_SPECIAL else c)
-        elif quote == '"':
-            if c == '"':
-                quote = ""
-            elif c == "\\" and i + 1 < len(rest):
-                out.append(rest[i : i + 2])
-                i += 1
-            else:
-                out.append(c)
-        elif c in " \t;":
-            return "".join(out), rest[i:]
-        elif c in "'\"":
-            quote = c
-        elif c == "\\":
-            if i + 1 >= len(rest):
-                raise UnparsableLine(where, "the value continues on the next line")
-            nxt = rest[i + 1]
-            out.append("\\" + nxt if nxt in _DQ_SPECIAL else nxt)
+            out.append("\\" + c if c in _DQ_SPECIAL else c)
+        elif c == "\\" and i + 1 < len(rest):
+            out.append(rest[i : i + 2])
             i += 1
         else:
             out.append(c)
         i += 1
-    if quote:
-        raise UnparsableLine(where, f"the value's {quote} quote is not closed on its line")
+    return -1
+
+
+def _dq_value(rest: str, where: str) -> tuple[str, str]:
+    """The value at the start of `rest` as double-quoted content, and what follows it."""
+    out: list[str] = []
+    i = 0
+    while i < len(rest):
+        c = rest[i]
+        if c in " \t;":
+            return "".join(out), rest[i:]
+        if c in "'\"":
+            i = _quoted(rest, i + 1, c, out)
+            if i < 0:
+                raise UnparsableLine(where, f"the value's {c} quote is not closed on its line")
+            continue
+        if c == "\\":
+            if i + 1 >= len(rest):
+                raise UnparsableLine(where, "the value continues on the next line")
+            c = rest[i + 1]
+            out.append("\\" + c if c in _DQ_SPECIAL else c)
+            i += 1
+        else:
+            out.append(c)
+        i += 1
     return "".join(out), ""
 
 
