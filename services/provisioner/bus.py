@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 NoValue = Annotated[None, DBusSignature("")]
 DBusStrList = Annotated[list[str], DBusSignature("as")]
-BootReply = Annotated[list[object], DBusSignature("asss")]
+BootReply = Annotated[list[object], DBusSignature("assss")]
 
 
 # Wire hands over the JIT users (root too, by hand); the bus policy says the same.
