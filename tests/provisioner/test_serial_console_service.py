@@ -45,6 +45,7 @@ def test_root_turns_it_on_once_sees_the_dry_run_diff_and_turns_it_off(vm: Vm) ->
     assert dry.ok, dry.error
     changed, diff, regeneration, message = dry.data
     assert (changed, message) == (["/etc/default/grub"], "dry run")
+    assert regeneration.startswith("skipped: ") and "sandbox root" in regeneration
     assert '+GRUB_CMDLINE_LINUX_DEFAULT="quiet console=ttyS0 earlyprintk=ttyS0"' in diff
     assert vm.path("/etc/default/grub").read_text() == DEBIAN_GRUB
 
