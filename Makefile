@@ -76,6 +76,8 @@ UNITDIR := $(PREFIX)/lib/systemd/system
 SERVICES := wire provisioner diskd extd netd
 # netd's boot-time and endpoint-change units, besides its bus-activated one.
 NETD_UNITS := waagent-network-setup.service waagent-firewall-refresh.service
+# Hyper-V's entropy seed into the kernel's pool at boot (the provisioner's code, its own unit).
+ENTROPY_UNIT := waagent-entropy.service
 DATA_FILES := \
 	$(foreach f,$(wildcard dbus/policy/*.conf),$(PREFIX)/share/dbus-1/system.d/$(notdir $(f))) \
 	$(foreach f,$(wildcard dbus/policy/*.policy),$(PREFIX)/share/polkit-1/actions/$(notdir $(f))) \
@@ -84,6 +86,7 @@ DATA_FILES := \
 	$(UNITDIR)/waagent.target $(UNITDIR)/azure.slice $(UNITDIR)/azure-vmextensions.slice \
 	$(UNITDIR)/waagent-extension-events@.path \
 	$(foreach u,$(NETD_UNITS),$(UNITDIR)/$(u)) $(UNITDIR)/waagent-firewall-refresh.path \
+	$(UNITDIR)/$(ENTROPY_UNIT) $(LIBEXECDIR)/waagent-entropy \
 	$(PREFIX)/lib/sysusers.d/waagent.conf $(PREFIX)/lib/tmpfiles.d/waagent.conf \
 	$(PREFIX)/sbin/waagent
 
@@ -103,7 +106,10 @@ install: venv
 		sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			systemd/units/waagent-$$s.service.in > $(DESTDIR)$(UNITDIR)/waagent-$$s.service; \
 	done
-	for u in $(NETD_UNITS); do \
+	sed -e 's|@PKGLIBDIR@|$(PKGLIBDIR)|g' -e 's|@MODULE@|waagent.provisioner.entropy|g' \
+		systemd/launcher.in > $(DESTDIR)$(LIBEXECDIR)/waagent-entropy
+	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/waagent-entropy
+	for u in $(NETD_UNITS) $(ENTROPY_UNIT); do \
 		sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			systemd/units/$$u.in > $(DESTDIR)$(UNITDIR)/$$u; \
 	done
