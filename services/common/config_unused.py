@@ -49,7 +49,6 @@ UNUSED: Mapping[str, str] = {
     "OS.UpdateRdmaDriver": "not built: no service sets up RDMA",
     "OS.CheckRdmaDriver": "not built: no service sets up RDMA",
     "DetectScvmmEnv": "classic-only: System Center VMM hosts are not Azure",
-    "CGroups.Enabled": "classic-only, and unused there too",
     "Debug.CgroupLogMetrics": _AGENT_LIMITS,
     "Debug.CgroupDisableOnProcessCheckFailure": _AGENT_LIMITS,
     "Debug.CgroupDisableOnQuotaCheckFailure": _AGENT_LIMITS,

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 
 async def setup(ctx: ServiceContext) -> None:
-    launcher = TransientServices(ctx.bus) if await systemd.running(ctx.bus) else None
+    running = await systemd.running(ctx.bus)
+    launcher = TransientServices(ctx.bus, limits=ctx.config.cgroups_enabled) if running else None
     log.info(
         "extension commands run %s",
         "as transient services of systemd" if launcher else "as child processes",
