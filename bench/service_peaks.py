@@ -3,7 +3,8 @@ sized from (docs/architecture.md, "Limits of the agent's own units").
 
 VmHWM (the process's peak resident set) of: the provisioner after a provisioning with RSA host
 keys (the costliest kind), wire after it, and extd after installing and enabling 10 extensions
-at once, wire after that, and wire uploading a log bundle of the largest size it accepts. Prints figures; asserts nothing. Needs root.
+at once, wire after that, wire uploading a log bundle of the largest size it accepts, and diskd
+formatting a resource disk and making its swap file. Prints figures; asserts nothing. Needs root.
 Run: .venv/bin/python bench/service_peaks.py
 """
 
@@ -19,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.extensions import all_succeeded, names, reporting, success  # noqa: E402
-from tests.diskd.disks import LoopDisk, dev_root, gen2_sysfs, ntfs_typed  # noqa: E402
-from tests.diskd.system import DiskEnvironment, config  # noqa: E402
-from tests.harness.wait import wait_for  # noqa: E402
-from tests.provisioner.vm import simulated_vm  # noqa: E402
-from waagent.common.bus.client import call, connect_system_bus  # noqa: E402
-from waagent.common.names import DISK, PROVISIONER, WIRE  # noqa: E402
-from waagent.fabric.scenario import CertificateSpec, Scenario  # noqa: E402
+from bench.extensions import all_succeeded, names, reporting, success
+from tests.diskd.disks import LoopDisk, dev_root, gen2_sysfs, ntfs_typed
+from tests.diskd.system import DiskEnvironment, config
+from tests.harness.wait import wait_for
+from tests.provisioner.vm import simulated_vm
+from waagent.common.bus.client import call, connect_system_bus
+from waagent.common.names import DISK, PROVISIONER, WIRE
+from waagent.fabric.scenario import CertificateSpec, Scenario
 
 RUNS = 3
 
