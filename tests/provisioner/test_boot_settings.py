@@ -264,9 +264,7 @@ def test_rhel9_gets_cmdline_linux_the_bls_entries_and_etc_kernel_cmdline(tmp_pat
 def test_rhel8_entries_that_defer_to_kernelopts_are_left_to_grub2_mkconfig(
     tmp_path: Path,
 ) -> None:
-    entry = RHEL_ENTRY.replace(
-        RHEL_ENTRY.splitlines()[4], "options $kernelopts $tuned_params"
-    )
+    entry = RHEL_ENTRY.replace(RHEL_ENTRY.splitlines()[4], "options $kernelopts $tuned_params")
     root = tree(tmp_path, {"/etc/default/grub": RHEL_GRUB, ENTRY: entry})
     result = serial(settings_for(root))
     assert result.changed == ("/etc/default/grub",)
