@@ -135,15 +135,21 @@ def _grub_add(root: Root, args: Sequence[KernelArg]) -> list[Change]:
     return [Change(target, before, after, tuple(wanted))]
 
 
-def _grub_remove(path: str, text: str, tokens: Sequence[str]) -> str | None:
+def _grub_remove(path: str, text: str, tokens: Sequence[str], variable: str) -> str | None:
+    """Take the tokens out of the assignment they were added to: the last of `variable`,
+    then the other variable's (a hand-moved argument)."""
     names = [LINUX, LINUX_DEFAULT]
+    found = ka.assignments(text, names, path)
+    order = [a for a in reversed(found) if a.name == variable]
+    order += [a for a in reversed(found) if a.name != variable]
     todo = list(tokens)
-    for assignment in reversed(ka.assignments(text, names, path)):
-        kept = ka.remove_last(assignment.words, [t for t in todo if t in assignment.words])
-        for token in set(assignment.words) - set(kept):
+    for assignment in order:
+        words = list(assignment.words)
+        for token in [t for t in todo if t in words]:
+            words = ka.remove_last(words, [token])
             todo.remove(token)
-        if kept != list(assignment.words):
-            text = ka.replace_line(text, assignment.index, assignment.render(kept))
+        if words != list(assignment.words):
+            text = ka.replace_line(text, assignment.index, assignment.render(words))
     if path == DROP_IN and all(
         ka.is_reference(w, a.name) for a in ka.assignments(text, names, path) for w in a.words
     ):
@@ -212,13 +218,14 @@ def plan_add(root: Root, args: Sequence[KernelArg]) -> list[Change]:
 def plan_remove(root: Root, added: Mapping[str, Sequence[str]]) -> list[Change]:
     """The changes that take out the words recorded as added, file by file."""
     changes = []
+    variable = _GrubChain.read(root).variable()
     for path, tokens in added.items():
         before = root.read_text(path)
         if before is None:
             continue
         after: str | None
         if path == GRUB_DEFAULT or path.startswith(GRUB_D + "/"):
-            after = _grub_remove(path, before, tokens)
+            after = _grub_remove(path, before, tokens, variable)
         elif path == KERNEL_CMDLINE:
             after = " ".join(ka.remove_last(before.split(), tokens)) + "\n"
         else:

@@ -29,7 +29,14 @@ from .sudoers import Sudoers
 from .users import Users
 
 # grub-mkconfig reads block devices and writes /boot: outside the provisioner's sandbox.
-REGENERATE_IN_PID1 = ("systemd-run", "--wait", "--quiet", "--collect", "--")
+REGENERATE_IN_PID1 = (
+    "systemd-run",
+    "--wait",
+    "--quiet",
+    "--collect",
+    "--property=RuntimeMaxSec=300",  # its own limit, should our runner's timeout kill the client
+    "--",
+)
 
 
 def build_provisioner(

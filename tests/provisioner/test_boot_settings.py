@@ -174,6 +174,21 @@ def test_ttys0_followed_by_another_console_is_not_the_boot_console(tmp_path: Pat
     assert read(root, "/etc/default/grub") == grub
 
 
+def test_undo_takes_the_argument_from_the_variable_it_was_added_to(tmp_path: Path) -> None:
+    # console=ttyS0 in GRUB_CMDLINE_LINUX, but console=tty1 after it in _DEFAULT wins.
+    grub = DEBIAN_GRUB.replace('"quiet"', '"console=tty1"').replace(
+        'GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="console=ttyS0"'
+    )
+    root = tree(tmp_path, {"/etc/default/grub": grub})
+    settings = settings_for(root)
+    serial(settings)
+    assert shell_value(root, ["/etc/default/grub"], "GRUB_CMDLINE_LINUX_DEFAULT") == (
+        "console=tty1 console=ttyS0 earlyprintk=ttyS0"
+    )
+    serial(settings, enable=False)
+    assert read(root, "/etc/default/grub") == grub
+
+
 def test_ubuntu_cloud_images_get_a_drop_in_extending_the_cloudimg_settings(
     tmp_path: Path,
 ) -> None:
