@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 from pydantic import Field, ValidationError
 
 from ..common.commands import CommandRunner
-from ..common.errors import WaagentError
+from ..common.errors import Failed, WaagentError
 from ..common.models.base import FrozenModel
 from ..common.root import Root
 from . import bootloader
@@ -64,9 +64,17 @@ def needs_numa_off(kernel_release: str) -> bool:
 
 class BootSettings:
     def __init__(
-        self, root: Root, runner: CommandRunner, lib_dir: str, wrap: Sequence[str] = ()
+        self,
+        root: Root,
+        runner: CommandRunner,
+        lib_dir: str,
+        wrap: Sequence[str] = (),
+        *,
+        regenerate: bool | None = None,
     ) -> None:
         self.root, self.runner = root, runner
+        # grub.cfg is the running system's: regenerated for `/` only (tests may say otherwise).
+        self.regenerate = root.is_host if regenerate is None else regenerate
         self.record_path = PurePosixPath(lib_dir) / RECORD
         # systemd-run ... --, from the service: grub-mkconfig probes block devices and writes
         # /boot, which the provisioner's sandbox does not allow.
@@ -91,37 +99,57 @@ class BootSettings:
         if not changes:
             words = " ".join(a.text for a in args)
             return BootResult(message=f"{words}: already on the kernel command line")
-        if not dry_run:
-            record = self.load()
-            added = dict(record.added.get(feature, {}))
-            for change in changes:
-                added[change.path] = (*added.get(change.path, ()), *change.added)
-            # Recorded first: after a crash the undo knows what may have been written.
-            self._save(BootRecord(added={**record.added, feature: added}))
-        return await self._apply(changes, dry_run, "added")
+        record = self.load()
+        added = dict(record.added.get(feature, {}))
+        for change in changes:
+            added[change.path] = (*added.get(change.path, ()), *change.added)
+        after = BootRecord(added={**record.added, feature: added})
+        return await self._apply(changes, dry_run, "added", record, after)
 
     async def disable(self, feature: str, dry_run: bool) -> BootResult:
         record = self.load()
         added = record.added.get(feature)
         if not added:
             return BootResult(message="nothing to undo: waagent has not added these arguments")
-        result = await self._apply(bootloader.plan_remove(self.root, added), dry_run, "removed")
-        if not dry_run:
-            self._save(BootRecord(added={k: v for k, v in record.added.items() if k != feature}))
-        return result
+        changes = bootloader.plan_remove(self.root, added)
+        after = BootRecord(added={k: v for k, v in record.added.items() if k != feature})
+        return await self._apply(changes, dry_run, "removed", record, after)
 
-    async def _apply(self, changes: list[Change], dry_run: bool, verb: str) -> BootResult:
+    async def _apply(
+        self,
+        changes: list[Change],
+        dry_run: bool,
+        verb: str,
+        record: BootRecord,
+        after: BootRecord,
+    ) -> BootResult:
+        """Record, write, regenerate; a failed regeneration puts files and record back, so the
+        next run does the whole change again rather than finding it "already" done."""
         diff = "".join(change.diff() for change in changes)
         changed = tuple(change.path for change in changes)
         command = self._regeneration(changes)
         if dry_run:
             plan = f"would run {' '.join(command)}" if command else self._skipped(changes)
             return BootResult(changed=changed, diff=diff, regeneration=plan, message="dry run")
+        # Recorded first: after a crash the undo knows what may have been written.
+        self._save(after)
         for change in changes:
             self._write(change)
         log.info("kernel arguments %s in %s", verb, ", ".join(changed))
-        regeneration = await self._regenerate(command) if command else self._skipped(changes)
-        return BootResult(changed=changed, diff=diff, regeneration=regeneration, message=verb)
+        if not command:
+            return BootResult(
+                changed=changed, diff=diff, regeneration=self._skipped(changes), message=verb
+            )
+        try:
+            await self.runner.run(command, timeout=REGENERATE_TIMEOUT)
+        except WaagentError as exc:
+            for change in changes:
+                self._write(Change(change.path, change.after, change.before))
+            self._save(record)
+            raise Failed(f"{exc.message}; the boot loader files are left as they were") from None
+        return BootResult(
+            changed=changed, diff=diff, regeneration=f"ran {' '.join(command)}", message=verb
+        )
 
     def _write(self, change: Change) -> None:
         if change.after is None:
@@ -134,25 +162,23 @@ class BootSettings:
         self.root.write_atomic(change.path, change.after, mode=mode)
 
     def _regeneration(self, changes: list[Change]) -> tuple[str, ...]:
-        if not self.root.is_host or not any(c.regenerates_grub for c in changes):
+        if not self.regenerate or not any(c.regenerates_grub for c in changes):
             return ()
-        if shutil.which("update-grub"):
-            return (*self.wrap, "update-grub")
+        # Absolute paths: what was found is what runs, whatever the runner's PATH.
+        if update_grub := shutil.which("update-grub"):
+            return (*self.wrap, update_grub)
         for tool, config in GRUB_CONFIGS:
-            if shutil.which(tool) and self.root.exists(PurePosixPath(config).parent):
-                return (*self.wrap, tool, "-o", config)
+            found = shutil.which(tool)
+            if found and self.root.exists(PurePosixPath(config).parent):
+                return (*self.wrap, found, "-o", config)
         return ()
 
     def _skipped(self, changes: list[Change]) -> str:
         if not any(c.regenerates_grub for c in changes):
             return "not needed (the boot loader reads the edited files itself)"
-        if not self.root.is_host:
+        if not self.regenerate:
             return f"skipped: {self.root.path} is a sandbox root, not the running system"
         return "skipped: neither update-grub nor grub2-mkconfig/grub-mkconfig is installed"
-
-    async def _regenerate(self, command: Sequence[str]) -> str:
-        await self.runner.run(command, timeout=REGENERATE_TIMEOUT)
-        return f"ran {' '.join(command)}"
 
     async def serial_console(self, enable: bool, dry_run: bool) -> BootResult:
         if enable:

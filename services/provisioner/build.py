@@ -33,6 +33,7 @@ REGENERATE_IN_PID1 = (
     "systemd-run",
     "--wait",
     "--quiet",
+    "--pipe",  # the command's own error message reaches ours
     "--collect",
     "--property=RuntimeMaxSec=300",  # its own limit, should our runner's timeout kill the client
     "--",

@@ -340,3 +340,44 @@ def test_numa_off_goes_on_the_command_line_of_an_old_kernel_only(tmp_path: Path)
     serial(settings)
     serial(settings, enable=False)  # the serial console's undo keeps numa=off
     assert read(root, "/boot/grub/menu.lst").splitlines()[4].endswith(" rhgb quiet numa=off")
+
+
+def fake_update_grub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "update-grub").write_text("#!/bin/sh\n" + script)
+    (bin_dir / "update-grub").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+
+
+def test_grub_cfg_is_regenerated_after_a_change_to_the_grub_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_update_grub(tmp_path, monkeypatch, f"echo ran > {tmp_path}/regenerated\n")
+    root = tree(tmp_path / "root", {"/etc/default/grub": DEBIAN_GRUB})
+    settings = BootSettings(root, Runner(), "/var/lib/waagent", regenerate=True)
+    assert serial(settings).regeneration == f"ran {tmp_path}/bin/update-grub"
+    assert (tmp_path / "regenerated").read_text() == "ran\n"
+
+
+def test_a_failed_regeneration_leaves_the_files_and_the_record_as_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_update_grub(
+        tmp_path, monkeypatch, "echo 'error: cannot find a GRUB drive for /dev/sda1' >&2\nexit 1\n"
+    )
+    root = tree(
+        tmp_path / "root",
+        {
+            "/etc/default/grub": UBUNTU_GRUB,
+            "/etc/default/grub.d/50-cloudimg-settings.cfg": UBUNTU_CLOUDIMG,
+        },
+    )
+    before = snapshot(root)
+    settings = BootSettings(root, Runner(), "/var/lib/waagent", regenerate=True)
+    with pytest.raises(Failed, match="cannot find a GRUB drive for /dev/sda1; the boot loader"):
+        serial(settings)
+    assert snapshot(root) == before  # the new drop-in is gone again
+    assert settings.load().added == {}
+    with pytest.raises(Failed):
+        serial(settings)  # tried again in full, not "already" done
