@@ -129,7 +129,7 @@ class BootSettings:
         changed = tuple(change.path for change in changes)
         command = self._regeneration(changes)
         if dry_run:
-            plan = f"would run {' '.join(command)}" if command else self._skipped(changes)
+            plan = f"would run {self._shown(command)}" if command else self._skipped(changes)
             return BootResult(changed=changed, diff=diff, regeneration=plan, message="dry run")
         # Recorded first: after a crash the undo knows what may have been written.
         self._save(after)
@@ -148,7 +148,7 @@ class BootSettings:
             self._save(record)
             raise Failed(f"{exc.message}; the boot loader files are left as they were") from None
         return BootResult(
-            changed=changed, diff=diff, regeneration=f"ran {' '.join(command)}", message=verb
+            changed=changed, diff=diff, regeneration=f"ran {self._shown(command)}", message=verb
         )
 
     def _write(self, change: Change) -> None:
@@ -172,6 +172,10 @@ class BootSettings:
             if found and self.root.exists(PurePosixPath(config).parent):
                 return (*self.wrap, found, "-o", config)
         return ()
+
+    def _shown(self, command: Sequence[str]) -> str:
+        shown = " ".join(command[len(self.wrap) :])
+        return f"{shown} (through systemd-run)" if self.wrap else shown
 
     def _skipped(self, changes: list[Change]) -> str:
         if not any(c.regenerates_grub for c in changes):
