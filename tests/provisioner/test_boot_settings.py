@@ -162,29 +162,30 @@ def test_an_earlier_console_stays_and_ttys0_comes_last(tmp_path: Path) -> None:
     assert "# kept as the admin wrote it" in read(root, "/etc/default/grub")
 
 
-def test_ttys0_followed_by_another_console_is_not_the_boot_console(tmp_path: Path) -> None:
-    grub = DEBIAN_GRUB.replace('"quiet"', '"console=ttyS0,115200n8 console=tty1"')
+@pytest.mark.parametrize(
+    ("default", "linux", "expected"),
+    [
+        # ttyS0 followed by another console is not the boot console: ours goes last.
+        (
+            "console=ttyS0,115200n8 console=tty1",
+            "",
+            "console=ttyS0,115200n8 console=tty1 console=ttyS0 earlyprintk=ttyS0",
+        ),
+        # console=ttyS0 in GRUB_CMDLINE_LINUX, but console=tty1 after it in _DEFAULT wins; the
+        # undo takes the argument from the variable it was added to.
+        ("console=tty1", "console=ttyS0", "console=tty1 console=ttyS0 earlyprintk=ttyS0"),
+    ],
+)
+def test_ttys0_becomes_the_last_console_and_the_undo_restores_the_file(
+    tmp_path: Path, default: str, linux: str, expected: str
+) -> None:
+    grub = DEBIAN_GRUB.replace('"quiet"', f'"{default}"').replace(
+        'GRUB_CMDLINE_LINUX=""', f'GRUB_CMDLINE_LINUX="{linux}"'
+    )
     root = tree(tmp_path, {"/etc/default/grub": grub})
     settings = settings_for(root)
     serial(settings)
-    assert shell_value(root, ["/etc/default/grub"], "GRUB_CMDLINE_LINUX_DEFAULT") == (
-        "console=ttyS0,115200n8 console=tty1 console=ttyS0 earlyprintk=ttyS0"
-    )
-    serial(settings, enable=False)
-    assert read(root, "/etc/default/grub") == grub
-
-
-def test_undo_takes_the_argument_from_the_variable_it_was_added_to(tmp_path: Path) -> None:
-    # console=ttyS0 in GRUB_CMDLINE_LINUX, but console=tty1 after it in _DEFAULT wins.
-    grub = DEBIAN_GRUB.replace('"quiet"', '"console=tty1"').replace(
-        'GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="console=ttyS0"'
-    )
-    root = tree(tmp_path, {"/etc/default/grub": grub})
-    settings = settings_for(root)
-    serial(settings)
-    assert shell_value(root, ["/etc/default/grub"], "GRUB_CMDLINE_LINUX_DEFAULT") == (
-        "console=tty1 console=ttyS0 earlyprintk=ttyS0"
-    )
+    assert shell_value(root, ["/etc/default/grub"], "GRUB_CMDLINE_LINUX_DEFAULT") == expected
     serial(settings, enable=False)
     assert read(root, "/etc/default/grub") == grub
 
