@@ -83,6 +83,9 @@ NETD_UNITS += waagent-dhcp-routes.service
 HELPERS := waagent-nic-names:netd.nic_names
 HELPERS += waagent-azure-disk:diskd.azure_disk
 UDEVRULESDIR := $(PREFIX)/lib/udev/rules.d
+# Hyper-V's entropy seed into the kernel's pool at boot (the provisioner's code, its own unit).
+HELPERS += waagent-entropy:provisioner.entropy
+ENTROPY_UNIT := waagent-entropy.service
 DATA_FILES := \
 	$(foreach f,$(wildcard dbus/policy/*.conf),$(PREFIX)/share/dbus-1/system.d/$(notdir $(f))) \
 	$(foreach f,$(wildcard dbus/policy/*.policy),$(PREFIX)/share/polkit-1/actions/$(notdir $(f))) \
@@ -92,6 +95,7 @@ DATA_FILES := \
 	$(UNITDIR)/waagent-extension-events@.path \
 	$(foreach u,$(NETD_UNITS),$(UNITDIR)/$(u)) $(UNITDIR)/waagent-firewall-refresh.path \
 	$(UNITDIR)/waagent-dhcp-routes.path \
+	$(UNITDIR)/$(ENTROPY_UNIT) \
 	$(PREFIX)/lib/sysusers.d/waagent.conf $(PREFIX)/lib/tmpfiles.d/waagent.conf \
 	$(PREFIX)/sbin/waagent \
 	$(UNITDIR)/azure-walinuxagent-logcollector.slice $(UNITDIR)/waagent-logcollector.timer \
@@ -122,7 +126,7 @@ install: venv
 			systemd/launcher.in > $(DESTDIR)$(LIBEXECDIR)/$${h%%:*}; \
 		chmod 0755 $(DESTDIR)$(LIBEXECDIR)/$${h%%:*}; \
 	done
-	for u in $(NETD_UNITS) waagent-nic-names.service; do \
+	for u in $(NETD_UNITS) waagent-nic-names.service $(ENTROPY_UNIT); do \
 		sed -e 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
 			systemd/units/$$u.in > $(DESTDIR)$(UNITDIR)/$$u; \
 	done

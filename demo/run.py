@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from demo.steps import (
+    boot,
     cli,
     dhcp,
     diskd,
@@ -34,7 +35,7 @@ from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
-STEPS = [foundation, diskd, provisioner, jit_users, scvmm, fabric, extensions, fast_track]
+STEPS = [foundation, diskd, provisioner, boot, jit_users, scvmm, fabric, extensions, fast_track]
 STEPS += [network, kvp, dhcp, system_files, cli, log_collection]
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}

@@ -13,7 +13,7 @@ from ..common.errors import ConfigError
 from ..common.root import Root
 from ..daemon.run import DaemonSettings, cannot_supervise, run_daemon, start_detached
 from . import args as cli_args
-from . import collect_logs, deprovision, firewall, status
+from . import collect_logs, deprovision, firewall, serial_console, status
 
 WIRE_PROTOCOL_VERSION = "2012-11-30"
 HOSTGAPLUGIN_API_VERSION = "2015-09-01"
@@ -101,11 +101,26 @@ def not_supported(inv: cli_args.Invocation) -> int:
     return 1
 
 
+def run_serial_console(inv: cli_args.Invocation) -> int:
+    """Needs only Lib.Dir (where the undo record is): the defaults when there is no file."""
+    root = Root(inv.root or "/")
+    agent_config = config.AgentConfig()
+    if inv.config_path is not None or config_path(inv, root).exists():
+        found = load(inv)
+        if found is None:
+            return 1
+        agent_config = found[2].config
+    enable = serial_console.VALUES[inv.serial_console]
+    local = root if inv.root is not None else None
+    return serial_console.run(enable, inv.dry_run, local, agent_config)
+
+
 # Commands that need no configuration file (the bus clients ask the services, which have one).
 WITHOUT_CONFIG: dict[str, Callable[[cli_args.Invocation], int]] = {
     "deprovision": lambda inv: deprovision.run(False, inv.force),
     "deprovision+user": lambda inv: deprovision.run(True, inv.force),
     "status": lambda inv: status.run(inv.json),
+    "serialconsole": run_serial_console,
 }
 
 
@@ -120,6 +135,8 @@ def without_config(inv: cli_args.Invocation) -> int | None:
     problem = usage_problem(inv)
     if inv.command == "setup-firewall" and not inv.endpoint:
         problem = "-setup-firewall needs the WireServer address: -setup-firewall=<ip>"
+    if inv.command == "serialconsole" and inv.serial_console not in serial_console.VALUES:
+        problem = f"-serialconsole={inv.serial_console}: expected -serialconsole or =off"
     if problem is not None:
         return usage_error(problem)
     command = WITHOUT_CONFIG.get(inv.command)
@@ -137,6 +154,7 @@ def with_config(inv: cli_args.Invocation) -> int:
         return 0
     if inv.command == "setup-firewall":
         return firewall.run(inv.endpoint, root, loaded.config)
+
     if inv.command in ("daemon", "start"):
         problem = cannot_supervise()
         if problem is not None:

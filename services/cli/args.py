@@ -22,16 +22,13 @@ COMMANDS = (
     "status",
     "collect-logs",
     "setup-firewall",
+    "serialconsole",
 )
 ALIASES = {"usage": "help", "?": "help", "h": "help", "showconfiguration": "show-configuration"}
 FLAGS = ("force", "verbose", "full", "debug", "json")
 
 # Classic commands (and the legacy 2.0 one) that waagent recognizes but does not offer: why not.
 NOT_SUPPORTED = {
-    "serialconsole": (
-        "-serialconsole is not supported (the classic 2.x agent dropped it too): add"
-        " console=ttyS0 earlyprintk=ttyS0 to the kernel command line in the boot loader"
-    ),
     "run-exthandlers": (
         "-run-exthandlers is not needed: extensions are handled by the org.waagent.Extensions1"
         " service"
@@ -56,6 +53,8 @@ class Invocation:
     config_path: str | None = None
     root: str | None = None
     endpoint: str = ""
+    serial_console: str = ""  # "", "on" or "off"
+    dry_run: bool = False
     unknown: list[str] = field(default_factory=list)
 
 
@@ -65,8 +64,9 @@ def _command_of(lowered: str) -> str | None:
     if lowered in NOT_SUPPORTED:
         return lowered
     # -setup-firewall=<ip> carries its value after '='.
-    if lowered.startswith("setup-firewall="):
-        return "setup-firewall"
+    for valued in ("setup-firewall", "serialconsole"):
+        if lowered.startswith(valued + "="):
+            return valued
     return None
 
 
@@ -85,9 +85,13 @@ def parse(argv: Sequence[str]) -> Invocation:
             inv.root = value
         elif lowered in FLAGS:
             setattr(inv, lowered, True)
+        elif lowered == "dry-run":
+            inv.dry_run = True
         elif command is not None:
             inv.command = command
-            inv.endpoint = word.partition("=")[2] if command == "setup-firewall" else ""
+            value = word.partition("=")[2]
+            inv.endpoint = value if command == "setup-firewall" else ""
+            inv.serial_console = value.lower() if command == "serialconsole" else ""
             seen_command = True
         else:
             inv.unknown.append(arg)
@@ -98,7 +102,8 @@ def parse(argv: Sequence[str]) -> Invocation:
 
 USAGE = """\
 Usage: waagent [-verbose] [-force] [-help|-version|-show-configuration|-deprovision[+user]|
-               -daemon|-start|-collect-logs [-full]|-setup-firewall=<ip>|status [--json]]
+               -daemon|-start|-collect-logs [-full]|-setup-firewall=<ip>|status [--json]|
+               -serialconsole[=off] [-dry-run]]
                [-configuration-path:<path>] [-root:<dir>]
 
   -help                 print this text
@@ -111,14 +116,17 @@ Usage: waagent [-verbose] [-force] [-help|-version|-show-configuration|-deprovis
   -collect-logs [-full] build a log bundle and upload it to the fabric (-full: more files)
   -setup-firewall=<ip>  let only root and waagent-wire open connections to the WireServer at
                         <ip> (DNS excepted), replacing the classic agent's rules; as root
+  -serialconsole[=off]  make ttyS0 the boot console (console=ttyS0 earlyprintk=ttyS0 on the
+                        kernel command line, then the GRUB configuration regenerated); =off
+                        takes out what it added; -dry-run prints the diff and changes nothing
   status [--json]       show every service: running or activatable, and its properties
   -configuration-path:<path>   use another configuration file (default <root>/etc/waagent.conf);
                         it must exist
-  -root:<dir>           treat <dir> as / for -daemon, -start, -collect-logs and
-                        -show-configuration (image builders and tests)
+  -root:<dir>           treat <dir> as / for -daemon, -start, -collect-logs,
+                        -serialconsole and -show-configuration (image builders and tests)
   -verbose              debug messages
   -force                do not ask for confirmation
 
--serialconsole, -run-exthandlers and -register-service are classic commands waagent does not
-offer; each says why.
+-run-exthandlers and -register-service are classic commands waagent does not offer; each says
+why.
 """

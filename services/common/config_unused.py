@@ -50,7 +50,6 @@ UNUSED: Mapping[str, str] = {
         " appears"
     ),
     "OS.EnableFIPS": "not built: openssl is not run with OPENSSL_FIPS=1",
-    "CGroups.Enabled": "classic-only, and unused there too",
     "Debug.CgroupLogMetrics": _AGENT_LIMITS,
     "Debug.CgroupDisableOnProcessCheckFailure": _AGENT_LIMITS,
     "Debug.CgroupDisableOnQuotaCheckFailure": _AGENT_LIMITS,

@@ -40,6 +40,7 @@ ACTION_DEPROVISION_USER = "org.waagent.deprovision-user"
 ACTION_MANAGE_SWAP = "org.waagent.manage-swap"
 ACTION_MANAGE_EXTENSIONS = "org.waagent.manage-extensions"
 ACTION_COLLECT_LOGS = "org.waagent.collect-logs"
+ACTION_SERIAL_CONSOLE = "org.waagent.serial-console"
 
 POLKIT = BusName("org.freedesktop.PolicyKit1")
 POLKIT_PATH = "/org/freedesktop/PolicyKit1/Authority"

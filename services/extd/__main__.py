@@ -18,10 +18,12 @@ log = logging.getLogger(__name__)
 
 
 async def setup(ctx: ServiceContext) -> None:
-    launcher = TransientServices(ctx.bus) if await systemd.running(ctx.bus) else None
+    running = await systemd.running(ctx.bus)
+    launcher = TransientServices(ctx.bus, limits=ctx.config.cgroups_enabled) if running else None
     log.info(
-        "extension commands run %s",
+        "extension commands run %s%s",
         "as transient services of systemd" if launcher else "as child processes",
+        "" if ctx.config.cgroups_enabled else " (CGroups.Enabled=n: no per-extension limits)",
     )
     service = build_service(
         ctx.config,

@@ -15,6 +15,9 @@ of them. The unit:
 - `RuntimeMaxSec=` is the operation's timeout, enforced by systemd whether or not extd runs;
   a timed-out unit then has its whole control group killed (`KillUnit`, by systemd).
 
+With `CGroups.Enabled=n` the per-extension slices and their limits are not used: every command
+runs in `azure-vmextensions.slice` itself, which accounts but does not limit.
+
 extd learns the end from the unit's PropertiesChanged signals (no polling) and reads `Result`,
 `ExecMainCode` and `ExecMainStatus`. It signals no process itself, so it needs no CAP_KILL.
 """
@@ -22,6 +25,7 @@ extd learns the end from the unit's PropertiesChanged signals (no polling) and r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 
 CLD_EXITED = 1  # ExecMainCode: the si_code of the main process's end
 UNIT_PREFIX = "waagent-extension-"
+UNLIMITED_SLICE = "azure-vmextensions.slice"  # the parent of the per-extension slices
 
 
 def unit_name(spec: CommandSpec) -> str:
@@ -83,15 +88,18 @@ def _ended(unit: dict[str, Any], service: dict[str, Any]) -> bool:
 class TransientServices:
     """Launcher (see commands.Launcher) of commands as transient services of systemd."""
 
-    def __init__(self, bus: MessageBus) -> None:
+    def __init__(self, bus: MessageBus, *, limits: bool = True) -> None:
         self.systemd = Systemd(bus)
+        self.limits = limits  # CGroups.Enabled
 
     def handle_for(self, spec: CommandSpec) -> str | None:
         return unit_name(spec)
 
     async def start(self, spec: CommandSpec, stdout: int, stderr: int, handle: str | None) -> str:
         unit = handle or unit_name(spec)
-        if spec.slice_name:
+        if not self.limits:
+            spec = dataclasses.replace(spec, slice_name=UNLIMITED_SLICE)
+        elif spec.slice_name:
             # Limits first: not one instruction of the command runs outside them.
             await self.systemd.set_limits(spec.slice_name, slice_limits(spec.limits))
         try:

@@ -7,11 +7,12 @@ from pathlib import Path
 from ..common.boot import current_boot_id
 from ..common.classic_files import ClassicFiles
 from ..common.clients.hostname import HostnameService
-from ..common.clients.systemd import Units
+from ..common.clients.systemd import Units, booted
 from ..common.clients.wire import WireApi as Wire
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .boot_settings import BootSettings
 from .cloud_init import CloudInitWaits
 from .custom_data import CustomData
 from .deprovision import Deprovisioner
@@ -27,6 +28,17 @@ from .sshd_config import SshdConfig
 from .state import StateStore
 from .sudoers import Sudoers
 from .users import Users
+
+# grub-mkconfig reads block devices and writes /boot: outside the provisioner's sandbox.
+REGENERATE_IN_PID1 = (
+    "systemd-run",
+    "--wait",
+    "--quiet",
+    "--pipe",  # the command's own error message reaches ours
+    "--collect",
+    "--property=RuntimeMaxSec=300",  # its own limit, should our runner's timeout kill the client
+    "--",
+)
 
 
 def build_provisioner(
@@ -81,6 +93,7 @@ def build_provisioner(
         certificates=ClassicFiles(root, config.lib_dir),
         jit=JitUsers(config, users, sudoers, wire),
         scvmm=Scvmm(root, dev_root, transient) if config.detect_scvmm_env else None,
+        boot=BootSettings(root, runner, config.lib_dir, REGENERATE_IN_PID1 if booted() else ()),
     )
     return Provisioner(
         config, root, parts, wire=wire, units=units, sysfs_root=sysfs_root, waits=waits

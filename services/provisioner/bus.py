@@ -14,7 +14,7 @@ from typing import Annotated, ClassVar
 from dbus_fast.annotations import DBusBool, DBusSignature, DBusStr
 from pydantic import ValidationError
 
-from ..common.bus import PUBLIC, ROOT_ONLY, Auth, bus_method, polkit_action_by
+from ..common.bus import PUBLIC, ROOT_ONLY, Auth, bus_method, polkit_action, polkit_action_by
 from ..common.bus.interface import parsed
 from ..common.bus.properties import Shown, StatusInterface
 from ..common.errors import InvalidArgs
@@ -22,6 +22,7 @@ from ..common.models.remote_access import RemoteAccessUpdate
 from ..common.names import (
     ACTION_DEPROVISION,
     ACTION_DEPROVISION_USER,
+    ACTION_SERIAL_CONSOLE,
     PROVISIONER,
     WIRE_USER,
 )
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 NoValue = Annotated[None, DBusSignature("")]
 DBusStrList = Annotated[list[str], DBusSignature("as")]
+BootReply = Annotated[list[object], DBusSignature("assss")]
 
 
 # Wire hands over the JIT users (root too, by hand); the bus policy says the same.
@@ -83,3 +85,8 @@ class ProvisionerInterface(StatusInterface):
     @bus_method(auth=polkit_action_by(deprovision_action))
     async def Deprovision(self, delete_user: DBusBool) -> NoValue:
         await self._provisioner.deprovision(delete_user)
+
+    @bus_method(auth=polkit_action(ACTION_SERIAL_CONSOLE))
+    async def ConfigureSerialConsole(self, enable: DBusBool, dry_run: DBusBool) -> BootReply:
+        result = await self._provisioner.parts.boot.serial_console(enable, dry_run)
+        return [list(result.changed), result.diff, result.regeneration, result.message]

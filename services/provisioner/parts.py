@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..common.classic_files import ClassicFiles
+from .boot_settings import BootSettings
 from .custom_data import CustomData
 from .deprovision import Deprovisioner
 from .host_keys import HostKeys
@@ -33,4 +34,5 @@ class Parts:
     deprovisioner: Deprovisioner
     certificates: ClassicFiles
     jit: JitUsers
+    boot: BootSettings
     scvmm: Scvmm | None = None  # DetectScvmmEnv=y only

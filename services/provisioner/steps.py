@@ -9,6 +9,7 @@ and started again finishes the job exactly once. The marker is the last step.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -139,6 +140,8 @@ class Steps:
             restarted = await self.units.try_restart(SSHD_UNITS)
             if restarted is False:
                 log.info("sshd not restarted: systemd is not on the bus")
+        # Not a step of its own: a no-op on every kernel after 2.6.37.
+        await parts.boot.numa_workaround(os.uname().release)
         with run.step("marker"):
             parts.store.write_marker(instance_id.read(self.sysfs_root))
 

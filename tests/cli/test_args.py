@@ -24,7 +24,7 @@ def test_collect_logs_takes_full() -> None:
     assert (inv.command, inv.full) == ("collect-logs", True)
 
 
-@pytest.mark.parametrize("arg", ["-serialconsole", "-run-exthandlers", "-register-service"])
+@pytest.mark.parametrize("arg", ["-run-exthandlers", "-register-service"])
 def test_classic_commands_waagent_does_not_offer_are_recognized(arg: str) -> None:
     inv = parse([arg])
     assert inv.command == arg.lstrip("-")
@@ -38,3 +38,18 @@ def test_setup_firewall_is_recognized_with_its_address() -> None:
 def test_an_unknown_option_with_a_colon_is_still_unknown() -> None:
     inv = parse(["-daemon", "-bogus:1"])
     assert (inv.command, inv.unknown) == ("help", ["-bogus:1"])
+
+
+@pytest.mark.parametrize(
+    ("args", "value", "dry_run"),
+    [
+        (["-serialconsole"], "", False),
+        (["-serialconsole=off", "-dry-run"], "off", True),
+        (["--serialconsole=ON"], "on", False),
+    ],
+)
+def test_serialconsole_takes_an_optional_value_and_dry_run(
+    args: list[str], value: str, dry_run: bool
+) -> None:
+    inv = parse(args)
+    assert (inv.command, inv.serial_console, inv.dry_run) == ("serialconsole", value, dry_run)

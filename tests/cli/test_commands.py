@@ -44,11 +44,35 @@ def test_help_lists_every_command() -> None:
         assert word in result.stdout
 
 
-def test_serialconsole_says_it_is_not_supported() -> None:
-    result = waagent("-serialconsole")
+def test_serialconsole_on_a_sandbox_tree_edits_it_once_and_off_restores_it(tmp_path: Path) -> None:
+    grub = tmp_path / "etc/default/grub"
+    grub.parent.mkdir(parents=True)
+    original = 'GRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX=""\n'
+    grub.write_text(original)
+    dry = waagent("-serialconsole", "-dry-run", f"-root:{tmp_path}")
+    assert dry.returncode == 0, dry.stderr
+    assert '+GRUB_CMDLINE_LINUX_DEFAULT="quiet console=ttyS0 earlyprintk=ttyS0"' in dry.stdout
+    assert "would change /etc/default/grub" in dry.stdout
+    assert grub.read_text() == original
+    first = waagent("-serialconsole", f"-root:{tmp_path}")
+    assert first.returncode == 0, first.stderr
+    assert "changed /etc/default/grub" in first.stdout
+    assert "GRUB configuration: skipped: " in first.stdout
+    assert grub.read_text().startswith('GRUB_CMDLINE_LINUX_DEFAULT="quiet console=ttyS0 earlyp')
+    second = waagent("-serialconsole", f"-root:{tmp_path}")
+    assert (second.returncode, second.stdout) == (
+        0,
+        "console=ttyS0 earlyprintk=ttyS0: already on the kernel command line\n",
+    )
+    off = waagent("-serialconsole=off", f"-root:{tmp_path}")
+    assert off.returncode == 0, off.stderr
+    assert grub.read_text() == original
+
+
+def test_serialconsole_with_an_unknown_value_is_a_usage_error() -> None:
+    result = waagent("-serialconsole=maybe")
     assert result.returncode == 1
-    assert result.stderr.startswith("waagent: -serialconsole is not supported")
-    assert "console=ttyS0" in result.stderr
+    assert result.stderr.startswith("waagent: -serialconsole=maybe: expected")
 
 
 def test_a_configuration_path_that_does_not_exist_is_an_error_with_the_usage(
