@@ -8,13 +8,13 @@ adds the routes the client left out, and the VM reaches 168.63.129.16.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 
 from tests.harness.dhcp import dhclient, dhcp_fabric, missing_for_dhcp
 from tests.harness.environment import Environment
 from tests.harness.procs import pids_with_marker, terminate
+from tests.netd.netns import netd_in_namespace
 from waagent.common.names import NETWORK
 
 from .common import heading, show
@@ -32,21 +32,6 @@ except OSError as exc:
 """
 
 
-def _netd_in(env: Environment, namespace: str) -> bool:
-    """Network1 answers from inside `namespace`, never from the host's (where the routes would
-    go): the bus re-reads its activation files, and a netd activated before is stopped."""
-    wanted = os.stat(f"/run/netns/{namespace}").st_ino
-    for _ in range(2):
-        env.busctl.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                        "ReloadConfig")  # fmt: skip
-        env.busctl.get_property(*N, "DhcpLease")  # activates it
-        pid = env.busctl.owner_pid(NETWORK.name)
-        if os.stat(f"/proc/{pid}/ns/net").st_ino == wanted:
-            return True
-        terminate([pid])
-    return False
-
-
 def run(env: Environment) -> None:
     heading("fabric DHCP server and netd's DHCP routes (in VM network namespaces)")
     problem = missing_for_dhcp()
@@ -58,8 +43,6 @@ def run(env: Environment) -> None:
         tempfile.TemporaryDirectory(prefix="waagent-demo-dhcp-") as work,
         dhcp_fabric(Path(work), tag="demo") as (network, fabric),
     ):
-        argv = env.service_argv(NETWORK.program)
-        env.bus.add_service(NETWORK.name, ["/usr/sbin/ip", "netns", "exec", network.vm_ns, *argv])
         try:
             dhclient(network, Path(work) / "client", "demo-vm", lease=lease,
                      configure_address=True)  # fmt: skip
@@ -72,9 +55,7 @@ def run(env: Environment) -> None:
             reach = ["/usr/bin/python3", "-c", REACH]
             before = network.run_in_vm(reach).stdout.strip()
             show("VM reaches 168.63.129.16 (no routes)", before)
-            if not _netd_in(env, network.vm_ns):
-                show("skipped", "netd could not be started in the VM namespace")
-                return
+            netd_in_namespace(env, network.vm_ns)
             reply = env.busctl.call(*N, "ApplyDhcpRoutes")
             show("ApplyDhcpRoutes (root)", "ok" if reply.ok else reply.error)
             for name in ("DhcpLease", "DhcpRoutesAdded", "DhcpRoutesFailed"):

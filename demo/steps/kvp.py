@@ -8,17 +8,14 @@ whose fabric is down: the fabric hears nothing, the guest pool says why. The RDM
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
 from tests.harness.environment import Environment
-from tests.harness.polkitd import name_has_owner
 from tests.harness.wait import wait_for
-from tests.netd.netns import missing_for_netns
+from tests.netd.netns import missing_for_netns, netd_in_namespace, stop_netd
 from tests.provisioner import samples
 from tests.provisioner.vm import simulated_vm
 from waagent.common.kvp import GUEST, KvpPool
@@ -57,14 +54,6 @@ def _ip(*argv: str) -> str:
     ).stdout
 
 
-def _stop_netd(env: Environment) -> None:
-    """netd of an earlier step (or of this one) gone, so the next call activates ours."""
-    if name_has_owner(env.bus, NETWORK.name):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(env.busctl.owner_pid(NETWORK.name), signal.SIGTERM)
-    wait_for(lambda: not name_has_owner(env.bus, NETWORK.name), timeout=30, what="netd to exit")
-
-
 def _rdma(env: Environment) -> None:
     problem = missing_for_netns()
     if problem:
@@ -89,9 +78,7 @@ def _rdma(env: Environment) -> None:
             "name",
             "ib0p",
         )
-        _stop_netd(env)
-        netd = env.service_argv(NETWORK.program)
-        env.bus.add_service(NETWORK.name, ["/usr/sbin/ip", "netns", "exec", namespace, *netd])
+        netd_in_namespace(env, namespace)
         write_host_pool(env.sandbox.root, {"IPoIB_Data": ipoib_data([(RDMA_MAC, RDMA_IP)])})
         show("host's KVP pool 0", f"IPoIB_Data={ipoib_data([(RDMA_MAC, RDMA_IP)])}")
         config.write_text(env.sandbox.config_path.read_text() + "OS.EnableRDMA=y\n")
@@ -105,7 +92,7 @@ def _rdma(env: Environment) -> None:
         listed = _ip("-n", namespace, "-4", "-o", "addr", "show", "ib0").split()
         show("ip -4 addr show ib0", listed[3] if len(listed) > 3 else "(none)")
     finally:
-        _stop_netd(env)
+        stop_netd(env)
         env.make_activatable(NETWORK)
         subprocess.run(["ip", "netns", "del", namespace], check=False, timeout=10)
         (env.sandbox.root / "var/lib/hyperv/.kvp_pool_0").unlink(missing_ok=True)

@@ -10,7 +10,13 @@ import pwd
 
 from tests.harness.environment import Environment
 from tests.harness.procs import pids_with_marker, terminate
-from tests.netd.netns import CLASSIC_NFT, VmNetwork, missing_for_netns, vm_network
+from tests.netd.netns import (
+    CLASSIC_NFT,
+    VmNetwork,
+    missing_for_netns,
+    netd_in_namespace,
+    vm_network,
+)
 from waagent.common.names import NETWORK, WIRE_USER
 
 from .common import heading, show
@@ -57,11 +63,8 @@ def run(env: Environment) -> None:
     wire_uid = pwd.getpwnam(WIRE_USER).pw_uid
     _prepare_root(env, wire_uid)
     with vm_network() as vm:
-        argv = env.service_argv(NETWORK.program)
-        env.bus.add_service(
-            NETWORK.name, ["/usr/sbin/ip", "netns", "exec", vm.network.vm_ns, *argv]
-        )
         try:
+            netd_in_namespace(env, vm.network.vm_ns)
             vm.network.run_in_vm(["sh", "-c", f"nft -f - <<'EOF'\n{CLASSIC_NFT}EOF"])
             show("classic rules loaded; who reaches it", _reach(vm, wire_uid))
             show("Network1 FirewallState/Backend/Endpoint", _state(env))

@@ -84,8 +84,21 @@ class PrivateBus:
             argv = [*as_user(user), *argv]
         path = self.servicedir / f"{name}.service"
         exec_line = " ".join(shlex.quote(a) for a in argv)
-        path.write_text(f"[D-BUS Service]\nName={name}\nExec={exec_line}\nUser=root\n")
+        # Whole or not at all (the daemon watches this directory), then a reload, which the
+        # daemon finishes before it replies: the next activation uses this entry, never the old.
+        partial = path.with_suffix(".tmp")
+        partial.write_text(f"[D-BUS Service]\nName={name}\nExec={exec_line}\nUser=root\n")
+        partial.rename(path)
+        if self.proc is not None and self.proc.poll() is None:
+            self.reload()
         return path
+
+    def reload(self) -> None:
+        subprocess.run(
+            ["busctl", f"--address={self.address}", "call", "org.freedesktop.DBus",
+             "/org/freedesktop/DBus", "org.freedesktop.DBus", "ReloadConfig"],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
 
     def stop(self) -> None:
         """Stop the daemon and everything it activated (found by this bus's unique directory)."""

@@ -10,13 +10,18 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from tests.harness.environment import Environment
 from tests.harness.paths import PYTHON
+from tests.harness.polkitd import name_has_owner
+from tests.harness.wait import wait_for
 from waagent.common.cmdenv import BASE_ENV
 from waagent.common.commands import Completed, Runner
+from waagent.common.names import NETWORK
 from waagent.fabric.network import FabricNetwork
 
 LISTENER = """
@@ -123,3 +128,28 @@ def vm_network() -> Iterator[VmNetwork]:
         assert listener.stdout is not None
         assert listener.stdout.readline().strip() == b"listening"
         yield VmNetwork(network, NetnsRunner(network.vm_ns))
+
+
+def stop_netd(env: Environment) -> None:
+    """A netd of an earlier step or test gone, so the next call activates a new one."""
+    if name_has_owner(env.bus, NETWORK.name):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(env.busctl.owner_pid(NETWORK.name), signal.SIGTERM)
+    wait_for(lambda: not name_has_owner(env.bus, NETWORK.name), timeout=30, what="netd to exit")
+
+
+def netd_in_namespace(env: Environment, namespace: str) -> int:
+    """netd bus-activated inside `namespace`, proven by its PID's network namespace, never the
+    host's (where its rules and routes would land); its PID. The caller puts the plain
+    activation entry back (`env.make_activatable(NETWORK)`) and stops it (`stop_netd`)."""
+    stop_netd(env)
+    argv = env.service_argv(NETWORK.program)
+    env.bus.add_service(NETWORK.name, ["/usr/sbin/ip", "netns", "exec", namespace, *argv])
+    reply = env.busctl.call(NETWORK.name, NETWORK.path, "org.freedesktop.DBus.Peer", "Ping")
+    if not reply.ok:
+        raise RuntimeError(f"netd did not start in {namespace}: {reply.error}")
+    pid = env.busctl.owner_pid(NETWORK.name)
+    if os.stat(f"/proc/{pid}/ns/net").st_ino != os.stat(f"/run/netns/{namespace}").st_ino:
+        os.kill(pid, signal.SIGTERM)
+        raise RuntimeError(f"netd (pid {pid}) is not in the network namespace {namespace}")
+    return pid
