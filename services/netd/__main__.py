@@ -1,5 +1,5 @@
-"""waagent-netd: the WireServer firewall (org.waagent.Network1), or, with --setup-firewall, the
-rules applied once without the bus (the boot unit)."""
+"""waagent-netd: the WireServer firewall and hostname publishing (org.waagent.Network1), or,
+with --setup-firewall, the rules applied once without the bus (the boot unit)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ SETUP = "--setup-firewall"
 
 
 async def setup(ctx: ServiceContext) -> None:
-    service = build_service(ctx.config, ctx.root, Runner())
+    service = build_service(ctx.config, ctx.root, Runner(), ctx.bus)
     ctx.export(NETWORK.path, NetworkInterface(service))
     ctx.activity.add_busy_check(service.busy)
     await service.refresh()

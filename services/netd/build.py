@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from dbus_fast.aio import MessageBus
+
+from ..common.clients.wire import WireClient
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .dhcp_clients import Networkd, NetworkManager
 from .firewall import Firewall
 from .firewalld import Firewalld
 from .iptables import Iptables
 from .nftables import Nftables
+from .publish import Publisher
 from .service import NetworkService
+from .telemetry import Telemetry
 
 
 def build_firewall(runner: CommandRunner) -> Firewall:
@@ -17,5 +23,12 @@ def build_firewall(runner: CommandRunner) -> Firewall:
     return Firewall([Firewalld(runner), Nftables(runner), Iptables(runner)])
 
 
-def build_service(config: AgentConfig, root: Root, runner: CommandRunner) -> NetworkService:
-    return NetworkService(config, root, build_firewall(runner))
+def build_service(
+    config: AgentConfig, root: Root, runner: CommandRunner, bus: MessageBus | None = None
+) -> NetworkService:
+    """Without a bus (the boot-time setup): the firewall only, no publishing, no events."""
+    if bus is None:
+        return NetworkService(config, root, build_firewall(runner))
+    publisher = Publisher(runner, [Networkd(bus), NetworkManager(bus)])
+    telemetry = Telemetry(WireClient(bus))
+    return NetworkService(config, root, build_firewall(runner), publisher, telemetry)

@@ -1,6 +1,7 @@
 """org.waagent.Network1: the D-Bus adapter of netd (the only module of the service using dbus_fast).
 
-Both methods are root only: they change who may reach the WireServer.
+Every method is root only: they change who may reach the WireServer, or make the DHCP client
+ask again (the provisioner calls PublishHostname after it sets or keeps the hostname).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class NetworkInterface(StatusInterface):
         "Endpoint": Shown("endpoint", "s"),
         "Backend": Shown("backend", "s"),
         "LastError": Shown("last_error", "s"),
+        "PublishedHostname": Shown("published_hostname", "s"),
+        "PublishMethod": Shown("publish_method", "s"),
+        "PublishedAt": Shown("published_at", "s"),
+        "PublishError": Shown("publish_error", "s"),
     }
 
     def __init__(self, service: NetworkService) -> None:
@@ -45,3 +50,7 @@ class NetworkInterface(StatusInterface):
     @bus_method(auth=ROOT_ONLY)
     async def RemoveFirewall(self) -> NoValue:
         await self._service.remove_firewall()
+
+    @bus_method(auth=ROOT_ONLY)
+    async def PublishHostname(self) -> NoValue:
+        await self._service.publish_hostname()

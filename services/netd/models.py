@@ -13,3 +13,8 @@ class NetworkStatus(FrozenModel):
     endpoint: str = ""
     backend: BackendName = BackendName.NONE
     last_error: str = ""
+    # The last hostname publication (publish.Publication, kept in /run across activations).
+    published_hostname: str = ""
+    publish_method: str = ""
+    published_at: str = ""
+    publish_error: str = ""

@@ -23,6 +23,7 @@ from .connection import Clients
 from .download import BUDGET as DOWNLOAD_BUDGET
 from .handover import Handover
 from .heartbeats import Periods
+from .hostname_watch import HostnameWatch
 from .http import FabricHttp, IOErrorCounter
 from .remote_access import RemoteAccessDelivery
 
@@ -95,7 +96,8 @@ async def setup(ctx: ServiceContext) -> None:
 
     handover = Handover(hand_over)
     ctx.on_exit(handover.close)
-    remote_access = RemoteAccessDelivery(ProvisionerClient(ctx.bus).apply_remote_access)
+    provisioner = ProvisionerClient(ctx.bus)
+    remote_access = RemoteAccessDelivery(provisioner.apply_remote_access)
     ctx.on_exit(remote_access.close)
 
     def goal_state_changed(incarnation: str, egs_id: str) -> None:
@@ -129,6 +131,10 @@ async def setup(ctx: ServiceContext) -> None:
     interface = WireInterface(wire)
     ctx.export(WIRE.path, interface)
     ctx.spawn(wire.run(), "goal state loop")
+    if ctx.config.provisioning_monitor_host_name:
+        watch = HostnameWatch(provisioner.keep_hostname)
+        ctx.on_exit(watch.close)
+        watch.start()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

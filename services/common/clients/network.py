@@ -1,0 +1,27 @@
+"""The client of org.waagent.Network1 (netd) that the provisioner uses: publishing the hostname."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from dbus_fast.aio import MessageBus
+
+from ..bus.client import call
+from ..names import NETWORK
+
+# netd may be bus-activated first; a bounce or a DHCP exchange takes a few seconds at most.
+PUBLISH_TIMEOUT = 60.0
+
+
+class NetworkApi(Protocol):
+    async def publish_hostname(self) -> None:
+        """Make the DHCP server receive the current hostname (netd's PublishHostname)."""
+        ...
+
+
+class NetworkClient:
+    def __init__(self, bus: MessageBus) -> None:
+        self.bus = bus
+
+    async def publish_hostname(self) -> None:
+        await call(self.bus, NETWORK, "PublishHostname", timeout=PUBLISH_TIMEOUT)

@@ -1,0 +1,96 @@
+"""Publishing the hostname (reference §6.6): make the DHCP server receive the current name.
+
+The primary interface is the one of the default route (the lowest metric). The DHCP client
+that manages it is asked over its bus API to send the name again without taking the link down
+(dhcp_clients.py); where none of them runs (dhclient, dhcpcd, ...), the classic fallback: the
+interface goes down and up (`ip link`), which makes any DHCP client ask again.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from ..common.commands import CommandRunner
+from ..common.errors import Failed
+from ..common.models.base import FrozenModel
+from .dhcp_clients import DhcpClient
+
+log = logging.getLogger(__name__)
+
+IP_TIMEOUT = 10.0
+BOUNCE = "interface bounce"
+
+
+class Route(BaseModel):
+    """One entry of `ip -j route` (which has many more fields)."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    dst: str
+    dev: str = ""
+    metric: int = 0
+
+
+ROUTES = TypeAdapter(tuple[Route, ...])
+
+
+class Publication(FrozenModel):
+    """The last publication: what was sent, through which client, when (UTC), or why not."""
+
+    hostname: str = ""
+    method: str = ""
+    interface: str = ""
+    at: str = ""
+    error: str = ""
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def default_route_dev(ip_json: str) -> str:
+    """The interface of the default route with the lowest metric, from `ip -j route`."""
+    try:
+        routes = ROUTES.validate_json(ip_json or "[]")
+    except ValidationError:
+        raise Failed("ip -j route printed something that is not a route list") from None
+    found = sorted((r for r in routes if r.dst == "default" and r.dev), key=lambda r: r.metric)
+    if not found:
+        raise Failed("no default route: no interface to publish the hostname on")
+    return found[0].dev
+
+
+class Publisher:
+    def __init__(self, runner: CommandRunner, clients: Sequence[DhcpClient]) -> None:
+        self.runner = runner
+        self.clients = list(clients)
+
+    async def primary_interface(self) -> tuple[str, int]:
+        result = await self.runner.run(["ip", "-j", "route", "show", "default"], timeout=IP_TIMEOUT)
+        name = default_route_dev(result.stdout)
+        try:
+            return name, socket.if_nametoindex(name)
+        except OSError:
+            raise Failed(f"interface {name} of the default route is gone") from None
+
+    async def _bounce(self, ifname: str) -> None:
+        for state in ("down", "up"):
+            await self.runner.run(["ip", "link", "set", "dev", ifname, state], timeout=IP_TIMEOUT)
+
+    async def publish(self, hostname: str) -> Publication:
+        """Send `hostname` (the current one) to the DHCP server; Failed if it cannot be."""
+        ifname, ifindex = await self.primary_interface()
+        for client in self.clients:
+            if await client.manages(ifname, ifindex):
+                await client.send_hostname(ifname, ifindex, hostname)
+                method = client.name
+                break
+        else:
+            await self._bounce(ifname)
+            method = BOUNCE
+        log.info("hostname %s published on %s (%s)", hostname, ifname, method)
+        return Publication(hostname=hostname, method=method, interface=ifname, at=now())
