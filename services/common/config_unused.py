@@ -27,8 +27,9 @@ _LOG_COLLECTOR = "no periodic log collection: `waagent -collect-logs` collects o
 
 UNUSED: Mapping[str, str] = {
     "Extensions.InitialGoalStatePeriod": "wire polls every Extensions.GoalStatePeriod from start",
-    "Provisioning.MonitorHostName": f"hostname publishing {_NETWORK}",
-    "Provisioning.MonitorHostNamePeriod": f"hostname publishing {_NETWORK}",
+    "Provisioning.MonitorHostNamePeriod": (
+        "no periodic check: wire is told of each hostname change by the kernel"
+    ),
     "Logs.Console": "the services log to stderr (the journal) and Logs.File, never /dev/console",
     "Logs.Collect": _LOG_COLLECTOR,
     "Logs.CollectPeriod": _LOG_COLLECTOR,

@@ -9,7 +9,6 @@ interface goes down and up (`ip link`), which makes any DHCP client ask again.
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -35,7 +34,16 @@ class Route(BaseModel):
     metric: int = 0
 
 
+class Link(BaseModel):
+    """One entry of `ip -j link`."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+    ifindex: int
+    ifname: str
+
+
 ROUTES = TypeAdapter(tuple[Route, ...])
+LINKS = TypeAdapter(tuple[Link, ...])
 
 
 class Publication(FrozenModel):
@@ -64,6 +72,18 @@ def default_route_dev(ip_json: str) -> str:
     return found[0].dev
 
 
+def ifindex_of(ip_json: str, ifname: str) -> int:
+    """The index of `ifname`, from `ip -j link show dev <ifname>`."""
+    try:
+        links = LINKS.validate_json(ip_json or "[]")
+    except ValidationError:
+        raise Failed("ip -j link printed something that is not a link list") from None
+    for link in links:
+        if link.ifname == ifname:
+            return link.ifindex
+    raise Failed(f"interface {ifname} of the default route is gone")
+
+
 class Publisher:
     def __init__(self, runner: CommandRunner, clients: Sequence[DhcpClient]) -> None:
         self.runner = runner
@@ -72,10 +92,11 @@ class Publisher:
     async def primary_interface(self) -> tuple[str, int]:
         result = await self.runner.run(["ip", "-j", "route", "show", "default"], timeout=IP_TIMEOUT)
         name = default_route_dev(result.stdout)
-        try:
-            return name, socket.if_nametoindex(name)
-        except OSError:
-            raise Failed(f"interface {name} of the default route is gone") from None
+        # Through `ip` too (not if_nametoindex): the namespace the commands run in decides.
+        link = await self.runner.run(
+            ["ip", "-j", "link", "show", "dev", name], timeout=IP_TIMEOUT, check=False
+        )
+        return name, ifindex_of(link.stdout if link.ok else "", name)
 
     async def _bounce(self, ifname: str) -> None:
         for state in ("down", "up"):
