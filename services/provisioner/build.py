@@ -46,7 +46,10 @@ def build_provisioner(
     store = StateStore(root, config.lib_dir, boot_id or current_boot_id())
     users = Users(root, runner, config)
     sudoers = Sudoers(root, config.os_sudoers_dir)
-    hostname = Hostname(root, config.lib_dir, hostname_service, network=network)
+    # A sandbox root never publishes: netd would renew the lease of the machine it runs on.
+    hostname = Hostname(
+        root, config.lib_dir, hostname_service, network=network if root.is_host else None
+    )
     host_keys = HostKeys(
         root, runner, config.os_ssh_dir, config.provisioning_ssh_host_key_pair_type
     )
