@@ -1,6 +1,7 @@
 """waagent-fabric: run the Azure fabric simulator, or write its provisioning media offline.
 
     waagent-fabric serve [--scenario FILE] [--raw DIR] --listen ADDRESS [--admin unix:/path]
+                         [--dhcp-interface IFACE]
     waagent-fabric ovf-image --scenario FILE --output ovf.iso
     waagent-fabric ovf-env --scenario FILE
     waagent-fabric check FILE
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--imds-listen", help="own address for IMDS (default: on the WireServer)")
     serve.add_argument("--imds-port", type=int, default=80)
     serve.add_argument("--admin", help="admin API: unix:/path/to/admin.sock or ADDRESS:PORT")
+    serve.add_argument(
+        "--dhcp-interface", help="serve DHCP on this interface (the fabric side of the veth)"
+    )
 
     image = commands.add_parser("ovf-image", help="write the provisioning DVD (UDF) image")
     image.add_argument("--scenario", type=Path)
@@ -74,6 +78,7 @@ async def _serve(args: argparse.Namespace, scenario: Scenario) -> None:
         imds_address=args.imds_listen,
         imds_port=args.imds_port,
         admin=args.admin,
+        dhcp_interface=args.dhcp_interface,
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

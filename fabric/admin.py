@@ -42,6 +42,7 @@ OPERATIONS = frozenset(
         "set_remote_access",
         "set_agent_family",
         "write_ovf_image",
+        "set_dhcp",
     }
 )
 

@@ -141,6 +141,10 @@ class FabricClient:
         result: dict[str, Any] = self._call("set_publishing", **changes)
         return result
 
+    def set_dhcp(self, **changes: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("set_dhcp", **changes)
+        return result
+
     def add_certificate(self, name: str, **fields: Any) -> list[str]:
         result: list[str] = self._call("add_certificate", name=name, **fields)
         return result

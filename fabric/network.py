@@ -7,6 +7,9 @@
   fabric side holding 168.63.129.16 and 169.254.169.254, the VM side 10.0.0.4/24 with host routes
   to both and nothing else, so an unmodified agent talks to the real addresses. Those addresses
   never exist outside the namespaces it created, and it proves that with `ip route get` first.
+  With `dhcp=True` the VM side starts with no address and no route: it gets them from the
+  fabric's DHCP server (`serve --dhcp-interface <fabric_veth>`), whose routes point at the
+  gateway 10.0.0.1 the fabric side then holds.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ WIRESERVER = "168.63.129.16"
 IMDS = "169.254.169.254"
 VM_ADDRESS = "10.0.0.4"
 VM_PREFIX = 24
+GATEWAY = "10.0.0.1"  # the fabric side's address in the VM's subnet (DHCP placement only)
 FABRIC_PORTS = (80, 32526, 10000)
 # Addresses that must not route from either namespace: the world, and this host's own network.
 UNROUTABLE_PROBES = ("8.8.8.8", "1.1.1.1", "192.0.2.1")
@@ -155,7 +159,7 @@ def run(
 class FabricNetwork:
     """Two namespaces and a veth pair: `fabric` (168.63.129.16, 169.254.169.254) and `vm`."""
 
-    def __init__(self, tag: str = "wa") -> None:
+    def __init__(self, tag: str = "wa", *, dhcp: bool = False) -> None:
         unique = f"{os.getpid()}x{next(_counter)}"
         self.fabric_ns = f"{tag}-fabric-{unique}"
         self.vm_ns = f"{tag}-vm-{unique}"
@@ -164,6 +168,7 @@ class FabricNetwork:
         self.wireserver = WIRESERVER
         self.imds = IMDS
         self.vm_address = VM_ADDRESS
+        self.dhcp = dhcp
         self._processes: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> FabricNetwork:
@@ -194,6 +199,12 @@ class FabricNetwork:
             self._ip("-n", ns, "link", "set", "lo", "up")
         self._ip("-n", f, "addr", "add", f"{WIRESERVER}/32", "dev", self.fabric_veth)
         self._ip("-n", f, "addr", "add", f"{IMDS}/32", "dev", self.fabric_veth)
+        if self.dhcp:
+            # The VM's address and routes come from the lease; the fabric is their gateway.
+            self._ip("-n", f, "addr", "add", f"{GATEWAY}/{VM_PREFIX}", "dev", self.fabric_veth)
+            self._ip("-n", f, "link", "set", self.fabric_veth, "up")
+            self._ip("-n", v, "link", "set", self.vm_veth, "up")
+            return
         self._ip("-n", v, "addr", "add", f"{VM_ADDRESS}/{VM_PREFIX}", "dev", self.vm_veth)
         self._ip("-n", f, "link", "set", self.fabric_veth, "up")
         self._ip("-n", v, "link", "set", self.vm_veth, "up")
@@ -207,8 +218,9 @@ class FabricNetwork:
         return result.stdout.strip() if result.returncode == 0 else None
 
     def verify(self) -> None:
-        """Both fabric addresses go over our veth from the VM side; nothing else routes."""
-        for address in (WIRESERVER, IMDS):
+        """Both fabric addresses go over our veth from the VM side (once it has a lease, with
+        DHCP); nothing else routes."""
+        for address in () if self.dhcp else (WIRESERVER, IMDS):
             line = self.route(self.vm_ns, address)
             if line is None or f"dev {self.vm_veth}" not in line:
                 raise NetworkError(

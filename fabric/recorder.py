@@ -24,6 +24,7 @@ RecordKind = Literal[
     "artifact",
     "healthservice",
     "extensions-goal-state",
+    "dhcp",
 ]
 
 # Request headers worth keeping: the protocol's own, never bodies or certificates in full.

@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from .dhcp import DhcpSettings
+
 ExtensionState = Literal["enabled", "disabled", "uninstall"]
 BlobType = Literal["BlockBlob", "PageBlob"]
 # Where a change to the extensions is published (reference §2.8, §2.9): "both" is a new
@@ -224,6 +226,7 @@ class Scenario(Model):
     publish_through: Channel = "both"
     vm_settings_source: VmSettingsSource = "FastTrack"
     raw_dir: Path | None = None  # serve the documents of this directory verbatim
+    dhcp: DhcpSettings = Field(default_factory=DhcpSettings)  # the lease, with --dhcp-interface
 
     @field_validator("certificates", mode="before")
     @classmethod

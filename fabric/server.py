@@ -25,6 +25,7 @@ from . import ovf
 from .admin import admin_app
 from .api import KEEP, AdminAddress
 from .context import Context, Route
+from .dhcp import DhcpServer, DhcpSettings
 from .dispatch import Resolver, handle
 from .faults import FaultPlan
 from .generated import GeneratedSource
@@ -56,6 +57,7 @@ class Fabric:
         imds_address: str | None = None,
         imds_port: int = 80,
         admin: str | None = None,
+        dhcp_interface: str | None = None,
     ) -> None:
         self.scenario = scenario
         self.address = address
@@ -75,6 +77,8 @@ class Fabric:
         self._tasks: set[asyncio.Task[None]] = set()
         self._ctx: Context | None = None
         self._down = False
+        self.dhcp_interface = dhcp_interface
+        self._dhcp: DhcpServer | None = None
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -133,6 +137,9 @@ class Fabric:
             await self._add_admin(self.admin)
         for listener in self._listeners:
             await listener.start()
+        if self.dhcp_interface is not None:
+            self._dhcp = DhcpServer(self.scenario.dhcp, self.recorder, self.dhcp_interface)
+            await self._dhcp.start()
         log.info("fabric up: %s", ", ".join(repr(listener) for listener in self._listeners))
 
     def _source(self, urls: Urls) -> Source:
@@ -178,6 +185,9 @@ class Fabric:
         # is cancelled after their short grace).
         for task in list(self._tasks):
             task.cancel()
+        if self._dhcp is not None:
+            self._dhcp.close()
+            self._dhcp = None
         for listener in self._listeners:
             listener.close()
         for runner in self._runners:
@@ -235,6 +245,7 @@ class Fabric:
             "imds_port": self.imds_port,
             "down": self._down,
             "faults": self.faults.pending(),
+            "dhcp": self._dhcp.describe() if self._dhcp is not None else None,
             **self.source.describe(),
         }
 
@@ -304,6 +315,19 @@ class Fabric:
 
         self._on_loop(serve)
         self._down = False
+
+    def set_dhcp(self, **changes: Any) -> dict[str, Any]:
+        """Change what the next DHCP answers carry (routes, endpoint, lease time ...)."""
+        if self._dhcp is None:
+            raise LookupError("no DHCP server: the fabric was started without --dhcp-interface")
+        dhcp = self._dhcp
+        settings = DhcpSettings.model_validate({**dhcp.settings.model_dump(), **changes})
+
+        def apply() -> None:
+            dhcp.settings = settings
+
+        self._on_loop(apply)
+        return settings.model_dump(mode="json")
 
     # -- control of the goal state ------------------------------------------------------------
 
