@@ -1,6 +1,7 @@
 """Publishing the hostname (reference §6.6): make the DHCP server receive the current name.
 
-The primary interface is the one of the default route (the lowest metric). The DHCP client
+The primary interface is the one of the default route (the lowest metric), else the one the
+WireServer is reached through (an Azure lease may carry classless routes only). The DHCP client
 that manages it is asked over its bus API to send the name again without taking the link down
 (dhcp_clients.py); where none of them runs (dhclient, dhcpcd, ...), the classic fallback: the
 interface goes down and up (`ip link`), which makes any DHCP client ask again.
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 IP_TIMEOUT = 10.0
 BOUNCE = "interface bounce"
+WIRESERVER = "168.63.129.16"
 
 
 class Route(BaseModel):
@@ -60,16 +62,14 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def default_route_dev(ip_json: str) -> str:
-    """The interface of the default route with the lowest metric, from `ip -j route`."""
+def route_dev(ip_json: str, dst: str = "default") -> str | None:
+    """The interface of the route to `dst` with the lowest metric, from `ip -j route`."""
     try:
         routes = ROUTES.validate_json(ip_json or "[]")
     except ValidationError:
         raise Failed("ip -j route printed something that is not a route list") from None
-    found = sorted((r for r in routes if r.dst == "default" and r.dev), key=lambda r: r.metric)
-    if not found:
-        raise Failed("no default route: no interface to publish the hostname on")
-    return found[0].dev
+    found = sorted((r for r in routes if r.dst == dst and r.dev), key=lambda r: r.metric)
+    return found[0].dev if found else None
 
 
 def ifindex_of(ip_json: str, ifname: str) -> int:
@@ -81,7 +81,7 @@ def ifindex_of(ip_json: str, ifname: str) -> int:
     for link in links:
         if link.ifname == ifname:
             return link.ifindex
-    raise Failed(f"interface {ifname} of the default route is gone")
+    raise Failed(f"interface {ifname} is gone")
 
 
 class Publisher:
@@ -90,8 +90,18 @@ class Publisher:
         self.clients = list(clients)
 
     async def primary_interface(self) -> tuple[str, int]:
-        result = await self.runner.run(["ip", "-j", "route", "show", "default"], timeout=IP_TIMEOUT)
-        name = default_route_dev(result.stdout)
+        ip = ("ip", "-j", "route")
+        result = await self.runner.run([*ip, "show", "default"], timeout=IP_TIMEOUT)
+        name = route_dev(result.stdout)
+        if name is None:
+            get = [*ip, "get", WIRESERVER]
+            result = await self.runner.run(get, timeout=IP_TIMEOUT, check=False)
+            name = route_dev(result.stdout if result.ok else "", WIRESERVER)
+        if name is None:
+            raise Failed(
+                f"no default route and no route to {WIRESERVER}: no interface to publish the "
+                "hostname on"
+            )
         # Through `ip` too (not if_nametoindex): the namespace the commands run in decides.
         link = await self.runner.run(
             ["ip", "-j", "link", "show", "dev", name], timeout=IP_TIMEOUT, check=False

@@ -186,7 +186,8 @@ def test_a_failure_is_an_error_a_property_and_a_hostname_publishing_event(
 ) -> None:
     wire = wire_and_netd
     wire.wait_prop("State", "Ready")
-    ok, error = publish(wire.env)  # the VM namespace has no default route
+    vm.exec("ip", "route", "del", "168.63.129.16/32", "dev", vm.network.vm_veth)
+    ok, error = publish(wire.env)  # no default route, no route to the WireServer
     assert not ok
     assert "no default route" in error
     assert "no default route" in str(prop(wire.env, "PublishError"))
@@ -209,3 +210,13 @@ def test_a_firewall_setup_through_the_bus_sends_a_firewall_event(
     assert params["OperationSuccess"] in (True, "True")
     assert "168.63.129.16" in str(params["Message"])
     assert vm.nft_tables() == ["waagent"]
+
+
+def test_without_a_default_route_the_wireserver_s_interface_is_the_one(
+    system: Environment, vm: VmNetwork
+) -> None:
+    """An Azure lease may carry classless static routes only (option 121), no default route."""
+    ok, error = publish(system)
+    assert ok, error
+    assert prop(system, "PublishMethod") == "interface bounce"
+    assert prop(system, "PublishedHostname") == socket.gethostname()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from waagent.common.errors import Failed
-from waagent.netd.publish import default_route_dev, ifindex_of
+from waagent.netd.publish import ifindex_of, route_dev
 from waagent.netd.telemetry import HOSTNAME_PUBLISHING, MAX_MESSAGE, agent_event
 
 # `ip -j route show default` on an Azure VM with two NICs (iproute2 6.1), and without metrics.
@@ -22,26 +22,33 @@ LINK = (
 )
 
 
-def test_the_default_route_with_the_lowest_metric_names_the_interface() -> None:
-    assert default_route_dev(TWO_DEFAULTS) == "eth0"
-    assert default_route_dev(NO_METRIC) == "ens3"
+# `ip -j route get 168.63.129.16` where the lease has classless routes only (no default route).
+WIRESERVER_ROUTE = (
+    '[{"dst":"168.63.129.16","gateway":"10.0.0.1","dev":"eth0","prefsrc":"10.0.0.4",'
+    '"flags":[],"uid":0,"cache":[]}]'
+)
+
+
+def test_the_route_with_the_lowest_metric_names_the_interface() -> None:
+    assert route_dev(TWO_DEFAULTS) == "eth0"
+    assert route_dev(NO_METRIC) == "ens3"
+    assert route_dev(WIRESERVER_ROUTE, "168.63.129.16") == "eth0"
 
 
 @pytest.mark.parametrize("text", ["", "[]", '[{"dst":"10.0.0.0/24","dev":"eth0"}]'])
-def test_no_default_route_is_a_clear_error(text: str) -> None:
-    with pytest.raises(Failed, match="no default route"):
-        default_route_dev(text)
+def test_no_default_route_is_none(text: str) -> None:
+    assert route_dev(text) is None
 
 
 @pytest.mark.parametrize("text", ["not json", '{"dst": "default"}', '[{"dst": 5}]'])
 def test_output_that_is_not_a_route_list_is_refused(text: str) -> None:
     with pytest.raises(Failed, match="not a route list"):
-        default_route_dev(text)
+        route_dev(text)
 
 
 def test_the_ifindex_comes_from_ip_link() -> None:
     assert ifindex_of(LINK, "eth0") == 2
-    with pytest.raises(Failed, match="eth1 of the default route is gone"):
+    with pytest.raises(Failed, match="eth1 is gone"):
         ifindex_of(LINK, "eth1")
     with pytest.raises(Failed, match="not a link list"):
         ifindex_of('[{"ifindex": "2"}]', "eth0")

@@ -73,7 +73,7 @@ def use_networkd(box: Container, interface: str) -> None:
 
 
 def names_sent(vm: Vm) -> list[str]:
-    return [str(r.get("hostname")) for r in vm.fabric.client.records("dhcp")]
+    return [str(r.fields.get("hostname")) for r in vm.fabric.client.records("dhcp")]
 
 
 def link(vm: Vm, interface: str) -> dict[str, object]:
