@@ -13,13 +13,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demo.steps import cli, diskd, extensions, fabric, foundation, network, provisioner
+from demo.steps import cli, diskd, extensions, fabric, foundation, hostname, network, provisioner
 from demo.steps.common import heading, show
 from tests.harness.environment import Environment
 from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
-STEPS = [foundation, diskd, provisioner, fabric, extensions, network, cli]
+STEPS = [foundation, diskd, provisioner, fabric, extensions, network, hostname, cli]
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
 

@@ -9,31 +9,15 @@ from __future__ import annotations
 
 import logging
 
-from .. import AGENT_NAME, AGENT_VERSION
 from ..common.clients.wire import WireApi
 from ..common.errors import WaagentError
-from ..common.models.events import TelemetryBatch, TelemetryEvent
+from ..common.models.events import TelemetryBatch, agent_event
 
 log = logging.getLogger(__name__)
 
 HOSTNAME_PUBLISHING = "HostnamePublishing"
 FIREWALL = "Firewall"
 MAX_MESSAGE = 3200
-
-
-def agent_event(operation: str, success: bool, message: str) -> TelemetryEvent:
-    return TelemetryEvent(
-        parameters={
-            "Name": AGENT_NAME,
-            "Version": AGENT_VERSION,
-            "Operation": operation,
-            "OperationSuccess": success,
-            "Message": message[:MAX_MESSAGE],
-            "Duration": 0,
-            "ExtensionType": "",
-            "IsInternal": False,
-        }
-    )
 
 
 class Telemetry:
@@ -48,7 +32,7 @@ class Telemetry:
             return
         try:
             await self.wire.send_events(
-                TelemetryBatch(events=(agent_event(operation, success, message),))
+                TelemetryBatch(events=(agent_event(operation, success, message[:MAX_MESSAGE]),))
             )
         except WaagentError as exc:
             log.warning("%s event not sent: %s", operation, exc.message)

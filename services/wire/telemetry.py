@@ -23,22 +23,6 @@ FLUSH_DELAY = 5.0
 FLUSH_COUNT = 30
 
 
-def agent_event(operation: str, success: bool, message: str) -> TelemetryEvent:
-    """A GuestAgentExtensionEvents event of the agent itself (HeartBeat, HttpErrors, ...)."""
-    return TelemetryEvent(
-        parameters={
-            "Name": AGENT_NAME,
-            "Version": AGENT_VERSION,
-            "Operation": operation,
-            "OperationSuccess": success,
-            "Message": message,
-            "Duration": 0,
-            "ExtensionType": "",
-            "IsInternal": False,
-        }
-    )
-
-
 class Telemetry:
     def __init__(
         self,

@@ -8,8 +8,11 @@ It prints "ready" once it owns its name.
 
 # No `from __future__ import annotations`: dbus-fast reads the signatures at import time.
 import asyncio
+import contextlib
 import json
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +21,10 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusSignature
 from dbus_fast.constants import PropertyAccess
 from dbus_fast.service import ServiceInterface, dbus_property, method
+
+from tests.harness.environment import Environment
+from tests.harness.paths import PYTHON, REPO
+from tests.harness.procs import terminate
 
 Int = Annotated[int, DBusSignature("i")]
 U = Annotated[int, DBusSignature("u")]
@@ -114,6 +121,30 @@ class NmDevice(ServiceInterface):
     def Reapply(self, connection: Settings, version_id: T, flags: U) -> None:
         ipv4 = {k: v.value for k, v in connection.get("ipv4", {}).items()}
         self.record("Reapply", ipv4, version_id, flags)
+
+
+@contextlib.contextmanager
+def stand_in(env: Environment, stack: str, record: Path) -> Iterator[Path]:
+    """The stand-in of `stack` (networkd or nm) on the bus; yields the file of its calls."""
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "tests.netd.fake_network_stacks", stack, "0", "-", str(record)],
+        cwd=REPO,
+        env=env.bus.env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        yield record
+    finally:
+        terminate([proc.pid])
+        proc.wait(10)
+
+
+def calls(record: Path) -> list[list[object]]:
+    text = record.read_text() if record.exists() else ""
+    return [json.loads(line) for line in text.splitlines()]
 
 
 async def main(stack: str, ifindex: int, record: Recorder) -> None:

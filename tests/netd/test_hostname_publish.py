@@ -6,7 +6,6 @@ failure sends through the real wire to the fabric simulator."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import socket
@@ -18,13 +17,12 @@ import pytest
 
 from tests.harness.callers import UNPRIVILEGED
 from tests.harness.environment import Environment
-from tests.harness.paths import PYTHON, REPO
 from tests.harness.procs import terminate
 from tests.harness.wait import wait_for
 from tests.wire.system import WireSystem, wire_system
 from waagent.common.names import NETWORK
 
-from .fake_network_stacks import POLICY
+from .fake_network_stacks import POLICY, calls, stand_in
 from .netns import VmNetwork, missing_for_netns
 
 pytestmark = [
@@ -85,30 +83,6 @@ def publish(env: Environment, user: str | None = None) -> tuple[bool, str]:
 
 def prop(env: Environment, name: str) -> object:
     return env.busctl.get_property(*N, name)
-
-
-@contextlib.contextmanager
-def stand_in(env: Environment, stack: str, record: Path) -> Iterator[Path]:
-    """The stand-in of `stack` (networkd or nm) on the bus; yields the file of its calls."""
-    proc = subprocess.Popen(
-        [PYTHON, "-m", "tests.netd.fake_network_stacks", stack, "0", "-", str(record)],
-        cwd=REPO,
-        env=env.bus.env(),
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        yield record
-    finally:
-        terminate([proc.pid])
-        proc.wait(10)
-
-
-def calls(record: Path) -> list[list[object]]:
-    text = record.read_text() if record.exists() else ""
-    return [json.loads(line) for line in text.splitlines()]
 
 
 def test_without_a_dhcp_client_on_the_bus_the_interface_is_bounced(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ... import AGENT_NAME, AGENT_VERSION
 from .base import FrozenModel
 
 # Provider ids of the classic schemas (§10.12).
@@ -21,3 +22,19 @@ class TelemetryEvent(FrozenModel):
 
 class TelemetryBatch(FrozenModel):
     events: tuple[TelemetryEvent, ...] = ()
+
+
+def agent_event(operation: str, success: bool, message: str) -> TelemetryEvent:
+    """A GuestAgentExtensionEvents event of the agent itself (HeartBeat, HostnamePublishing...)."""
+    return TelemetryEvent(
+        parameters={
+            "Name": AGENT_NAME,
+            "Version": AGENT_VERSION,
+            "Operation": operation,
+            "OperationSuccess": success,
+            "Message": message,
+            "Duration": 0,
+            "ExtensionType": "",
+            "IsInternal": False,
+        }
+    )
