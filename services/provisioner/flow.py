@@ -153,6 +153,9 @@ class Provisioner(StatusHolder[Status]):
         async def job() -> str:
             return await self.parts.hostname.keep() or ""
 
+        # A run under way sets the name itself: compare once it is done (wire's call at its
+        # start comes while the boot's run may be going on).
+        await self.jobs.wait()
         return await self.hostname_jobs.run(job, kind="keep")
 
     async def _apply_remote_access(self) -> None:
