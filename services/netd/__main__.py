@@ -17,6 +17,7 @@ from ..common.root import Root
 from .boot import setup_firewall
 from .build import build_service
 from .bus import NetworkInterface
+from .telemetry import RunningWire, Telemetry
 
 SETUP = "--setup-firewall"
 
@@ -48,7 +49,7 @@ def boot_main(argv: Sequence[str]) -> int:
             sys.stderr.write(f"waagent-netd: {problem}\n")
         return 1
     logs.setup("waagent-netd", verbose=args.verbose, log_file=root.join(loaded.config.logs_file))
-    service = build_service(loaded.config, root, Runner())
+    service = build_service(loaded.config, root, Runner(), telemetry=Telemetry(RunningWire()))
     return asyncio.run(setup_firewall(service, args.setup_firewall))
 
 

@@ -24,11 +24,16 @@ def build_firewall(runner: CommandRunner) -> Firewall:
 
 
 def build_service(
-    config: AgentConfig, root: Root, runner: CommandRunner, bus: MessageBus | None = None
+    config: AgentConfig,
+    root: Root,
+    runner: CommandRunner,
+    bus: MessageBus | None = None,
+    telemetry: Telemetry | None = None,
 ) -> NetworkService:
-    """Without a bus (the boot-time setup): the firewall only, no publishing, no events."""
+    """Without a bus (the boot-time setup): the firewall only, no publishing; events only with
+    `telemetry`."""
     if bus is None:
-        return NetworkService(config, root, build_firewall(runner))
+        return NetworkService(config, root, build_firewall(runner), telemetry=telemetry)
     publisher = Publisher(runner, [Networkd(bus), NetworkManager(bus)])
     telemetry = Telemetry(WireClient(bus))
     return NetworkService(config, root, build_firewall(runner), publisher, telemetry)

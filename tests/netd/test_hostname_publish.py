@@ -17,10 +17,11 @@ import pytest
 
 from tests.harness.callers import UNPRIVILEGED
 from tests.harness.environment import Environment
+from tests.harness.polkitd import name_has_owner
 from tests.harness.procs import terminate
 from tests.harness.wait import wait_for
 from tests.wire.system import WireSystem, wire_system
-from waagent.common.names import NETWORK
+from waagent.common.names import NETWORK, WIRE
 
 from .fake_network_stacks import POLICY, calls, stand_in
 from .netns import VmNetwork, missing_for_netns
@@ -194,3 +195,28 @@ def test_without_a_default_route_the_wireserver_s_interface_is_the_one(
     assert ok, error
     assert prop(system, "PublishMethod") == "interface bounce"
     assert prop(system, "PublishedHostname") == socket.gethostname()
+
+
+def test_the_boot_time_setup_reports_to_a_running_wire_and_never_starts_it(
+    wire_and_netd: WireSystem, vm: VmNetwork
+) -> None:
+    wire = wire_and_netd
+    argv = wire.env.service_argv(NETWORK.program, "--setup-firewall=168.63.129.16")
+    boot = ["ip", "netns", "exec", vm.network.vm_ns, *argv]
+
+    def run_boot_unit() -> None:
+        result = subprocess.run(
+            boot, env=wire.env.bus.env(), capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+
+    run_boot_unit()
+    assert not name_has_owner(wire.env.bus, WIRE.name)  # before the network: wire waits for it
+    wire.wait_prop("State", "Ready")
+    run_boot_unit()
+    persisted = wait_for(
+        lambda: sent_event(wire, "PersistFirewallRules"), timeout=30, what="the event"
+    )
+    assert persisted["OperationSuccess"] in (True, "True")
+    assert persisted["Message"] == "Persistent firewall rules setup successfully"
+    assert sent_event(wire, "Firewall") is not None
