@@ -13,13 +13,17 @@ down. Written from NetworkManager's documented D-Bus API; tested against a stand
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from dbus_fast import Variant
 from dbus_fast.aio import MessageBus
 
 from ..common.bus.client import call, to_bus_daemon
+from ..common.errors import WaagentError
 from ..common.names import NETWORK_MANAGER, NETWORKD, BusName
+
+log = logging.getLogger(__name__)
 
 NM_DEVICE = "org.freedesktop.NetworkManager.Device"
 NM_ACTIVATED = 100
@@ -66,10 +70,14 @@ class Networkd:
     async def manages(self, ifname: str, ifindex: int) -> bool:
         if not await has_owner(self.bus, NETWORKD.name):
             return False
-        reply = await call(self.bus, NETWORKD, "GetLinkByIndex", "i", [ifindex],
-                           interface=f"{NETWORKD.name}.Manager")  # fmt: skip
-        path = str(reply.body[1])
-        state = await _property(self.bus, NETWORKD, path, NETWORKD_LINK, "AdministrativeState")
+        try:
+            reply = await call(self.bus, NETWORKD, "GetLinkByIndex", "i", [ifindex],
+                               interface=f"{NETWORKD.name}.Manager")  # fmt: skip
+            path = str(reply.body[1])
+            state = await _property(self.bus, NETWORKD, path, NETWORKD_LINK, "AdministrativeState")
+        except WaagentError as exc:  # a link networkd does not know
+            log.debug("systemd-networkd: %s: %s", ifname, exc.message)
+            return False
         return str(state) not in NETWORKD_UNMANAGED
 
     async def send_hostname(self, ifname: str, ifindex: int, hostname: str) -> None:
@@ -92,8 +100,12 @@ class NetworkManager:
     async def manages(self, ifname: str, ifindex: int) -> bool:
         if not await has_owner(self.bus, NETWORK_MANAGER.name):
             return False
-        device = await self._device(ifname)
-        state = await _property(self.bus, NETWORK_MANAGER, device, NM_DEVICE, "State")
+        try:
+            device = await self._device(ifname)
+            state = await _property(self.bus, NETWORK_MANAGER, device, NM_DEVICE, "State")
+        except WaagentError as exc:  # a device NetworkManager does not know
+            log.debug("NetworkManager: %s: %s", ifname, exc.message)
+            return False
         return int(state) == NM_ACTIVATED
 
     async def send_hostname(self, ifname: str, ifindex: int, hostname: str) -> None:
