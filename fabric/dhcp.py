@@ -66,7 +66,7 @@ class DhcpSettings(BaseModel):
     prefix: int = Field(default=24, ge=1, le=30)
     server: str = "168.63.129.16"  # server identifier, as on Azure
     router: str | None = "10.0.0.1"
-    endpoint: str | None = "168.63.129.16"  # option 245; None leaves it out
+    endpoint: str | None = "168.63.129.16"  # option 245; None or "" leaves it out
     routes: list[DhcpRoute] = Field(default_factory=_default_routes)  # option 121
     ms_routes: bool = False  # also send the routes as option 249
     dns: list[str] = Field(default_factory=lambda: ["168.63.129.16"])
@@ -76,7 +76,7 @@ class DhcpSettings(BaseModel):
     @field_validator("address", "server", "router", "endpoint")
     @classmethod
     def _ipv4(cls, value: str | None) -> str | None:
-        return None if value is None else str(ipaddress.IPv4Address(value))
+        return str(ipaddress.IPv4Address(value)) if value else None  # "" (TOML's none): left out
 
     @field_validator("dns")
     @classmethod

@@ -92,6 +92,8 @@ def test_a_scenario_sets_the_lease_and_refuses_bad_addresses() -> None:
     with pytest.raises(ScenarioError, match="dhcp.routes.0.destination"):
         Scenario.from_dict({"dhcp": {"routes": [{"destination": "10.0.0.300/8", "gateway": "1"}]}})
     assert DhcpSettings().routes[0].destination == "168.63.129.16/32"
+    without = dict(Scenario.from_dict({"dhcp": {"endpoint": "", "router": ""}}).dhcp.options())
+    assert 245 not in without and 3 not in without and 121 in without
 
 
 # -- a real exchange in network namespaces ---------------------------------------------------
