@@ -36,4 +36,6 @@ def build_service(
         return NetworkService(config, root, build_firewall(runner), telemetry=telemetry)
     publisher = Publisher(runner, [Networkd(bus), NetworkManager(bus)])
     telemetry = Telemetry(WireClient(bus))
-    return NetworkService(config, root, build_firewall(runner), publisher, telemetry)
+    return NetworkService(
+        config, root, build_firewall(runner), publisher=publisher, telemetry=telemetry
+    )
