@@ -22,6 +22,7 @@ from demo.steps import (
     fabric,
     fast_track,
     foundation,
+    hostname,
     jit_users,
     kvp,
     log_collection,
@@ -36,7 +37,7 @@ from tests.harness.fabric import fabric_for
 
 # Each capability adds its step here, in the order a VM meets them.
 STEPS = [foundation, diskd, provisioner, boot, jit_users, scvmm, fabric, extensions, fast_track]
-STEPS += [network, kvp, dhcp, system_files, cli, log_collection]
+STEPS += [network, kvp, dhcp, hostname, system_files, cli, log_collection]
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
 CONFIG["OS.RootDeviceScsiTimeout"] = "300"  # diskd's udev rule for disks attached later

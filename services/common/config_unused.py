@@ -26,8 +26,9 @@ _AGENT_LIMITS = (
 
 UNUSED: Mapping[str, str] = {
     "Extensions.InitialGoalStatePeriod": "wire polls every Extensions.GoalStatePeriod from start",
-    "Provisioning.MonitorHostName": f"hostname publishing {_NETWORK}",
-    "Provisioning.MonitorHostNamePeriod": f"hostname publishing {_NETWORK}",
+    "Provisioning.MonitorHostNamePeriod": (
+        "no periodic check: wire is told of each hostname change by the kernel"
+    ),
     "Logs.Console": "the services log to stderr (the journal) and Logs.File, never /dev/console",
     "Debug.EnableCgroupV2ResourceLimiting": (
         "the log collector always runs in its own slice with its limits (systemd's, not a check)"

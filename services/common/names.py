@@ -47,6 +47,8 @@ POLKIT_PATH = "/org/freedesktop/PolicyKit1/Authority"
 POLKIT_INTERFACE = "org.freedesktop.PolicyKit1.Authority"
 
 HOSTNAME = BusName("org.freedesktop.hostname1")
+NETWORKD = BusName("org.freedesktop.network1")
+NETWORK_MANAGER = BusName("org.freedesktop.NetworkManager")
 
 SYSTEMD = BusName("org.freedesktop.systemd1")
 SYSTEMD_PATH = "/org/freedesktop/systemd1"

@@ -1,6 +1,7 @@
-"""waagent-netd: the WireServer firewall and DHCP routes (org.waagent.Network1), or, with
---setup-firewall, the rules applied once without the bus (the boot unit), or, with
---apply-dhcp-routes, the active lease's missing routes added once (waagent-dhcp-routes.service)."""
+"""waagent-netd: the WireServer firewall, DHCP routes and hostname publishing
+(org.waagent.Network1), or, with --setup-firewall, the rules applied once without the bus (the
+boot unit), or, with --apply-dhcp-routes, the active lease's missing routes added once
+(waagent-dhcp-routes.service)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from .boot import setup_firewall
 from .build import build_service
 from .bus import NetworkInterface
 from .dhcp_routes import apply_dhcp_routes
+from .telemetry import RunningWire, Telemetry
 
 SETUP = "--setup-firewall"
 ROUTES = "--apply-dhcp-routes"
 
 
 async def setup(ctx: ServiceContext) -> None:
-    service = build_service(ctx.config, ctx.root, Runner())
+    service = build_service(ctx.config, ctx.root, Runner(), ctx.bus)
     ctx.export(NETWORK.path, NetworkInterface(service))
     ctx.activity.add_busy_check(service.busy)
     # Kept for the process's life: the boot and refresh units' changes reach the properties.
@@ -55,7 +57,7 @@ def boot_main(argv: Sequence[str]) -> int:
             sys.stderr.write(f"waagent-netd: {problem}\n")
         return 1
     logs.setup("waagent-netd", verbose=args.verbose, log_file=root.join(loaded.config.logs_file))
-    service = build_service(loaded.config, root, Runner())
+    service = build_service(loaded.config, root, Runner(), telemetry=Telemetry(RunningWire()))
     if args.apply_dhcp_routes:
         return asyncio.run(apply_dhcp_routes(service))
     return asyncio.run(setup_firewall(service, args.setup_firewall or ""))

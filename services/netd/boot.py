@@ -14,8 +14,19 @@ import logging
 from ..common.errors import NotSupported, WaagentError
 from .rules import parse_endpoint
 from .service import NetworkService
+from .telemetry import PERSIST_FIREWALL_RULES
 
 log = logging.getLogger(__name__)
+
+
+async def _persisted(service: NetworkService, error: WaagentError | None) -> None:
+    """Classic's PersistFirewallRules event: these runs are what persist the rules here."""
+    message = (
+        "Persistent firewall rules setup successfully"
+        if error is None
+        else f"Unable to setup the persistent firewall rules: {error.message}"
+    )
+    await service.telemetry.send(PERSIST_FIREWALL_RULES, error is None, message)
 
 
 async def setup_firewall(service: NetworkService, endpoint_text: str | None) -> int:
@@ -36,6 +47,7 @@ async def setup_firewall(service: NetworkService, endpoint_text: str | None) -> 
             endpoint = known
         await service.setup_firewall(endpoint)
     except NotSupported as exc:
+        await _persisted(service, exc)
         if endpoint_text:
             log.error("cannot set up the WireServer firewall: %s", exc.message)
             return 1
@@ -44,8 +56,10 @@ async def setup_firewall(service: NetworkService, endpoint_text: str | None) -> 
         log.warning("no WireServer firewall: %s", exc.message)
         return 0
     except WaagentError as exc:
+        await _persisted(service, exc)
         log.error("cannot set up the WireServer firewall: %s", exc.message)
         return 1
+    await _persisted(service, None)
     status = service.status
     log.info(
         "WireServer firewall for %s: %s (%s)",

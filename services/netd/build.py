@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from dbus_fast.aio import MessageBus
+
+from ..common.clients.wire import WireClient
 from ..common.commands import CommandRunner
 from ..common.config import AgentConfig
 from ..common.root import Root
+from .dhcp_clients import Networkd, NetworkManager
 from .dhcp_routes import DhcpRoutes
 from .firewall import Firewall
 from .firewalld import Firewalld
 from .iptables import Iptables
 from .nftables import Nftables
+from .publish import Publisher
 from .rdma_address import RdmaAddress
 from .service import NetworkService
+from .telemetry import Telemetry
 
 
 def build_firewall(runner: CommandRunner) -> Firewall:
@@ -19,11 +25,25 @@ def build_firewall(runner: CommandRunner) -> Firewall:
     return Firewall([Firewalld(runner), Nftables(runner), Iptables(runner)])
 
 
-def build_service(config: AgentConfig, root: Root, runner: CommandRunner) -> NetworkService:
+def build_service(
+    config: AgentConfig,
+    root: Root,
+    runner: CommandRunner,
+    bus: MessageBus | None = None,
+    telemetry: Telemetry | None = None,
+) -> NetworkService:
+    """Without a bus (the boot-time units): the firewall and the routes, no publishing; events
+    only with `telemetry`."""
+    firewall, routes = build_firewall(runner), DhcpRoutes(root, runner)
+    if bus is None:
+        return NetworkService(config, root, firewall, routes=routes, telemetry=telemetry)
+    publisher = Publisher(runner, [Networkd(bus), NetworkManager(bus)])
     return NetworkService(
         config,
         root,
-        build_firewall(runner),
-        routes=DhcpRoutes(root, runner),
+        firewall,
+        routes=routes,
         rdma=RdmaAddress(runner),
+        publisher=publisher,
+        telemetry=Telemetry(WireClient(bus)),
     )

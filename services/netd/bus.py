@@ -1,6 +1,8 @@
 """org.waagent.Network1: the D-Bus adapter of netd (the only module of the service using dbus_fast).
 
-Every method is root only: they change who may reach the WireServer, or an interface's address.
+Every method is root only: they change who may reach the WireServer, an interface's routes or
+address, or make the DHCP client ask again (the provisioner calls PublishHostname after it sets
+or keeps the hostname).
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class NetworkInterface(StatusInterface):
         "DhcpRoutes": Shown("dhcp_routes", "as"),
         "DhcpRoutesAdded": Shown("dhcp_routes_added", "as"),
         "DhcpRoutesFailed": Shown("dhcp_routes_failed", "as"),
+        "PublishedHostname": Shown("published_hostname", "s"),
+        "PublishMethod": Shown("publish_method", "s"),
+        "PublishedAt": Shown("published_at", "s"),
+        "PublishError": Shown("publish_error", "s"),
     }
 
     def __init__(self, service: NetworkService) -> None:
@@ -64,3 +70,7 @@ class NetworkInterface(StatusInterface):
     @bus_method(auth=ROOT_ONLY, validate=_check_rdma)
     async def SetRdmaAddress(self, mac: DBusStr, address: DBusStr) -> DBusStr:
         return await self._service.set_rdma_address(mac, address)
+
+    @bus_method(auth=ROOT_ONLY)
+    async def PublishHostname(self) -> NoValue:
+        await self._service.publish_hostname()

@@ -20,3 +20,8 @@ class NetworkStatus(FrozenModel):
     dhcp_routes: list[str] = Field(default_factory=list)  # lists: what D-Bus arrays take
     dhcp_routes_added: list[str] = Field(default_factory=list)
     dhcp_routes_failed: list[str] = Field(default_factory=list)
+    # The last hostname publication (publish.Publication, kept in /run across activations).
+    published_hostname: str = ""
+    publish_method: str = ""
+    published_at: str = ""
+    publish_error: str = ""

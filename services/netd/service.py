@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from ipaddress import IPv4Address
 from pathlib import PurePosixPath
 
@@ -25,12 +26,16 @@ from .changes import CHANGED_FILE, FirewallChanges
 from .dhcp_routes import DhcpRoutes, RoutesRecord
 from .firewall import Firewall, Seen
 from .models import NetworkStatus
+from .publish import Publication, Publisher, now
 from .rdma_address import RdmaAddress
 from .rules import FirewallState, WireRules, parse_endpoint
+from .telemetry import FIREWALL, HOSTNAME_PUBLISHING, Telemetry
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_FILE = "WireServerEndpoint"
+# The last publication, for the next activation's properties (gone at reboot, as it should).
+PUBLICATION_FILE = "/run/waagent/hostname-publication.json"
 
 
 class NetworkService(StatusHolder[NetworkStatus]):
@@ -42,6 +47,8 @@ class NetworkService(StatusHolder[NetworkStatus]):
         *,
         routes: DhcpRoutes | None = None,
         rdma: RdmaAddress | None = None,
+        publisher: Publisher | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         super().__init__(NetworkStatus())
         self.rdma = rdma  # the RDMA address (waagent-rdma.service asks for it)
@@ -50,12 +57,17 @@ class NetworkService(StatusHolder[NetworkStatus]):
         self.firewall = firewall
         self.routes = routes or DhcpRoutes(root, Runner())
         self.changes = FirewallChanges(root)
+        self.publisher = publisher
+        self.telemetry = telemetry or Telemetry(None)
         self.jobs: Jobs[None] = Jobs("firewall")
+        self.publishing: Jobs[None] = Jobs("hostname publishing")
         self._rereading: asyncio.Task[None] | None = None
         self._reread_again = False
+        self._show_publication(self._last_publication())
 
     def busy(self) -> bool:
-        return self.jobs.busy() or (self._rereading is not None and not self._rereading.done())
+        rereading = self._rereading is not None and not self._rereading.done()
+        return self.jobs.busy() or self.publishing.busy() or rereading
 
     def watch_changes(self) -> Watch:
         """Read the rules again whenever another process (the boot or refresh unit) changed
@@ -150,8 +162,15 @@ class NetworkService(StatusHolder[NetworkStatus]):
                     seen = await self.firewall.apply(self.rules(endpoint))
                     self.changes.announce()
             except (WaagentError, OSError) as exc:
-                raise self._failed(exc) from None
+                error = self._failed(exc)
+                await self.telemetry.send(
+                    FIREWALL, False, f"Unable to set up the firewall rules: {error.message}"
+                )
+                raise error from None
             self._show(seen, endpoint)
+            status = self.status
+            await self.telemetry.send(FIREWALL, True, f"The firewall rules for {endpoint} are "
+                                      f"{status.firewall_state} ({status.backend})")  # fmt: skip
 
         await self.jobs.run(work)
 
@@ -171,3 +190,50 @@ class NetworkService(StatusHolder[NetworkStatus]):
         if self.rdma is None:
             raise NotSupported("RDMA addresses are not handled by this build of netd")
         return await self.rdma.assign(mac, address)
+
+    # ---- hostname publishing ----
+
+    def _last_publication(self) -> Publication:
+        text = self.root.read_text(PUBLICATION_FILE)
+        try:
+            return Publication.model_validate_json(text) if text else Publication()
+        except ValueError:
+            log.warning("%s is unreadable; ignoring it", PUBLICATION_FILE)
+            return Publication()
+
+    def _show_publication(self, publication: Publication) -> None:
+        self._update(
+            published_hostname=publication.hostname,
+            publish_method=publication.method,
+            published_at=publication.at,
+            publish_error=publication.error,
+        )
+
+    def _record(self, publication: Publication) -> None:
+        self._show_publication(publication)
+        try:
+            self.root.makedirs("/run/waagent", 0o755)
+            self.root.write_atomic(PUBLICATION_FILE, publication.model_dump_json(), mode=0o644)
+        except OSError as exc:
+            log.warning("%s not written: %s", PUBLICATION_FILE, exc.strerror or exc)
+
+    async def publish_hostname(self) -> None:
+        """Send the current hostname to the DHCP server (publish.py); a failure is also an
+        event (HostnamePublishing) and shown in PublishError."""
+        publisher = self.publisher
+        if publisher is None:
+            raise NotSupported("hostname publishing needs the bus")
+
+        async def work() -> None:
+            name = socket.gethostname()
+            try:
+                self._record(await publisher.publish(name))
+            except (WaagentError, OSError) as exc:
+                error = from_os_error(exc) if isinstance(exc, OSError) else exc
+                self._record(Publication(hostname=name, at=now(), error=error.message))
+                message = f"Error while publishing the hostname: {error.message}"
+                log.error("%s", message)
+                await self.telemetry.send(HOSTNAME_PUBLISHING, False, message)
+                raise error from None
+
+        await self.publishing.run(work)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..common.bus import ServiceContext, service_main
 from ..common.clients.hostname import HostnameClient
+from ..common.clients.network import NetworkClient
 from ..common.clients.systemd import Systemd
 from ..common.clients.wire import WireClient
 from ..common.commands import Runner
@@ -35,6 +36,7 @@ async def setup(ctx: ServiceContext) -> None:
         wire=WireClient(ctx.bus),
         units=systemd,
         hostname_service=HostnameClient(ctx.bus),
+        network=NetworkClient(ctx.bus),
         dev_root=Path(ctx.args.dev_root),
         sysfs_root=Path(ctx.args.sysfs_root),
         transient=systemd,

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..common.boot import current_boot_id
 from ..common.classic_files import ClassicFiles
 from ..common.clients.hostname import HostnameService
+from ..common.clients.network import NetworkApi
 from ..common.clients.systemd import Units, booted
 from ..common.clients.wire import WireApi as Wire
 from ..common.commands import CommandRunner
@@ -54,11 +55,15 @@ def build_provisioner(
     boot_id: str | None = None,
     waits: CloudInitWaits | None = None,
     transient: TransientUnits | None = None,
+    network: NetworkApi | None = None,
 ) -> Provisioner:
     store = StateStore(root, config.lib_dir, boot_id or current_boot_id())
     users = Users(root, runner, config)
     sudoers = Sudoers(root, config.os_sudoers_dir)
-    hostname = Hostname(root, config.lib_dir, hostname_service)
+    # A sandbox root never publishes: netd would renew the lease of the machine it runs on.
+    hostname = Hostname(
+        root, config.lib_dir, hostname_service, network=network if root.is_host else None
+    )
     host_keys = HostKeys(
         root, runner, config.os_ssh_dir, config.provisioning_ssh_host_key_pair_type
     )

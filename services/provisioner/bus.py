@@ -78,6 +78,10 @@ class ProvisionerInterface(StatusInterface):
     def ApplyRemoteAccess(self, update: DBusStr) -> NoValue:
         self._provisioner.apply_remote_access(parsed(update, RemoteAccessUpdate))
 
+    @bus_method(auth=WIRE_ONLY)
+    async def KeepHostname(self) -> DBusStr:
+        return await self._provisioner.keep_hostname()
+
     @bus_method(auth=PUBLIC)
     def PlanDeprovision(self, delete_user: DBusBool) -> DBusStrList:
         return self._provisioner.plan_deprovision(delete_user)

@@ -67,13 +67,14 @@ class Provisioner(StatusHolder[Status]):
         self.kvp = KvpReporter(root, sysfs_root)  # the result for the host, without the network
         self.step_listeners: list[StepListener] = []
         self.jobs: Jobs[None] = Jobs("provisioning")
+        self.hostname_jobs: Jobs[str] = Jobs("hostname")
         self._run = self._new_run()
         self._remote_access: RemoteAccessUpdate | None = None  # the newest not yet applied
 
     # ---- status ----
 
     def busy(self) -> bool:
-        return self.jobs.busy()
+        return self.jobs.busy() or self.hostname_jobs.busy()
 
     def _show(self, status: Status, **changes: object) -> None:
         self._update(**{**status.model_dump(), **changes})
@@ -144,6 +145,20 @@ class Provisioner(StatusHolder[Status]):
         shows in RemoteAccessUsers and RemoteAccessError."""
         self._remote_access = update
         self.jobs.start(self._apply_remote_access)
+
+    async def keep_hostname(self) -> str:
+        """Provisioning.MonitorHostName: publish the hostname again if it changed (hostname.py);
+        the name published, or "" (nothing changed, or the switch is off)."""
+        if not self.config.provisioning_monitor_host_name:
+            return ""
+
+        async def job() -> str:
+            return await self.parts.hostname.keep() or ""
+
+        # A run under way sets the name itself: compare once it is done (wire's call at its
+        # start comes while the boot's run may be going on).
+        await self.jobs.wait()
+        return await self.hostname_jobs.run(job, kind="keep")
 
     async def _apply_remote_access(self) -> None:
         update, self._remote_access = self._remote_access, None

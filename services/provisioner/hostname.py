@@ -1,14 +1,19 @@
-"""The hostname (reference §6.6): set it, and publish it through the DHCP client configuration.
+"""The hostname (reference §6.6): set it, publish it, and keep it published.
 
 Setting goes through `org.freedesktop.hostname1` when it is on the bus (it writes /etc/hostname
 and the kernel's name itself). Without it, `<root>/etc/hostname` is written and the kernel's
 hostname is set with sethostname(2), but only when the root is `/`: a sandbox root never
 changes the name of the machine it runs on.
 
-Publishing writes `send host-name "<name>";` into the dhclient configurations that exist and
-records `<Lib.Dir>/published_hostname`. The DHCP renewal (classic bounced the interface) is left
-to the network stack: systemd-networkd and NetworkManager send the current hostname on their
-own next request.
+Publishing writes `send host-name "<name>";` into the dhclient configurations that exist,
+records `<Lib.Dir>/published_hostname`, and asks netd (`Network1.PublishHostname`) to make the
+DHCP server receive the name: the DHCP client's bus API, else the classic interface bounce
+(netd/publish.py). Again only when the root is `/`. A failure is logged (netd sends the
+HostnamePublishing event); it fails neither provisioning nor the caller.
+
+Keeping it published (`Provisioning.MonitorHostName`, `keep`): wire sees the kernel's name
+change (wire/hostname_watch.py) and calls KeepHostname; a name that differs from the record is
+set again the classic way (so /etc/hostname follows a `hostname x`) and published.
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ import socket
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from ..common.clients.hostname import HostnameService
-from ..common.errors import InvalidArgs
+from ..common.clients.network import NetworkApi
+from ..common.errors import InvalidArgs, WaagentError
 from ..common.root import Root
 
 log = logging.getLogger(__name__)
@@ -30,6 +38,13 @@ MAX_HOSTNAME = 64  # the kernel's HOST_NAME_MAX
 DHCLIENT_CONFS = ("/etc/dhcp/dhclient.conf", "/etc/dhcp3/dhclient.conf", "/etc/dhclient.conf")
 PUBLISHED = "published_hostname"
 DEPROVISIONED_NAME = "localhost.localdomain"
+# What cloud-init last set (classic starts its record from it when there is none yet).
+CLOUD_INIT_SET_HOSTNAME = "/var/lib/cloud/data/set-hostname"
+
+
+class CloudInitHostname(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    hostname: str
 
 
 class HostnameError(InvalidArgs):
@@ -63,11 +78,15 @@ class Hostname:
         lib_dir: str,
         service: HostnameService | None,
         kernel: Callable[[str], None] = socket.sethostname,
+        network: NetworkApi | None = None,
+        current: Callable[[], str] = socket.gethostname,
     ) -> None:
         self.root = root
         self.lib_dir = PurePosixPath(lib_dir)
         self.service = service
         self.kernel = kernel
+        self.network = network
+        self.current = current
 
     async def set(self, name: str) -> str:
         """Set the static and the kernel hostname; returns how it was done."""
@@ -99,7 +118,56 @@ class Hostname:
             changed.append(path)
         return changed
 
-    def publish(self, name: str) -> None:
-        self.configure_dhcp(name)
+    def record(self) -> str | None:
+        text = self.root.read_text(self.lib_dir / PUBLISHED)
+        return None if text is None else text.strip()
+
+    def _write_record(self, name: str) -> None:
         self.root.makedirs(self.lib_dir, 0o700)
         self.root.write_atomic(self.lib_dir / PUBLISHED, name, mode=0o644)
+
+    async def publish(self, name: str) -> bool:
+        """Configure the DHCP clients, record the name, have netd send it; False if netd could
+        not (the reason is logged, and in netd's PublishError)."""
+        self.configure_dhcp(name)
+        self._write_record(name)
+        if self.network is None:  # a sandbox root (build.py)
+            log.info("hostname %s recorded; not published from a sandbox root", name)
+            return False
+        try:
+            await self.network.publish_hostname()
+        except WaagentError as exc:
+            log.warning("hostname %s not published: %s", name, exc.message)
+            return False
+        return True
+
+    def _first_record(self, current: str) -> str:
+        """The record classic starts from: cloud-init's last name, else the current one."""
+        text = self.root.read_text(CLOUD_INIT_SET_HOSTNAME)
+        name = current
+        if text:
+            try:
+                name = CloudInitHostname.model_validate_json(text).hostname
+            except ValidationError:
+                log.warning("%s is not cloud-init's JSON; ignoring it", CLOUD_INIT_SET_HOSTNAME)
+        self._write_record(name)
+        return name
+
+    async def keep(self) -> str | None:
+        """Set and publish the current name when it is not the one last published; returns the
+        name published (None when nothing was to be done)."""
+        current = self.current()
+        recorded = self.record()
+        if recorded is None:
+            recorded = self._first_record(current)
+        if current == recorded:
+            return None
+        try:
+            validate_hostname(current)
+        except HostnameError as exc:
+            log.warning("hostname changed, not published: %s", exc.message)
+            return None
+        log.info("hostname changed: %s -> %s; publishing it", recorded, current)
+        await self.set(current)
+        await self.publish(current)
+        return current

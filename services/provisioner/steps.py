@@ -106,7 +106,7 @@ class Steps:
         parts, data, config = self.parts, plan.data, self.config
         with run.step("hostname"):
             await parts.hostname.set(data.hostname)
-            parts.hostname.publish(data.hostname)
+            await parts.hostname.publish(data.hostname)
         with run.step("user"):
             account = await parts.users.ensure(data.username)
         if plan.password_hash is not None:

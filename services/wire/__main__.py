@@ -23,6 +23,7 @@ from .connection import Clients
 from .download import BUDGET as DOWNLOAD_BUDGET
 from .handover import Handover
 from .heartbeats import Periods
+from .hostname_watch import HostnameWatch
 from .http import FabricHttp, IOErrorCounter
 from .provisioning_gate import ProvisioningGate
 from .remote_access import RemoteAccessDelivery
@@ -134,6 +135,10 @@ async def setup(ctx: ServiceContext) -> None:
     interface = WireInterface(wire)
     ctx.export(WIRE.path, interface)
     ctx.spawn(wire.run(), "goal state loop")
+    if ctx.config.provisioning_monitor_host_name:
+        watch = HostnameWatch(provisioner.keep_hostname)
+        ctx.on_exit(watch.close)
+        watch.start()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,13 +23,12 @@ from dataclasses import dataclass, fields, replace
 
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.logs import redact
-from ..common.models.events import TelemetryEvent
+from ..common.models.events import TelemetryEvent, agent_event
 from . import health_service
 from .connection import Connection
 from .errors import FabricError
 from .health_service import Observation
 from .http import IO_ERROR_CLASSES
-from .telemetry import agent_event
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,23 @@
-"""The client of org.waagent.Network1 (netd) for the other programs: the RDMA address."""
+"""The client of org.waagent.Network1 (netd) for the other programs: publishing the hostname
+(the provisioner), the RDMA address (waagent-rdma)."""
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from dbus_fast.aio import MessageBus
 
 from ..bus.client import call
 from ..names import NETWORK
+
+# netd may be bus-activated first; a bounce or a DHCP exchange takes a few seconds at most.
+PUBLISH_TIMEOUT = 60.0
+
+
+class NetworkApi(Protocol):
+    async def publish_hostname(self) -> None:
+        """Make the DHCP server receive the current hostname (netd's PublishHostname)."""
+        ...
 
 
 class NetworkClient:
@@ -16,3 +28,6 @@ class NetworkClient:
         """The interface that got `address` (netd finds it by `mac`)."""
         reply = await call(self.bus, NETWORK, "SetRdmaAddress", "ss", [mac, address])
         return str(reply.body[0])
+
+    async def publish_hostname(self) -> None:
+        await call(self.bus, NETWORK, "PublishHostname", timeout=PUBLISH_TIMEOUT)

@@ -1,5 +1,6 @@
 """The client of org.waagent.Provisioner1 that wire uses: handing over the JIT users, and asking
-whether provisioning is done (its State) before the first extensions hand-over."""
+whether provisioning is done (its State) before the first extensions hand-over, and for the
+hostname to be published again after a change (Provisioning.MonitorHostName)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from ..names import PROVISIONER
 
 # The provisioner may be bus-activated first, and it only queues the work before it replies.
 APPLY_TIMEOUT = 60.0
+# Behind a provisioning run (one job at a time), then netd's publication.
+KEEP_TIMEOUT = 300.0
 
 
 PROPERTIES = "org.freedesktop.DBus.Properties"
@@ -43,3 +46,6 @@ class ProvisionerClient:
             timeout=APPLY_TIMEOUT,
         )
         return str(reply.body[0].value)
+
+    async def keep_hostname(self) -> None:
+        await call(self.bus, PROVISIONER, "KeepHostname", timeout=KEEP_TIMEOUT)
