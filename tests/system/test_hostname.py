@@ -9,20 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from tests.harness.fabric import fabric_process
 from tests.harness.wait import wait_for
-from tests.system.container import Container, container, missing_tools
-from tests.system.vm import Vm
+from tests.system.container import missing_tools
+from tests.system.vm import Vm, booted_vm
 from waagent.common.names import NETWORK
-from waagent.fabric.network import FabricNetwork
-from waagent.fabric.scenario import Scenario
 
 pytestmark = pytest.mark.system
 if reason := missing_tools():
@@ -30,55 +24,6 @@ if reason := missing_tools():
 
 CONFIG = {"Provisioning.MonitorHostName": "y", "Services.IdleTimeout": "5"}
 PUBLISHED_WITHIN = 5.0  # the issue's acceptance
-
-
-@dataclass
-class NetworkdVm:
-    vm: Vm
-    interface: str
-    netns: str  # the VM's network namespace, seen from the host too
-
-
-@contextlib.contextmanager
-def networkd_vm(config: dict[str, str]) -> Iterator[NetworkdVm]:
-    """A VM whose only interface is configured by systemd-networkd from the fabric's DHCP
-    server."""
-    scenario = Scenario.default()
-    work = Path(tempfile.mkdtemp(prefix="waagent-system-", dir="/var/tmp"))
-    try:
-        with (
-            FabricNetwork(dhcp=True) as net,
-            fabric_process(
-                work / "fabric",
-                None,
-                scenario,
-                address=net.wireserver,
-                extra_args=["--imds-listen", net.imds, "--dhcp-interface", net.fabric_veth],
-                popen=net.popen_in_fabric,
-            ) as fabric,
-            container(work) as box,
-        ):
-            ovf = work / "ovf.iso"
-            fabric.client.write_ovf_image(str(ovf))
-            box.prepare(config)
-            use_networkd(box, net.vm_veth)
-            # A shared, loaded machine can take a while to boot the container.
-            box.boot(netns=net.vm_ns, binds_ro=[(ovf, "/dev/sr0")], timeout=300)
-            yield NetworkdVm(Vm(box, fabric, scenario), net.vm_veth, net.vm_ns)
-    finally:
-        subprocess.run(["rm", "-rf", str(work)], check=False, timeout=120)
-
-
-def use_networkd(box: Container, interface: str) -> None:
-    network = box.path("/etc/systemd/network/50-azure.network")
-    network.parent.mkdir(parents=True, exist_ok=True)
-    network.write_text(f"[Match]\nName={interface}\n\n[Network]\nDHCP=ipv4\n")
-    subprocess.run(
-        ["systemctl", f"--root={box.rootfs}", "enable", "systemd-networkd"],
-        check=True,
-        timeout=60,
-        capture_output=True,
-    )
 
 
 def names_sent(vm: Vm) -> list[str]:
@@ -118,18 +63,19 @@ def published(vm: Vm, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def vm() -> Iterator[NetworkdVm]:
-    with networkd_vm(CONFIG) as booted:
+def vm() -> Iterator[Vm]:
+    """The VM's only interface configured by systemd-networkd from the fabric's DHCP server."""
+    with booted_vm(CONFIG, dhcp=True) as booted:
         wait_for(
-            lambda: any(r["state"] == "Ready" for r in booted.vm.fabric.client.records("health")),
+            lambda: any(r["state"] == "Ready" for r in booted.fabric.client.records("health")),
             timeout=120,
             what="provisioning to report Ready",
         )
         yield booted
 
 
-def test_the_provisioned_name_reaches_the_dhcp_server(vm: NetworkdVm) -> None:
-    booted = vm.vm
+def test_the_provisioned_name_reaches_the_dhcp_server(vm: Vm) -> None:
+    booted = vm
     hostname = booted.scenario.identity.hostname
     wait_for(lambda: hostname in names_sent(booted), timeout=30, what=f"{hostname} sent")
     assert booted.run("hostname").stdout.strip() == hostname
@@ -141,9 +87,9 @@ def test_the_provisioned_name_reaches_the_dhcp_server(vm: NetworkdVm) -> None:
     ids=["hostnamectl", "hostname"],
 )
 def test_a_changed_name_is_published_within_5_s_without_the_link_going_down(
-    vm: NetworkdVm, command: tuple[str, ...], name: str
+    vm: Vm, command: tuple[str, ...], name: str
 ) -> None:
-    booted, interface = vm.vm, vm.interface
+    booted, interface = vm, vm.interface
     before = link(booted, interface)
     with link_events(vm.netns) as events:
         changed = booted.run(*command)

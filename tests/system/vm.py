@@ -27,6 +27,8 @@ class Vm:
     box: Container
     fabric: FabricProcess
     scenario: Scenario
+    interface: str = ""  # the VM's side of the veth
+    netns: str = ""  # the VM's network namespace, seen from the host too
 
     def run(self, *argv: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
         return self.box.run(argv, user=user)
@@ -114,8 +116,9 @@ def booted_vm(
                 enable_networkd(box)
             if before_boot is not None:
                 before_boot(box)
-            box.boot(netns=net.vm_ns, binds_ro=[(ovf, "/dev/sr0")])
-            yield Vm(box, fabric, scenario)
+            # A shared, loaded machine can take a while to boot the container.
+            box.boot(netns=net.vm_ns, binds_ro=[(ovf, "/dev/sr0")], timeout=300)
+            yield Vm(box, fabric, scenario, net.vm_veth, net.vm_ns)
     finally:
         subprocess.run(["rm", "-rf", str(work)], check=False, timeout=120)
 
