@@ -113,6 +113,16 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+class FollowingFileHandler(logging.handlers.WatchedFileHandler):
+    """Follows the log to the file logrotate created in its place, but never creates one that
+    was deleted: deprovisioning removes the log, and the captured image must not carry a new one
+    (the lines go to the deleted file, as with a plain FileHandler)."""
+
+    def reopenIfNeeded(self) -> None:
+        if os.path.exists(self.baseFilename):
+            super().reopenIfNeeded()
+
+
 def setup(service: str, *, verbose: bool = False, log_file: Path | None = None) -> None:
     """Configure the root logger once per process.
 
@@ -136,8 +146,7 @@ def setup(service: str, *, verbose: bool = False, log_file: Path | None = None) 
     if log_file is not None:
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
-            # Reopens the path when logrotate has renamed the file it had open.
-            file_handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
+            file_handler = FollowingFileHandler(log_file, encoding="utf-8")
         except OSError as exc:
             root.warning("not writing %s: %s", log_file, exc.strerror or exc)
         else:

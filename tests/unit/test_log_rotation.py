@@ -134,3 +134,17 @@ def test_the_previous_rotation_is_compressed_at_the_next_one(
         assert [line.split(" ", 3)[3] for line in oldest.read().splitlines()] == ["first"]
     assert messages(log_file.parent / names[1]) == ["second"]
     assert messages(log_file) == ["third"]
+
+
+def test_a_deleted_log_is_not_created_again(tmp_path: Path) -> None:
+    """Deprovisioning deletes the log; a service still running must not leave a new one behind
+    in the image being captured."""
+    log_file = tmp_path / "waagent.log"
+    writer = Writer("deleted", log_file)
+    try:
+        writer.log("before the deletion")
+        log_file.unlink()
+        writer.log("after the deletion")
+        assert not log_file.exists()
+    finally:
+        writer.stop()
