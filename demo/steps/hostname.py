@@ -16,7 +16,7 @@ from typing import Any
 from tests.harness.environment import Environment
 from tests.harness.wait import wait_for
 from tests.netd.fake_network_stacks import POLICY, calls, stand_in
-from tests.netd.netns import VmNetwork, missing_for_netns, vm_network
+from tests.netd.netns import VmNetwork, missing_for_netns, netd_in_namespace, vm_network
 from waagent.common.names import NETWORK, WIRE
 
 from .common import heading, show
@@ -59,10 +59,7 @@ def run(demo: Environment) -> None:
             ) as env,
         ):
             env.make_activatable(WIRE)
-            argv = env.service_argv(NETWORK.program)
-            env.bus.add_service(
-                NETWORK.name, ["/usr/sbin/ip", "netns", "exec", vm.network.vm_ns, *argv]
-            )
+            netd_in_namespace(env, vm.network.vm_ns)
             _steps(env, vm, fabric, Path(tmp))
 
 
@@ -72,7 +69,6 @@ def _steps(env: Environment, vm: VmNetwork, fabric: Any, tmp: Path) -> None:
     show("PublishHostname (as nobody)", _publish(env, user="nobody"))
     show("PublishHostname (root), no DHCP client on the bus", _publish(env))
     show("PublishedHostname/PublishMethod/PublishError", _shown(env))
-    vm.exec("ip", "route", "replace", "default", "dev", veth)  # the bounce took it away
     record = tmp / "calls"
     with stand_in(env, "networkd", record):
         show("PublishHostname (root), systemd-networkd on the bus", _publish(env))

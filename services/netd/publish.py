@@ -3,8 +3,12 @@
 The primary interface is the one of the default route (the lowest metric), else the one the
 WireServer is reached through (an Azure lease may carry classless routes only). The DHCP client
 that manages it is asked over its bus API to send the name again without taking the link down
-(dhcp_clients.py); where none of them runs (dhclient, dhcpcd, ...), the classic fallback: the
-interface goes down and up (`ip link`), which makes any DHCP client ask again.
+(dhcp_clients.py). Where ifupdown manages it instead, the classic bounce: `ifdown` and `ifup`,
+which restart its DHCP client (that sends the name from its configuration) and put the
+interface's configuration back. Never a bare `ip link set down/up`: the kernel drops the routes
+of a link that goes down, and dhclient neither notices nor re-adds them, so the VM would lose
+the WireServer and the name would not be sent. Anything else fails with the reason and the
+link is left alone (the DHCP client sends the name at its next renewal where configured to).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from .dhcp_clients import DhcpClient
 log = logging.getLogger(__name__)
 
 IP_TIMEOUT = 10.0
-BOUNCE = "interface bounce"
+BOUNCE = "ifupdown"
+IFUPDOWN_TIMEOUT = 120.0  # ifup waits for the DHCP client's lease
 WIRESERVER = "168.63.129.16"
 
 
@@ -108,9 +113,16 @@ class Publisher:
         )
         return name, ifindex_of(link.stdout if link.ok else "", name)
 
+    async def _ifupdown_manages(self, ifname: str) -> bool:
+        # Without ifupdown the command is missing: not ok.
+        state = await self.runner.run(
+            ["ifquery", "--state", ifname], timeout=IP_TIMEOUT, check=False
+        )
+        return state.ok and state.stdout.strip().startswith(f"{ifname}=")
+
     async def _bounce(self, ifname: str) -> None:
-        for state in ("down", "up"):
-            await self.runner.run(["ip", "link", "set", "dev", ifname, state], timeout=IP_TIMEOUT)
+        for verb in ("ifdown", "ifup"):
+            await self.runner.run([verb, ifname], timeout=IFUPDOWN_TIMEOUT)
 
     async def publish(self, hostname: str) -> Publication:
         """Send `hostname` (the current one) to the DHCP server; Failed if it cannot be."""
@@ -121,6 +133,11 @@ class Publisher:
                 method = client.name
                 break
         else:
+            if not await self._ifupdown_manages(ifname):
+                raise Failed(
+                    f"no DHCP client waagent can ask manages {ifname} (systemd-networkd, "
+                    "NetworkManager, ifupdown): the link is left alone"
+                )
             await self._bounce(ifname)
             method = BOUNCE
         log.info("hostname %s published on %s (%s)", hostname, ifname, method)

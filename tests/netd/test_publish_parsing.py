@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from waagent.common.commands import Completed
 from waagent.common.errors import Failed
 from waagent.common.models.events import agent_event
-from waagent.netd.publish import ifindex_of, route_dev
+from waagent.netd.publish import Publisher, ifindex_of, route_dev
 from waagent.netd.telemetry import HOSTNAME_PUBLISHING
 
 # `ip -j route show default` on an Azure VM with two NICs (iproute2 6.1), and without metrics.
@@ -64,3 +67,38 @@ def test_the_event_has_the_classic_extension_event_shape() -> None:
         "Name", "Version", "Operation", "OperationSuccess", "Message", "Duration",
         "ExtensionType", "IsInternal",
     }  # fmt: skip
+
+
+class IfupdownHost:
+    """The commands of a host where ifupdown manages eth0 (as `ifquery --state` prints it), or
+    where ifupdown is missing (what the runner returns for a program it cannot start)."""
+
+    def __init__(self, ifupdown: bool) -> None:
+        self.ifupdown = ifupdown
+        self.argvs: list[list[str]] = []
+
+    async def run(self, argv: list[str], **_: object) -> Completed:
+        self.argvs.append(list(argv))
+        if argv[:3] == ["ip", "-j", "route"]:
+            return Completed(argv, 0, TWO_DEFAULTS, "")
+        if argv[:3] == ["ip", "-j", "link"]:
+            return Completed(argv, 0, LINK, "")
+        if argv[0] == "ifquery":
+            if not self.ifupdown:
+                return Completed(argv, 127, "", "cannot run ifquery: No such file or directory")
+            return Completed(argv, 0, "eth0=eth0\n", "")
+        return Completed(argv, 0, "", "")
+
+
+def test_where_ifupdown_manages_the_link_it_is_restarted_by_ifdown_and_ifup() -> None:
+    host = IfupdownHost(ifupdown=True)
+    publication = asyncio.run(Publisher(host, []).publish("vm1"))  # type: ignore[arg-type]
+    assert publication.method == "ifupdown" and publication.interface == "eth0"
+    assert host.argvs[-2:] == [["ifdown", "eth0"], ["ifup", "eth0"]]
+
+
+def test_without_ifupdown_nothing_touches_the_link() -> None:
+    host = IfupdownHost(ifupdown=False)
+    with pytest.raises(Failed, match="no DHCP client waagent can ask manages eth0"):
+        asyncio.run(Publisher(host, []).publish("vm1"))  # type: ignore[arg-type]
+    assert not [a for a in host.argvs if a[0] in ("ifdown", "ifup") or a[:2] == ["ip", "link"]]
