@@ -7,7 +7,7 @@ changes the name of the machine it runs on.
 
 Publishing writes `send host-name "<name>";` into the dhclient configurations that exist,
 records `<Lib.Dir>/published_hostname`, and asks netd (`Network1.PublishHostname`) to make the
-DHCP server receive the name: the DHCP client's bus API, else the classic interface bounce
+DHCP server receive the name: the DHCP client's bus API, else ifupdown's ifdown/ifup
 (netd/publish.py). Again only when the root is `/`. A failure is logged (netd sends the
 HostnamePublishing event); it fails neither provisioning nor the caller.
 

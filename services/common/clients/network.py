@@ -10,7 +10,7 @@ from dbus_fast.aio import MessageBus
 from ..bus.client import call
 from ..names import NETWORK
 
-# netd may be bus-activated first; a bounce or a DHCP exchange takes a few seconds at most.
+# netd may be bus-activated first; ifdown/ifup or a DHCP exchange takes a few seconds at most.
 PUBLISH_TIMEOUT = 60.0
 
 
