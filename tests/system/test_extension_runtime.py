@@ -203,7 +203,13 @@ def waiter_running(vm: Vm) -> tuple[int, str]:
 
 def waiter_released(vm: Vm, since: int) -> str:
     """Let the waiter's enable exit 7; once reported, check it ran once: its command log."""
-    vm.run("sh", "-c", "echo 7 > /var/tmp/waiter/release")
+    # Written whole, then renamed: the waiter never reads a half-written (empty) code.
+    released = vm.run(
+        "sh",
+        "-c",
+        "echo 7 > /var/tmp/waiter/.release && mv /var/tmp/waiter/.release /var/tmp/waiter/release",
+    )
+    assert released.returncode == 0, released.stderr
     wait_for(
         lambda: status_of(vm, WAITER, since)[1] == 1009,
         timeout=60,
