@@ -9,11 +9,9 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from ..common import logs
 from ..common.bus import ServiceContext, service_main
-from ..common.bus.service import argument_parser, load_config
+from ..common.bus.service import EX_CONFIG, argument_parser, configured
 from ..common.commands import Runner
-from ..common.errors import ConfigError
 from ..common.names import NETWORK
 from ..common.root import Root
 from .boot import setup_firewall
@@ -48,15 +46,10 @@ def boot_main(argv: Sequence[str]) -> int:
     )
     once.add_argument(ROUTES, action="store_true", help="add the DHCP lease's missing routes")
     args = parser.parse_args(argv)
-    logs.setup("waagent-netd", verbose=args.verbose)
     root = Root(args.root)
-    try:
-        loaded = load_config(root, args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            sys.stderr.write(f"waagent-netd: {problem}\n")
-        return 1
-    logs.setup("waagent-netd", verbose=args.verbose, log_file=root.join(loaded.config.logs_file))
+    loaded = configured(NETWORK.program, root, args)
+    if loaded is None:
+        return EX_CONFIG
     service = build_service(loaded.config, root, Runner(), telemetry=Telemetry(RunningWire()))
     if args.apply_dhcp_routes:
         return asyncio.run(apply_dhcp_routes(service))

@@ -15,7 +15,6 @@ import socket
 from ipaddress import IPv4Address
 from pathlib import PurePosixPath
 
-from ..common.commands import Runner
 from ..common.config import AgentConfig
 from ..common.errors import Failed, NotSupported, WaagentError, from_os_error
 from ..common.inotify import Watch
@@ -45,7 +44,7 @@ class NetworkService(StatusHolder[NetworkStatus]):
         root: Root,
         firewall: Firewall,
         *,
-        routes: DhcpRoutes | None = None,
+        routes: DhcpRoutes,
         rdma: RdmaAddress | None = None,
         publisher: Publisher | None = None,
         telemetry: Telemetry | None = None,
@@ -55,7 +54,7 @@ class NetworkService(StatusHolder[NetworkStatus]):
         self.config = config
         self.root = root
         self.firewall = firewall
-        self.routes = routes or DhcpRoutes(root, Runner())
+        self.routes = routes
         self.changes = FirewallChanges(root)
         self.publisher = publisher
         self.telemetry = telemetry or Telemetry(None)

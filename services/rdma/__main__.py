@@ -11,18 +11,14 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from ..common import logs
 from ..common.bus.client import connect_system_bus
-from ..common.bus.service import load_config
+from ..common.bus.service import EX_CONFIG, configured
 from ..common.clients.network import NetworkClient
 from ..common.clients.wire import WireClient
 from ..common.commands import Runner
 from ..common.config import AgentConfig
-from ..common.errors import ConfigError
 from ..common.root import Root
 from .setup import OFF, RdmaSetup, Step, enabled
-
-EX_CONFIG = 78
 
 
 async def run(config: AgentConfig, root: Root) -> int:
@@ -46,15 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", help="configuration file (default: <root>/etc/waagent.conf)")
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
     args = parser.parse_args(argv)
-    logs.setup("waagent-rdma", verbose=args.verbose)
     root = Root(args.root)
-    try:
-        loaded = load_config(root, args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            sys.stderr.write(f"waagent-rdma: {problem}\n")
+    loaded = configured("rdma", root, args)
+    if loaded is None:
         return EX_CONFIG
-    logs.setup("waagent-rdma", verbose=args.verbose, log_file=root.join(loaded.config.logs_file))
     return asyncio.run(run(loaded.config, root))
 
 

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from waagent.common.commands import Runner
 from waagent.common.config import AgentConfig
 from waagent.common.errors import InvalidArgs, NotSupported
 from waagent.common.root import Root
 from waagent.netd.boot import setup_firewall
+from waagent.netd.dhcp_routes import DhcpRoutes
 from waagent.netd.firewall import Firewall
 from waagent.netd.firewalld import Firewalld
 from waagent.netd.iptables import is_classic, is_ours, our_rules
@@ -134,7 +136,9 @@ def service(tmp_path: Path, *, enabled: bool = True, endpoint: str | None = None
         (tmp_path / "var/lib/waagent").mkdir(parents=True)
         (tmp_path / "var/lib/waagent/WireServerEndpoint").write_text(endpoint)
     config = AgentConfig.model_validate({"OS.EnableFirewall": enabled})
-    return NetworkService(config, Root(tmp_path), Firewall([NoTool()]))  # type: ignore[list-item]
+    root = Root(tmp_path)
+    firewall = Firewall([NoTool()])  # type: ignore[list-item]
+    return NetworkService(config, root, firewall, routes=DhcpRoutes(root, Runner()))
 
 
 def test_at_boot_nothing_is_done_when_the_firewall_is_disabled(tmp_path: Path) -> None:

@@ -191,3 +191,33 @@ def test_mount_options_default_to_nodev_nosuid_and_an_admins_list_replaces_them(
     assert config.load(unset).config.resource_disk_mount_options == "nodev,nosuid"
     own = write(tmp_path, "ResourceDisk.MountOptions=noatime\n")
     assert config.load(own).config.resource_disk_mount_options == "noatime"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["waagent.netd", "--setup-firewall"],
+        ["waagent.netd", "--apply-dhcp-routes"],
+        ["waagent.rdma"],
+    ],
+    ids=["netd firewall at boot", "netd dhcp routes", "rdma"],
+)
+def test_a_one_shot_program_refuses_a_bad_configuration_as_the_services_do(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    """The boot programs read the configuration through the services' own start: the same exit
+    status (78, EX_CONFIG, which systemd shows as a configuration error), the same message, and
+    nothing done (no log file appears in the root)."""
+    config = tmp_path / "etc/waagent.conf"
+    config.parent.mkdir()
+    config.write_text("Logs.Verbose=y\nResourceDisk.SwapSizeMB=lots\n")
+    result = subprocess.run(
+        [sys.executable, "-m", *argv, "--root", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 78, result.stderr
+    assert f"refusing to start: {config}:2: ResourceDisk.SwapSizeMB=lots" in result.stderr
+    assert not (tmp_path / "var/log/waagent.log").exists()

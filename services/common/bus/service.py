@@ -134,6 +134,26 @@ def load_config(root: Root, path: str | None) -> LoadedConfig:
     return config_mod.load(Path(path) if path else root.join(str(config_mod.DEFAULT_PATH)))
 
 
+def configured(program: str, root: Root, args: argparse.Namespace) -> LoadedConfig | None:
+    """The start of every agent program, bus service or one-shot: read the configuration (the
+    problems logged, None when it is refused: exit with EX_CONFIG), then log to the classic
+    file at the configured verbosity. Needs `args.config` and `args.verbose`."""
+    logs.setup(program, verbose=args.verbose)  # stderr only, until the config is read
+    try:
+        loaded = load_config(root, args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("refusing to start: %s", problem)
+        return None
+    logs.setup(
+        program,
+        verbose=args.verbose or loaded.config.logs_verbose,
+        log_file=root.join(loaded.config.logs_file),
+    )
+    config_unused.warn(loaded, program)
+    return loaded
+
+
 async def _barrier(bus: MessageBus) -> None:
     """A round trip to the bus daemon: every message it sent us before is now read.
 
@@ -229,18 +249,8 @@ def service_main(
         sys.stdout.write(introspection_xml(interfaces) + "\n")
         return 0
     root = Root(args.root)
-    logs.setup(service.program, verbose=args.verbose)  # stderr only, until the config is read
-    try:
-        loaded = load_config(root, args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("refusing to start: %s", problem)
+    loaded = configured(service.program, root, args)
+    if loaded is None:
         return EX_CONFIG
-    logs.setup(
-        service.program,
-        verbose=args.verbose or loaded.config.logs_verbose,
-        log_file=root.join(loaded.config.logs_file),
-    )
-    config_unused.warn(loaded, service.program)
     resident = resident or args.no_idle_exit
     return asyncio.run(run(service, root, loaded, setup, resident=resident, args=args))
