@@ -42,7 +42,7 @@ typecheck: venv
 	$(VENV)/bin/mypy services fabric
 
 test: deps lint typecheck
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 # Every test that needs neither root nor a bus (tests/conftest.py marks the others), run as a
 # user without privileges (UNIT_USER, when root runs make) with no system bus to reach and
