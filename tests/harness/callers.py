@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from typing import Any
@@ -91,3 +92,14 @@ class Busctl:
         if not reply.ok:
             raise AssertionError(f"get-property {prop} failed: {reply.error}")
         return json.loads(reply.stdout)["data"]
+
+
+def gdbus(address: str, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+    """GLib's `gdbus <args>` (what GNOME tools use) on the bus at `address`, as `user`."""
+    argv = ["gdbus", *args]
+    if user is not None:
+        argv = [*as_user(user), *argv]
+    environ = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address}
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, env=environ, check=False
+    )
