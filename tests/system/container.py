@@ -43,6 +43,8 @@ PACKAGES = (
     "openssl",  # a runtime dependency of the agent: extensions decrypt settings with it
 )
 STAMP = "waagent-packages"
+CGROUP_FS = Path("/sys/fs/cgroup")
+INSTALL_LOCK = Path("/run/lock/waagent-system-test-install.lock")
 
 
 def missing_tools() -> str | None:
@@ -99,6 +101,7 @@ class Container:
         self.rootfs = workdir / "rootfs"
         self.log = workdir / "nspawn.log"
         self.nspawn: subprocess.Popen[bytes] | None = None
+        self.cgroups: list[Path] = []
         self.leader = 0
 
     def path(self, inner: str) -> Path:
@@ -111,13 +114,16 @@ class Container:
             check=True,
             timeout=600,
         )
-        subprocess.run(
-            ["make", "-s", "install", f"DESTDIR={self.rootfs}", "PREFIX=/usr"],
-            cwd=REPO,
-            check=True,
-            timeout=900,
-            capture_output=True,
-        )
+        # One install at a time: it builds in the checkout, which two at once would share.
+        with open(INSTALL_LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run(
+                ["make", "-s", "install", f"DESTDIR={self.rootfs}", "PREFIX=/usr"],
+                cwd=REPO,
+                check=True,
+                timeout=900,
+                capture_output=True,
+            )
         conf = self.path("/etc/waagent.conf")
         conf.write_text(with_overrides(conf.read_text(), config or {}))
         self.path("/etc/hostname").write_text("localhost\n")
@@ -151,9 +157,10 @@ class Container:
             # CAP_NET_ADMIN only for --private-network; netd's firewall needs it).
             argv += [f"--network-namespace-path=/run/netns/{netns}", "--capability=CAP_NET_ADMIN"]
         argv += [f"--bind-ro={source}:{target}" for source, target in binds_ro]
+        self.cgroups = own_cgroups(self.name)
         with open(self.log, "wb") as log:
             self.nspawn = subprocess.Popen(
-                argv,
+                in_cgroups(self.cgroups, argv),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -168,11 +175,14 @@ class Container:
         assert self.nspawn is not None
         if self.nspawn.poll() is not None:
             raise RuntimeError(f"systemd-nspawn exited: {self.log.read_text()[-2000:]}")
+        # The container's systemd, once it runs: nspawn may first fork a short-lived helper (it
+        # does when it starts in a control group of its own), which must not be taken for it.
         children = Path(f"/proc/{self.nspawn.pid}/task/{self.nspawn.pid}/children")
         with contextlib.suppress(OSError):
-            pids = children.read_text().split()
-            if pids:
-                return int(pids[0])
+            for pid in children.read_text().split():
+                with contextlib.suppress(OSError):
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
+                        return int(pid)
         return None
 
     def _settled(self) -> str | None:
@@ -212,6 +222,7 @@ class Container:
                 self.nspawn.wait()
         if self.leader:
             terminate([self.leader])
+        remove_cgroups(self.cgroups)
 
     def wait_unit(self, unit: str, state: str, timeout: float = 60) -> None:
         wait_for(
@@ -221,6 +232,41 @@ class Container:
             timeout=timeout,
             what=f"{unit} {state}",
         )
+
+
+def own_cgroups(name: str) -> list[Path]:
+    """A control group of the container's own in the hierarchies its systemd manages.
+
+    With `--keep-unit` nspawn hands the container the cgroup it was started in. Without one of
+    its own, every container on the host would get the same (the root here, where no systemd
+    runs): two booted at once then manage one tree, and neither finishes booting."""
+    made = []
+    for hierarchy in (CGROUP_FS / "systemd", CGROUP_FS / "unified"):
+        if (hierarchy / "cgroup.procs").exists():
+            path = hierarchy / f"{name}.waagent-test"
+            path.mkdir(exist_ok=True)
+            made.append(path)
+    return made
+
+
+def in_cgroups(paths: Sequence[Path], argv: Sequence[str]) -> list[str]:
+    """`argv`, started inside the container's control groups (a shell that moves itself in,
+    then execs it: the PID is the command's)."""
+    moves = "".join(f'echo $$ > "{path}/cgroup.procs" && ' for path in paths)
+    return ["sh", "-c", f'{moves}exec "$@"', "sh", *argv]
+
+
+def remove_cgroups(paths: Sequence[Path]) -> None:
+    """Once the container is gone: its groups, deepest first (the container's systemd may
+    leave empty ones behind)."""
+    for top in paths:
+        if not top.exists():
+            continue
+        for directory in sorted((d for d in top.rglob("*") if d.is_dir()), reverse=True):
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        with contextlib.suppress(OSError):
+            top.rmdir()
 
 
 @contextlib.contextmanager
