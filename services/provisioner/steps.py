@@ -8,6 +8,7 @@ and started again finishes the job exactly once. The marker is the last step.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -103,10 +104,27 @@ class Steps:
         return certificates
 
     async def apply(self, plan: Plan, run: Run) -> None:
-        parts, data, config = self.parts, plan.data, self.config
+        parts, data = self.parts, plan.data
         with run.step("hostname"):
             await parts.hostname.set(data.hostname)
-            await parts.hostname.publish(data.hostname)
+        # Publishing waits on netd's activation and the DHCP client's renewal, none of which
+        # the account needs: it runs beside the account steps and is joined before the marker,
+        # so the name still reaches the DHCP server before Ready (as classic).
+        publishing = asyncio.create_task(self._publish(data.hostname, run))
+        try:
+            await self._accounts(plan, run)
+        finally:
+            await publishing  # a failure of the account steps still lets publishing finish
+        with run.step("marker"):
+            parts.store.write_marker(instance_id.read(self.sysfs_root))
+
+    async def _publish(self, name: str, run: Run) -> None:
+        with run.step("publish hostname"):
+            await self.parts.hostname.publish(name)
+
+    async def _accounts(self, plan: Plan, run: Run) -> None:
+        """The user, its credentials, sshd and the host keys."""
+        parts, data, config = self.parts, plan.data, self.config
         with run.step("user"):
             account = await parts.users.ensure(data.username)
         if plan.password_hash is not None:
@@ -142,8 +160,6 @@ class Steps:
                 log.info("sshd not restarted: systemd is not on the bus")
         # Not a step of its own: a no-op on every kernel after 2.6.37.
         await parts.boot.numa_workaround(os.uname().release)
-        with run.step("marker"):
-            parts.store.write_marker(instance_id.read(self.sysfs_root))
 
     async def _custom_data(self, content: bytes, run: Run) -> None:
         custom = self.parts.custom_data

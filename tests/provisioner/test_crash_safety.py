@@ -25,6 +25,7 @@ STEPS = [
     "read the provisioning data",
     "validate",
     "hostname",
+    "publish hostname",
     "user",
     "password",
     "sudoers",
