@@ -126,6 +126,15 @@ class Hostname:
         self.root.makedirs(self.lib_dir, 0o700)
         self.root.write_atomic(self.lib_dir / PUBLISHED, name, mode=0o644)
 
+    async def prepare_publish(self) -> None:
+        """Start netd while the name is being set (its start is most of a publication)."""
+        if self.network is None:
+            return
+        try:
+            await self.network.start()
+        except WaagentError as exc:  # publish() tries again and says why
+            log.debug("netd not started ahead: %s", exc.message)
+
     async def publish(self, name: str) -> bool:
         """Configure the DHCP clients, record the name, have netd send it; False if netd could
         not (the reason is logged, and in netd's PublishError)."""

@@ -105,20 +105,28 @@ class Steps:
 
     async def apply(self, plan: Plan, run: Run) -> None:
         parts, data = self.parts, plan.data
-        with run.step("hostname"):
-            await parts.hostname.set(data.hostname)
-        # Publishing waits on netd's activation and the DHCP client's renewal, none of which
-        # the account needs: it runs beside the account steps and is joined before the marker,
-        # so the name still reaches the DHCP server before Ready (as classic).
-        publishing = asyncio.create_task(self._publish(data.hostname, run))
+        # Publishing waits on netd's start and the DHCP client's renewal, none of which the
+        # account needs: netd starts while the name is set, the publication runs beside the
+        # account steps, and both are joined before the marker, so the DHCP server has the name
+        # before Ready (as classic).
+        name_set: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        publishing = asyncio.create_task(self._publish(data.hostname, run, name_set))
         try:
+            with run.step("hostname"):
+                await parts.hostname.set(data.hostname)
+            name_set.set_result(None)
             await self._accounts(plan, run)
         finally:
-            await publishing  # a failure of the account steps still lets publishing finish
+            if not name_set.done():
+                publishing.cancel()  # the name was never set: nothing to publish
+            await asyncio.wait([publishing])
+        publishing.result()  # its own error, once the account steps succeeded
         with run.step("marker"):
             parts.store.write_marker(instance_id.read(self.sysfs_root))
 
-    async def _publish(self, name: str, run: Run) -> None:
+    async def _publish(self, name: str, run: Run, name_set: asyncio.Future[None]) -> None:
+        await self.parts.hostname.prepare_publish()
+        await name_set
         with run.step("publish hostname"):
             await self.parts.hostname.publish(name)
 

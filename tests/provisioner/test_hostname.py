@@ -70,6 +70,9 @@ class Netd:
         self.published = 0
         self.error = error
 
+    async def start(self) -> None:
+        pass
+
     async def publish_hostname(self) -> None:
         self.published += 1
         if self.error is not None:

@@ -108,6 +108,16 @@ def to_bus_daemon(member: str, signature: str = "", body: Sequence[Any] = ()) ->
     )
 
 
+async def start_service(
+    bus: MessageBus, service: BusName, timeout: float = DEFAULT_TIMEOUT
+) -> None:
+    """Have the bus daemon activate `service` (StartServiceByName); returns once it is up."""
+    async with asyncio.timeout(timeout):
+        reply = await bus.call(to_bus_daemon("StartServiceByName", "su", [service.name, 0]))
+    if reply is not None and reply.message_type == MessageType.ERROR:
+        raise error_from_reply(reply)
+
+
 async def add_match(bus: MessageBus, rule: str) -> None:
     """Ask the bus daemon to deliver the signals matching `rule` to this connection."""
     reply = await bus.call(to_bus_daemon("AddMatch", "s", [rule]))

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from dbus_fast.aio import MessageBus
 
-from ..bus.client import call
+from ..bus.client import call, start_service
 from ..names import NETWORK
 
 # netd may be bus-activated first; ifdown/ifup or a DHCP exchange takes a few seconds at most.
@@ -15,6 +15,10 @@ PUBLISH_TIMEOUT = 60.0
 
 
 class NetworkApi(Protocol):
+    async def start(self) -> None:
+        """Have netd activated now, so a later call does not wait for its start."""
+        ...
+
     async def publish_hostname(self) -> None:
         """Make the DHCP server receive the current hostname (netd's PublishHostname)."""
         ...
@@ -28,6 +32,9 @@ class NetworkClient:
         """The interface that got `address` (netd finds it by `mac`)."""
         reply = await call(self.bus, NETWORK, "SetRdmaAddress", "ss", [mac, address])
         return str(reply.body[0])
+
+    async def start(self) -> None:
+        await start_service(self.bus, NETWORK, timeout=PUBLISH_TIMEOUT)
 
     async def publish_hostname(self) -> None:
         await call(self.bus, NETWORK, "PublishHostname", timeout=PUBLISH_TIMEOUT)
