@@ -39,7 +39,7 @@
     // ---- presentation helpers ------------------------------------------------------------------
 
     const GOOD = new Set(["Ready", "Provisioned", "Mounted", "present", "success", "enabled", "running",
-                          "Success", "installed"]);
+                          "Success", "Enabled"]);
     const BAD = new Set(["Failed", "FabricUnavailable", "GoalStateError", "error", "partial", "failed",
                          "error", "transitioning-failed", "Error", "unavailable"]);
 
@@ -159,10 +159,14 @@
 
     function watch(name, render) {
         const proxy = client(name).proxy(name, pathOf(name));
+        render(proxy);
         proxy.addEventListener("changed", () => render(proxy));
-        proxy.wait(() => render(proxy));
+        proxy.wait(() => { proxy.loaded = true; render(proxy) });
         return proxy;
     }
+
+    // A card's label: the state property, or why there is none (yet).
+    const stateOf = (p, prop) => !p.loaded ? "loading" : p.valid ? p[prop] : "unavailable";
 
     // wire: LastContact changes on every poll and sends no signal (its interface says so), so it is
     // read when something else about wire changes or a new goal state is announced.
@@ -179,7 +183,7 @@
     }
 
     function renderWire(p) {
-        setLabel("wire-state-label", p.valid ? p.State : "unavailable");
+        setLabel("wire-state-label", stateOf(p, "State"));
         $("agent-version").textContent = p.Version ? "version " + p.Version : "";
         renderList("wire-list", [
             ["Endpoint", p.Endpoint, "wire.Endpoint"],
@@ -192,7 +196,7 @@
     }
 
     function renderProvisioning(p) {
-        setLabel("provisioning-state-label", p.valid ? p.State : "unavailable");
+        setLabel("provisioning-state-label", stateOf(p, "State"));
         renderList("provisioning-list", [
             ["State", p.State, "provisioning.State"],
             ["User", p.ProvisionedUser, "provisioning.ProvisionedUser"],
@@ -206,7 +210,7 @@
     $("swap-size").addEventListener("input", () => { swapEdited = true });
 
     function renderDisk(p) {
-        setLabel("disk-state-label", p.valid ? p.State : "unavailable");
+        setLabel("disk-state-label", stateOf(p, "State"));
         const swap = p.SwapEnabled ? p.SwapSizeMB + " MiB, active" : "off";
         renderList("disk-list", [
             ["State", p.State, "disk.State"],
@@ -221,7 +225,7 @@
     }
 
     function renderNetwork(p) {
-        setLabel("network-state-label", p.valid ? p.FirewallState : "unavailable");
+        setLabel("network-state-label", stateOf(p, "FirewallState"));
         renderList("network-list", [
             ["Firewall", p.FirewallState, "network.FirewallState"],
             ["Backend", p.Backend, "network.Backend"],
