@@ -150,7 +150,7 @@ class Page:
 
     def screenshot(self, path: Path) -> Path:
         """The whole page (not only the viewport) as a PNG."""
-        height = int(self.evaluate("document.documentElement.scrollHeight"))
+        height = int(self.evaluate("Math.ceil(document.body.getBoundingClientRect().height)"))
         width = int(self.evaluate("document.documentElement.clientWidth"))
         self.send(
             "Emulation.setDeviceMetricsOverride",
