@@ -393,9 +393,9 @@
         toggle.append(box, " Also delete the provisioned user and its home directory");
         const plan = () => call(PROVISIONER, pathOf(PROVISIONER), PROVISIONER, "PlanDeprovision", [deleteUser])
                 .then(([lines]) => warnings.replaceChildren(
-                    paragraph("This deletes, and cannot be undone:"), list(lines)))
-                .catch(ex => dialog.fail(ex));
-        box.addEventListener("change", () => { deleteUser = box.checked; plan() });
+                    paragraph("This deletes, and cannot be undone:"), list(lines)));
+        // A first plan that fails opens no dialog (act shows why); a later one fails inside it.
+        box.addEventListener("change", () => { deleteUser = box.checked; plan().catch(ex => dialog.fail(ex)) });
         return plan().then(() => dialog.open(
             "Deprovision this VM?",
             [warnings, toggle, paragraph("Afterwards the VM is ready to be captured as an image; " +

@@ -128,10 +128,12 @@ def test_an_unprivileged_user_sees_polkits_refusal_and_nothing_changes(
 
 def test_an_admin_sets_the_swap_size_and_the_page_follows(agent: Agent, page: Page) -> None:
     size = SWAP_MB + 8
+    page.evaluate("window.loadedOnce = true")
     set_swap(page, size)
     page.wait_text(field("disk.Swap"), f"{size} MiB, active", timeout=60)
     page.wait_text("#alert", "Swap size set")
     assert agent.swap_file.stat().st_size == size * MIB
+    assert page.evaluate("window.loadedOnce") is True, "the page was reloaded"
     assert agent.prop(DISK.name, DISK.path, DISK.interface, "SwapSizeMB") == size
 
 
@@ -184,3 +186,40 @@ def test_the_extension_objects_on_the_page_are_extds(agent: Agent, page: Page) -
         "org.waagent.Extensions1", path, EXTENSION_INTERFACE, "Version"
     )
     assert page.text(f'{PROBE_ROW} [data-field="extension.Version"]') == version
+
+
+def test_deprovision_with_the_user_names_the_user_before_anything_is_deleted(
+    agent: Agent, page: Page
+) -> None:
+    page.click("#deprovision")
+    page.wait_text("#dialog-body", "This deletes")
+    page.click("#deprovision-user")
+    page.wait_text("#dialog-body", "azureuser")
+    page.click("#dialog-cancel")
+    assert agent.env.sandbox.path("/home/azureuser").is_dir()
+
+
+def test_the_serial_console_dry_run_shows_what_the_provisioner_answers(
+    agent: Agent, page: Page
+) -> None:
+    """The button exists where the method does; its dialog shows the dry run's diff (or the
+    alert the service's refusal), exactly what busctl gets; Cancel changes nothing."""
+    assert page.evaluate("document.getElementById('serial-console').hidden") is False
+    dry_run = agent.env.busctl.call(
+        PROVISIONER.name,
+        PROVISIONER.path,
+        PROVISIONER.interface,
+        "ConfigureSerialConsole",
+        "bb",
+        "true",
+        "true",
+    )
+    page.click("#serial-console")
+    if dry_run.ok:
+        _changed, diff, _regeneration, _message = dry_run.data
+        shown = page.wait_text("#dialog", "Serial console on ttyS0")
+        assert (diff.strip().splitlines() or ["nothing to change"])[0] in shown
+        page.click("#dialog-cancel")
+    else:
+        message = dry_run.error.split(": ", 1)[-1]
+        page.wait_text("#alert", message)
