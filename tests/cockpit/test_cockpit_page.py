@@ -17,6 +17,7 @@ import pytest
 
 from tests.extd.system import PROBE
 from tests.harness.callers import UNPRIVILEGED
+from tests.harness.wait import wait_for
 from waagent.common.names import DISK, PROVISIONER, WIRE
 from waagent.extd.bus import EXTENSION_INTERFACE, object_path
 
@@ -223,3 +224,21 @@ def test_the_serial_console_dry_run_shows_what_the_provisioner_answers(
     else:
         message = dry_run.error.split(": ", 1)[-1]
         page.wait_text("#alert", message)
+
+
+def test_an_admin_uninstalls_a_handler_and_its_row_goes(agent: Agent, page: Page) -> None:
+    """Last in this module: the handler is gone afterwards. The row leaves with extd's
+    InterfacesRemoved signal, no reload."""
+    page.evaluate("window.loadedOnce = true")
+    page.click(f'{PROBE_ROW} button[data-action="Uninstall"]')
+    page.wait_text("#dialog-title", f"Uninstall {PROBE}?")
+    page.click("#dialog-confirm")
+    wait_for(
+        lambda: page.evaluate(f"document.querySelector('{PROBE_ROW}') === null"),
+        timeout=60,
+        what="the handler's row to leave the page",
+    )
+    page.wait_text("#extensions-empty", "No extension handlers")
+    assert not agent.system.handler_dir(PROBE, "1.0.0").exists()
+    assert agent.system.operations(PROBE)[-1]["operation"] == "uninstall"
+    assert page.evaluate("window.loadedOnce") is True, "the page was reloaded"
