@@ -41,7 +41,7 @@
     const GOOD = new Set(["Ready", "Provisioned", "Mounted", "present", "success", "enabled", "running",
                           "Success", "Enabled"]);
     const BAD = new Set(["Failed", "FabricUnavailable", "GoalStateError", "error", "partial", "failed",
-                         "error", "transitioning-failed", "Error", "unavailable"]);
+                         "Error", "unavailable"]);
 
     function label(text) {
         const span = document.createElement("span");
