@@ -170,7 +170,7 @@
 
     // wire: LastContact changes on every poll and sends no signal (its interface says so), so it is
     // read when something else about wire changes or a new goal state is announced.
-    let lastContact = 0;
+    let lastContact = null; // not read yet
     function readLastContact() {
         call(WIRE, pathOf(WIRE), PROPERTIES, "Get", [WIRE, "LastContact"])
                 .then(([variant]) => {
@@ -188,7 +188,7 @@
         renderList("wire-list", [
             ["Endpoint", p.Endpoint, "wire.Endpoint"],
             ["Incarnation", p.Incarnation, "wire.Incarnation"],
-            ["Last contact", formatTime(lastContact), "wire.LastContact"],
+            ["Last contact", lastContact === null ? "" : formatTime(lastContact), "wire.LastContact"],
             ["Last error", p.LastError, "wire.LastError"],
             ["Role instance", p.RoleInstanceId, "wire.RoleInstanceId"],
         ]);

@@ -79,7 +79,11 @@ def test_the_page_shows_the_agents_live_state(agent: Agent, page: Page, screensh
     incarnation = agent.prop(WIRE.name, WIRE.path, WIRE.interface, "Incarnation")
     page.wait_text(field("wire.Incarnation"), str(incarnation))
     page.wait_text(field("wire.Endpoint"), agent.fabric.address)
-    assert page.text(field("wire.LastContact")) not in ("", "never")
+    # Read by a Get of its own once wire's card is drawn ("never" until that answer comes).
+    wait_for(
+        lambda: page.text(field("wire.LastContact")) not in (None, "", "never"),
+        what="wire's LastContact on the page",
+    )
     provisioned = agent.prop(PROVISIONER.name, PROVISIONER.path, PROVISIONER.interface, "State")
     assert provisioned == "Provisioned"
     page.wait_text(field("provisioning.State"), "Provisioned")
