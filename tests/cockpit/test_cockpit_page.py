@@ -190,6 +190,7 @@ def test_an_admin_collects_logs_and_the_bundle_reaches_the_fabric(agent: Agent, 
 def test_the_extension_objects_on_the_page_are_extds(agent: Agent, page: Page) -> None:
     """The row is the ObjectManager's object: its path, and what busctl reads there."""
     path = object_path(PROBE)
+    page.wait_text(PROBE_ROW, PROBE)
     assert page.evaluate(f"document.querySelector('{PROBE_ROW}').dataset.path") == path
     version = agent.env.busctl.get_property(
         "org.waagent.Extensions1", path, EXTENSION_INTERFACE, "Version"
@@ -213,7 +214,10 @@ def test_the_serial_console_dry_run_shows_what_the_provisioner_answers(
 ) -> None:
     """The button exists where the method does; its dialog shows the dry run's diff (or the
     alert the service's refusal), exactly what busctl gets; Cancel changes nothing."""
-    assert page.evaluate("document.getElementById('serial-console').hidden") is False
+    wait_for(
+        lambda: page.evaluate("document.getElementById('serial-console').hidden") is False,
+        what="the serial console button (shown once the provisioner's introspection is read)",
+    )
     dry_run = agent.env.busctl.call(
         PROVISIONER.name,
         PROVISIONER.path,
@@ -237,6 +241,7 @@ def test_the_serial_console_dry_run_shows_what_the_provisioner_answers(
 def test_an_admin_uninstalls_a_handler_and_its_row_goes(agent: Agent, page: Page) -> None:
     """Last in this module: the handler is gone afterwards. The row leaves with extd's
     InterfacesRemoved signal, no reload."""
+    page.wait_text(PROBE_ROW, "Enabled")  # extd's objects arrive after wire's card
     page.evaluate("window.loadedOnce = true")
     page.click(f'{PROBE_ROW} button[data-action="Uninstall"]')
     page.wait_text("#dialog-title", f"Uninstall {PROBE}?")
