@@ -102,7 +102,11 @@
         button.disabled = true;
         return Promise.resolve()
                 .then(run)
-                .then(result => { if (done) done(result) }, ex => showError(title, ex))
+                .then(result => {
+                    $("alert").hidden = true; // an earlier failure is no longer the news
+                    if (done)
+                        done(result);
+                }, ex => showError(title, ex))
                 .finally(() => { button.disabled = false });
     }
 
@@ -128,6 +132,10 @@
         },
     };
     $("dialog-cancel").addEventListener("click", () => dialog.close());
+    document.addEventListener("keydown", event => {
+        if (event.key === "Escape" && !$("dialog").hidden)
+            dialog.close();
+    });
     $("dialog-confirm").addEventListener("click", () => {
         const button = $("dialog-confirm");
         button.disabled = true;
