@@ -104,6 +104,10 @@ DATA_FILES += $(foreach h,$(HELPERS),$(LIBEXECDIR)/$(firstword $(subst :, ,$(h))
 DATA_FILES += $(UNITDIR)/waagent-nic-names.service $(UNITDIR)/waagent-nic-names.path
 DATA_FILES += $(UDEVRULESDIR)/66-azure-storage.rules $(UDEVRULESDIR)/99-azure-product-uuid.rules
 DATA_FILES += $(SYSCONFDIR)/logrotate.d/waagent
+# The Cockpit page (no build step): Cockpit finds it in $(PREFIX)/share/cockpit/waagent/.
+COCKPITDIR := $(PREFIX)/share/cockpit/waagent
+COCKPIT_FILES := $(notdir $(wildcard cockpit/waagent/*))
+DATA_FILES += $(addprefix $(COCKPITDIR)/,$(COCKPIT_FILES))
 
 install: venv
 	rm -rf $(DESTDIR)$(PKGLIBDIR)/python
@@ -161,9 +165,12 @@ install: venv
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
 	test -e $(DESTDIR)$(SYSCONFDIR)/waagent.conf || \
 		install -m 0644 config/waagent.conf $(DESTDIR)$(SYSCONFDIR)/waagent.conf
+	install -d $(DESTDIR)$(COCKPITDIR)
+	install -m 0644 $(addprefix cockpit/waagent/,$(COCKPIT_FILES)) $(DESTDIR)$(COCKPITDIR)/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(DATA_FILES))
 	rm -rf $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(DOCDIR)
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
+	-rmdir $(DESTDIR)$(COCKPITDIR) 2>/dev/null
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/waagent.conf (configuration)"

@@ -36,6 +36,7 @@ EXPECTED = [
     "usr/lib/systemd/system/waagent-nic-names.path",
     "etc/logrotate.d/waagent",
     "usr/share/polkit-1/actions/org.waagent.policy",
+    *[f"usr/share/cockpit/waagent/{f}" for f in ("manifest.json", "index.html", "waagent.js")],
     *[f"usr/lib/systemd/system/waagent-{s}.service" for s in EXPOSURE],
     *[f"usr/libexec/waagent/waagent-{s}" for s in EXPOSURE],
     *[
