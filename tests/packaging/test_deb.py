@@ -23,7 +23,7 @@ pytestmark = pytest.mark.root
 VERSION = "3.0.0~packaging1"
 TOOLS = ("dpkg-buildpackage", "dh", "lintian", "rpmbuild", "fakeroot", "git")
 # What debhelper adds to make install's files, and what it takes away (see debian/rules).
-DEB_ONLY = {"usr/share/doc/waagent/copyright", "usr/share/doc/waagent/changelog.gz"}
+DEB_ONLY = {"usr/share/doc/waagent/copyright", "usr/share/doc/waagent/changelog"}
 NOT_SHIPPED = ("__pycache__/", ".dist-info/RECORD", ".dist-info/INSTALLER",
                ".dist-info/REQUESTED", ".dist-info/direct_url.json")  # fmt: skip
 # The same directories debian/rules hands make install.
@@ -115,11 +115,13 @@ def test_the_maintainer_scripts_apply_users_tmpfiles_and_purge(deb: Path) -> Non
 
 
 def payload(deb: Path) -> set[str]:
+    """The package's files, with the docs dh_compress gzipped under their installed names."""
     listing = subprocess.run(
         ["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, timeout=120, check=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(listing)) as tar:
-        return {m.name.removeprefix("./") for m in tar.getmembers() if not m.isdir()}
+        names = {m.name.removeprefix("./") for m in tar.getmembers() if not m.isdir()}
+    return {n.removesuffix(".gz") if n.startswith("usr/share/doc/") else n for n in names}
 
 
 def test_the_payload_is_what_make_install_lays_out(deb: Path, work: Path) -> None:
