@@ -169,9 +169,10 @@ uninstall:
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/waagent.conf (configuration)"
 
 # ---- packages (docs/packaging.md) -------------------------------------------------------------
-# `make deb [DEB_VERSION=3.0.1]`, `make rpm`: built from a copy of the tracked and new files
-# (PKG_BUILD, build/), so the checkout's files are not written to; the packages land in DIST
-# (dist/). The payload is `make install`'s. `make lintian` checks the .deb (part of `make test`).
+# `make deb [DEB_VERSION=3.0.1]`, `make rpm`: built from a copy of the tracked and new files (all
+# but .venv, build and dist outside a git checkout) in PKG_BUILD (build/), so the checkout's files
+# are not written to; the packages land in DIST (dist/). The payload is `make install`'s.
+# `make lintian` builds the .deb and checks it (part of `make test`).
 PKG_BUILD ?= build
 DIST ?= dist
 DEB_VERSION ?= $(shell dpkg-parsechangelog -l debian/changelog -S Version)
@@ -183,7 +184,9 @@ PKG_SRC = $(abspath $(PKG_BUILD))/$(1)/waagent-$(DEB_VERSION)
 
 define stage_source
 	rm -rf $(PKG_BUILD)/$(1) && mkdir -p $(call PKG_SRC,$(1)) $(DIST)
-	git ls-files -co --exclude-standard -z | xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh \
+	{ git ls-files -co --exclude-standard -z 2>/dev/null || find . \( -name .git -o -name .venv \
+		-o -name build -o -name dist \) -prune -o -type f -printf '%P\0'; } \
+		| xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh \
 		| tar --null -T - -cf - | tar -xf - -C $(call PKG_SRC,$(1))
 endef
 
