@@ -208,4 +208,4 @@ rpm: venv
 	@ls $(DIST)/*.rpm
 
 lintian: deb
-	lintian --fail-on error --info $(DEB)
+	lintian --fail-on error $(DEB)

@@ -12,6 +12,7 @@ import io
 import shutil
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,10 @@ def make(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("packages")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    where = tmp_path_factory.mktemp("packages")
+    yield where
+    shutil.rmtree(where, ignore_errors=True)  # two builds and an install: about 300 MB
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ run in order."""
 
 from __future__ import annotations
 
-import fcntl
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +17,7 @@ import pytest
 
 from tests.harness.paths import REPO
 from tests.harness.wait import wait_for
-from tests.system.container import INSTALL_LOCK, STAMP, missing_tools
+from tests.system.container import STAMP, missing_tools
 from tests.system.vm import Vm, booted_vm
 
 pytestmark = pytest.mark.system
@@ -37,25 +37,28 @@ HANDLER = "Contoso.Tools.Hello"
 KEPT_FOR_THE_ADMIN = ("/etc/sudoers.d/waagent", "/home/{user}")
 
 
-def build(version: str) -> Path:
-    with open(INSTALL_LOCK, "w") as lock:  # one build in the checkout at a time
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        result = subprocess.run(
-            ["make", "-s", "deb", f"DEB_VERSION={version}"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            check=False,
-        )
+def build(version: str, where: Path) -> Path:
+    """`make deb DEB_VERSION=...`, built and left in `where` (nothing in the checkout)."""
+    result = subprocess.run(
+        ["make", "-s", "deb", f"DEB_VERSION={version}", f"PKG_BUILD={where}/build",
+         f"DIST={where}/dist"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    (deb,) = (REPO / "dist").glob(f"waagent_{version}_*.deb")
+    shutil.rmtree(where / "build", ignore_errors=True)
+    (deb,) = (where / "dist").glob(f"waagent_{version}_*.deb")
     return deb
 
 
 @pytest.fixture(scope="module")
-def debs() -> tuple[Path, Path]:
-    return build(OLD), build(NEW)
+def debs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    where = tmp_path_factory.mktemp("debs")
+    yield build(OLD, where), build(NEW, where)
+    shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
