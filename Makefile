@@ -41,7 +41,7 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy services fabric
 
-test: deps lint typecheck
+test: deps lint typecheck lintian
 	$(PY) -m pytest --durations=25 $(PYTEST_ARGS)
 
 # Every test that needs neither root nor a bus (tests/conftest.py marks the others), run as a
@@ -174,3 +174,45 @@ uninstall:
 	-rmdir $(DESTDIR)$(LIBEXECDIR) 2>/dev/null
 	-rmdir $(DESTDIR)$(COCKPITDIR) 2>/dev/null
 	@echo "kept $(DESTDIR)$(SYSCONFDIR)/waagent.conf (configuration)"
+
+# ---- packages (docs/packaging.md) -------------------------------------------------------------
+# `make deb [DEB_VERSION=3.0.1]`, `make rpm`: built from a copy of the tracked and new files (all
+# but .venv, build and dist outside a git checkout) in PKG_BUILD (build/), so the checkout's files
+# are not written to; the packages land in DIST (dist/). The payload is `make install`'s.
+# `make lintian` builds the .deb and checks it (part of `make test`).
+PKG_BUILD ?= build
+DIST ?= dist
+DEB_VERSION ?= $(shell dpkg-parsechangelog -l debian/changelog -S Version)
+DEB_ARCH := $(shell dpkg --print-architecture)
+DEB = $(DIST)/waagent_$(DEB_VERSION)_$(DEB_ARCH).deb
+PKG_SRC = $(abspath $(PKG_BUILD))/$(1)/waagent-$(DEB_VERSION)
+
+.PHONY: deb rpm lintian
+
+define stage_source
+	rm -rf $(PKG_BUILD)/$(1) && mkdir -p $(call PKG_SRC,$(1)) $(DIST)
+	{ git ls-files -co --exclude-standard -z 2>/dev/null || find . \( -name .git -o -name .venv \
+		-o -name build -o -name dist \) -prune -o -type f -printf '%P\0'; } \
+		| xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh \
+		| tar --null -T - -cf - | tar -xf - -C $(call PKG_SRC,$(1))
+endef
+
+deb: venv
+	$(call stage_source,deb)
+	sed -i '1s/(.*)/($(DEB_VERSION))/' $(call PKG_SRC,deb)/debian/changelog
+	cd $(call PKG_SRC,deb) && WAAGENT_PY=$(PY) timeout 900 dpkg-buildpackage -b -us -uc \
+		--no-sign > ../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	mv $(PKG_BUILD)/deb/waagent_$(DEB_VERSION)_$(DEB_ARCH).deb $(DIST)/
+	@echo "built $(DEB)"
+
+rpm: venv
+	$(call stage_source,rpm)
+	timeout 900 rpmbuild -bb --nodeps --define "_topdir $(abspath $(PKG_BUILD))/rpm" \
+		--define "waagent_src $(call PKG_SRC,rpm)" --define "waagent_py $(PY)" \
+		--define "waagent_version $(subst -,_,$(subst ~,_,$(DEB_VERSION)))" \
+		packaging/waagent.spec > $(PKG_BUILD)/rpm/build.log 2>&1 || { tail -40 $(PKG_BUILD)/rpm/build.log; exit 1; }
+	mv $(PKG_BUILD)/rpm/RPMS/*/waagent-*.rpm $(DIST)/
+	@ls $(DIST)/*.rpm
+
+lintian: deb
+	lintian --fail-on error $(DEB)

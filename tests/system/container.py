@@ -107,32 +107,73 @@ class Container:
     def path(self, inner: str) -> Path:
         return self.rootfs / inner.lstrip("/")
 
-    def prepare(self, config: dict[str, str] | None = None) -> None:
-        """Copy the base tree, install the project into it, enable the agent."""
+    def prepare(self, config: dict[str, str] | None = None, deb: Path | None = None) -> None:
+        """Copy the base tree, install the project into it (`make install`, or the package
+        `deb` with apt), enable the agent."""
         subprocess.run(
             ["cp", "-a", f"{base_rootfs()}/.", str(self.rootfs)],
             check=True,
             timeout=600,
         )
-        # One install at a time: it builds in the checkout, which two at once would share.
-        with open(INSTALL_LOCK, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        if deb is not None:
+            self.apt_install(deb)  # its postinst enables the units
+        else:
+            # One install at a time: it builds in the checkout, which two at once would share.
+            with open(INSTALL_LOCK, "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                subprocess.run(
+                    ["make", "-s", "install", f"DESTDIR={self.rootfs}", "PREFIX=/usr"],
+                    cwd=REPO,
+                    check=True,
+                    timeout=900,
+                    capture_output=True,
+                )
             subprocess.run(
-                ["make", "-s", "install", f"DESTDIR={self.rootfs}", "PREFIX=/usr"],
-                cwd=REPO,
+                ["systemctl", f"--root={self.rootfs}", "enable", "waagent.target"],
                 check=True,
-                timeout=900,
+                timeout=60,
                 capture_output=True,
             )
         conf = self.path("/etc/waagent.conf")
         conf.write_text(with_overrides(conf.read_text(), config or {}))
         self.path("/etc/hostname").write_text("localhost\n")
-        subprocess.run(
-            ["systemctl", f"--root={self.rootfs}", "enable", "waagent.target"],
-            check=True,
-            timeout=60,
-            capture_output=True,
+
+    def apt_install(self, deb: Path) -> None:
+        """`apt install ./waagent_*.deb` in the image before its first boot, as an image builder
+        does: systemd is not running, so the units are enabled, not started. apt fetches the
+        dependencies the image lacks from the mirror (nspawn without boot shares the host's
+        network); the downloaded .debs are kept next to the base image for the next test."""
+        inner = f"/root/{deb.name}"
+        shutil.copy2(deb, self.path(inner))
+        archives = CACHE / "apt-archives"
+        (archives / "partial").mkdir(parents=True, exist_ok=True)
+        script = (
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+            f"--no-install-recommends {inner}"
         )
+        argv = [
+            "systemd-nspawn", "-q", "-D", str(self.rootfs), "--register=no", "--keep-unit",
+            f"--bind={archives}:/var/cache/apt/archives", "/bin/sh", "-c", script,
+        ]  # fmt: skip
+        cgroups = own_cgroups(f"{self.name}-apt")
+        try:
+            with open(CACHE / ".apt.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # one apt at a time on the shared archives
+                result = subprocess.run(
+                    in_cgroups(cgroups, argv),
+                    capture_output=True,
+                    text=True,
+                    timeout=900,
+                    check=False,
+                    stdin=subprocess.DEVNULL,
+                )
+        finally:
+            remove_cgroups(cgroups)
+        self.path(inner).unlink()
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"apt install failed: {result.stdout[-3000:]}{result.stderr[-3000:]}"
+            )
 
     def boot(
         self,

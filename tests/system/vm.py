@@ -91,8 +91,10 @@ def booted_vm(
     *,
     dhcp: bool = False,
     scenario: Scenario | None = None,
+    deb: Path | None = None,
 ) -> Iterator[Vm]:
-    """Prepare (make install), configure, boot; everything stopped and removed afterwards."""
+    """Prepare (make install, or `apt install` of `deb`), configure, boot; everything stopped
+    and removed afterwards."""
     scenario = scenario or Scenario.default()
     work = Path(tempfile.mkdtemp(prefix="waagent-system-", dir="/var/tmp"))
     try:
@@ -111,7 +113,7 @@ def booted_vm(
         ):
             ovf = work / "ovf.iso"
             fabric.client.write_ovf_image(str(ovf))
-            box.prepare(config)
+            box.prepare(config, deb)
             if dhcp:
                 enable_networkd(box)
             if before_boot is not None:
