@@ -78,12 +78,12 @@ def test_the_activation_files_hand_over_to_systemd(installed: Path) -> None:
 
 def test_the_launchers_run_on_the_installed_package(installed: Path) -> None:
     launcher = (installed / "usr/libexec/waagent/waagent-wire").read_text()
-    assert launcher.startswith("#!/usr/bin/python3 -I")
+    assert launcher.startswith("#!/usr/bin/python3 -IS\n")
     assert '"/usr/lib/waagent/python"' in launcher
     result = subprocess.run(
         [
             "/usr/bin/python3",
-            "-I",
+            "-IS",
             "-c",
             f"import sys; sys.path.insert(0, '{installed}/usr/lib/waagent/python');"
             "from waagent.wire.__main__ import main; sys.exit(main(['--bus-introspect']))",
