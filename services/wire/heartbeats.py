@@ -106,6 +106,29 @@ class Heartbeats:
 
     # ---- the schedule --------------------------------------------------------------------
 
+    @property
+    def next_check(self) -> float:
+        return self._next_check
+
+    @property
+    def next_telemetry(self) -> float:
+        return self._next_telemetry
+
+    def resume(
+        self,
+        *,
+        next_check: float,
+        next_telemetry: float,
+        host_plugin_since: float | None,
+        imds_since: float | None,
+    ) -> None:
+        """Take over the schedule the resident poller kept (`poller_state.py`)."""
+        self._next_check, self._next_telemetry = next_check, next_telemetry
+        self.host_plugin.since, self.imds.since = host_plugin_since, imds_since
+
+    def running(self) -> bool:
+        return self._task is not None
+
     def due(self) -> bool:
         return self._clock() >= min(self._next_check, self._next_telemetry)
 

@@ -7,8 +7,6 @@ and retries once.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -17,8 +15,9 @@ from typing import BinaryIO
 
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.models.extensions import StatusUploadBlob
+from ..common.telemetry_xml import status_envelope, storage_date
 from .http import ARTIFACT_POLICY, MAX_LARGE_DOCUMENT, STATUS_POLICY, FabricHttp, Reply, RetryPolicy
-from .storage import STORAGE_VERSION, page_ranges, storage_date
+from .storage import STORAGE_VERSION, page_ranges
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +113,7 @@ class HostPlugin:
         )
 
     async def _put_envelope(self, uri: str, content: bytes | None, headers: dict[str, str]) -> None:
-        envelope: dict[str, object] = {
-            "headers": [{"headerName": k, "headerValue": v} for k, v in headers.items()],
-            "requestUri": uri,
-        }
-        if content is not None:
-            envelope["content"] = base64.b64encode(content).decode()
-        body = json.dumps(envelope, sort_keys=True).encode()
+        body = status_envelope(uri, content, headers)
         await self.http.request(
             "PUT",
             f"{self.base}/status",
