@@ -62,9 +62,12 @@ class Poller:
                 reason = "no poll state of this boot"
             else:
                 reason = self.duties.run_due()
-                self.duties.state.io_errors = dict(self.duties.http.io_errors)
-                state_mod.save(self.directory, self.duties.state)
-                self._mtime = state_mod.mtime(self.directory)
+                # Saved when a timer or counter moved (about once a minute), or before a wake:
+                # not at every goal-state poll, whose flush would cost more CPU than the poll.
+                if self.duties.changed or reason is not None:
+                    self.duties.state.io_errors = dict(self.duties.http.io_errors)
+                    state_mod.save(self.directory, self.duties.state)
+                    self._mtime = state_mod.mtime(self.directory)
         if reason is not None:  # outside the lock: wire takes it as it starts
             self.http.close()
             if wake(reason, dbus_send=self.dbus_send):

@@ -63,35 +63,45 @@ class Duties:
     ) -> None:
         self.state, self.http, self.clock = state, http, clock
         http.endpoint = state.endpoint
+        http.io_errors = dict(state.io_errors)  # wire's counts go on; saved back from here
         self._goal_state_failing_since: float | None = None
         self._status_observation: dict[str, object] | None = None
         self.requests: dict[str, int] = {}  # by duty, for the bench and the tests
+        self.changed = False
 
     # ---- the schedule ------------------------------------------------------------------------
 
     def next_at(self) -> float:
-        s = self.state
-        times = [s.next_goal_state, s.next_check, s.next_telemetry]
-        if s.status is not None:
-            times.append(s.next_status)
-        return min(times)
+        """The next wake-up: the goal-state poll's (every other duty rides on one, below)."""
+        return self.state.next_goal_state
 
     def run_due(self) -> str | None:
-        """Every duty that is due; the reason to wake full wire, if one came up."""
+        """Every duty that is due; the reason to wake full wire, if one came up.
+
+        The process wakes once per goal-state period only: a duty due before the next poll runs
+        with this one (at most one period early, on its own grid all the same), so heartbeats and
+        the status refresh cost no wake-up of their own. `changed`: something worth saving."""
         s, now = self.state, self.clock()
         reason = None
-        if now >= s.next_goal_state:
-            s.next_goal_state = following(s.next_goal_state, s.goal_state_period, now)
-            reason = self.goal_state(now) or (self.vm_settings() if s.vm_settings else None)
-        if reason is None and s.status is not None and now >= s.next_status:
+        if now < s.next_goal_state:
+            return None
+        s.next_goal_state = following(s.next_goal_state, s.goal_state_period, now)
+        errors = s.goal_state_errors
+        reason = self.goal_state(now) or (self.vm_settings() if s.vm_settings else None)
+        self.changed = s.goal_state_errors != errors
+        horizon = s.next_goal_state
+        if reason is None and s.status is not None and horizon > s.next_status:
             s.next_status = following(s.next_status, s.status_refresh_period, now)
             reason = self.status()
-        if now >= s.next_check:
+            self.changed = True
+        if horizon > s.next_check:
             s.next_check = following(s.next_check, s.heartbeat_period, now)
             self.check(now)
-        if now >= s.next_telemetry:
+            self.changed = True
+        if horizon > s.next_telemetry:
             s.next_telemetry = following(s.next_telemetry, s.telemetry_period, now)
             self.send_telemetry()
+            self.changed = True
         return reason
 
     def _request(
@@ -312,9 +322,8 @@ class Duties:
         events = [Event("HeartBeat", True, text)]
         s.heartbeat_counter += 1
         s.goal_state_errors = 0
-        counts = {k: s.io_errors.get(k, 0) + self.http.io_errors.get(k, 0) for k in IO_CLASSES}
+        counts = {k: self.http.io_errors.get(k, 0) for k in IO_CLASSES}
         self.http.io_errors.clear()
-        s.io_errors = {}
         if any(counts.values()):
             events.append(Event("HttpErrors", True, ";".join(f"{k}:{counts[k]}" for k in counts)))
         self.send(events)
