@@ -21,6 +21,9 @@ TELEMETRY_BUFFER_LIMIT = 65024  # 2^16 - 2^10 bytes per POST
 # Provider ids of the classic schemas (§10.12).
 EVENTS_PROVIDER = "69B669B9-4AF8-4C50-BDC4-6006FA76E975"
 MAX_MESSAGE = 3200  # the classic cap of an operation event's Message
+STORAGE_VERSION = "2014-02-14"
+PAGE = 512
+MAX_PAGE_WRITE = 4 << 20
 
 # HealthService (§4.5): field lengths are the service's limits; longer text is cut, not refused.
 MAX_OBSERVATION_NAME = 64
@@ -183,3 +186,50 @@ def imds_health_verdict(body: bytes) -> str:
     if not address or not mac:
         return "instance metadata has an empty private IP or MAC address"
     return ""
+
+
+def status_blob_writes(
+    url: str, blob_type: str, content: bytes
+) -> list[tuple[str, bytes | None, dict[str, str]]]:
+    """The blob writes of one status upload through HostGAPlugin (§4.4): a block blob in one
+    write, a page blob created then written in pages of at most 4 MiB, space-padded to 512."""
+    if blob_type != "PageBlob":
+        headers = {
+            "Content-Length": str(len(content)),
+            "x-ms-blob-type": "BlockBlob",
+            "x-ms-date": storage_date(),
+            "x-ms-version": STORAGE_VERSION,
+        }
+        return [(url, content, headers)]
+    content += b" " * (-len(content) % PAGE)  # HostGAPlugin page blobs: space padding
+    writes: list[tuple[str, bytes | None, dict[str, str]]] = [
+        (
+            url,
+            None,
+            {
+                "Content-Length": "0",
+                "x-ms-blob-content-length": str(len(content)),
+                "x-ms-blob-type": "PageBlob",
+                "x-ms-date": storage_date(),
+                "x-ms-version": STORAGE_VERSION,
+            },
+        )
+    ]
+    separator = "&" if "?" in url else "?"
+    for start in range(0, len(content), MAX_PAGE_WRITE):
+        page = content[start : start + MAX_PAGE_WRITE]
+        end = start + len(page)
+        writes.append(
+            (
+                f"{url}{separator}comp=page",
+                page,
+                {
+                    "Content-Length": str(end - start),
+                    "x-ms-date": storage_date(),
+                    "x-ms-range": f"bytes={start}-{end - 1}",
+                    "x-ms-page-write": "update",
+                    "x-ms-version": STORAGE_VERSION,
+                },
+            )
+        )
+    return writes

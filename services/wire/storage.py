@@ -13,12 +13,9 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ..common.models.extensions import StatusUploadBlob
-from ..common.telemetry_xml import storage_date
+from ..common.telemetry_xml import MAX_PAGE_WRITE, PAGE, STORAGE_VERSION, storage_date
 from .http import DOWNLOAD_POLICY, STATUS_POLICY, FabricHttp, Reply
 
-STORAGE_VERSION = "2014-02-14"
-PAGE = 512
-MAX_PAGE_WRITE = 4 << 20
 CREATED = frozenset({201})
 
 

@@ -31,14 +31,11 @@ log = logging.getLogger(__name__)
 WIRE_PROTOCOL_VERSION = "2012-11-30"  # wire.documents
 HOSTPLUGIN_PORT = 32526  # wire.hostplugin.PORT
 HOSTPLUGIN_API = "2015-09-01"  # wire.hostplugin.API_VERSION
-STORAGE_VERSION = "2014-02-14"  # wire.storage.STORAGE_VERSION
 IMDS_API = "2021-02-01"  # wire.imds.API_VERSION
 IMDS_HEALTH_AGENT = f"{AGENT_NAME}/{AGENT_VERSION}+health"  # wire.imds.HEALTH_AGENT
 AGENT_HEADERS = {"x-ms-agent-name": AGENT_NAME, "x-ms-version": WIRE_PROTOCOL_VERSION}
 XML_CONTENT = {"Content-Type": "text/xml;charset=utf-8"}
 WAKE_AFTER_FAILING = 60.0  # the goal state failing this long: full wire rediscovers (agent.py)
-PAGE = 512
-MAX_PAGE_WRITE = 4 << 20
 
 
 class Event:
@@ -188,7 +185,9 @@ class Duties:
             content = json.dumps(document).encode()
             if not self._host_plugin_available():
                 return "HostGAPlugin unavailable for the status"
-            for uri, data, headers in blob_writes(blob.url, blob.blob_type, content):
+            for uri, data, headers in telemetry_xml.status_blob_writes(
+                blob.url, blob.blob_type, content
+            ):
                 self._request(
                     "hgap-status",
                     "PUT",
@@ -349,52 +348,6 @@ class Duties:
 
 
 IO_CLASSES = ("hostplugin", "protocol", "other")  # wire.http.IO_ERROR_CLASSES
-
-
-def blob_writes(
-    url: str, blob_type: str, content: bytes
-) -> list[tuple[str, bytes | None, dict[str, str]]]:
-    """The blob writes of one status upload (§4.4), as wire's HostPlugin.put_status makes them."""
-    if blob_type != "PageBlob":
-        headers = {
-            "Content-Length": str(len(content)),
-            "x-ms-blob-type": "BlockBlob",
-            "x-ms-date": telemetry_xml.storage_date(),
-            "x-ms-version": STORAGE_VERSION,
-        }
-        return [(url, content, headers)]
-    content += b" " * (-len(content) % PAGE)  # HostGAPlugin page blobs: space padding
-    writes: list[tuple[str, bytes | None, dict[str, str]]] = [
-        (
-            url,
-            None,
-            {
-                "Content-Length": "0",
-                "x-ms-blob-content-length": str(len(content)),
-                "x-ms-blob-type": "PageBlob",
-                "x-ms-date": telemetry_xml.storage_date(),
-                "x-ms-version": STORAGE_VERSION,
-            },
-        )
-    ]
-    separator = "&" if "?" in url else "?"
-    for start in range(0, len(content), MAX_PAGE_WRITE):
-        page = content[start : start + MAX_PAGE_WRITE]
-        end = start + len(page)
-        writes.append(
-            (
-                f"{url}{separator}comp=page",
-                page,
-                {
-                    "Content-Length": str(end - start),
-                    "x-ms-date": telemetry_xml.storage_date(),
-                    "x-ms-range": f"bytes={start}-{end - 1}",
-                    "x-ms-page-write": "update",
-                    "x-ms-version": STORAGE_VERSION,
-                },
-            )
-        )
-    return writes
 
 
 def following(due: float, period: float, now: float) -> float:

@@ -11,11 +11,12 @@ import sys
 
 import pytest
 
-from waagent.wire import documents, hostplugin, imds, storage
+from waagent.common.telemetry_xml import status_blob_writes
+from waagent.wire import documents, hostplugin, imds
 from waagent.wire.heartbeats import Periods
 from waagent.wire.http import IO_ERROR_CLASSES
 from waagent.wirepoll import duties
-from waagent.wirepoll.duties import Duties, blob_writes, following
+from waagent.wirepoll.duties import Duties, following
 from waagent.wirepoll.http import Http, Reply, TransportError
 from waagent.wirepoll.state import PollState, StatusBlob
 
@@ -165,7 +166,7 @@ def test_the_heartbeat_telemetry_counts_on() -> None:
 
 
 def test_a_page_blob_is_created_then_written_in_pages() -> None:
-    writes = blob_writes("https://sa/b?sig=1", "PageBlob", b"x" * 700)
+    writes = status_blob_writes("https://sa/b?sig=1", "PageBlob", b"x" * 700)
     assert [w[0] for w in writes] == ["https://sa/b?sig=1", "https://sa/b?sig=1&comp=page"]
     assert writes[0][2]["x-ms-blob-content-length"] == "1024"
     assert writes[1][2]["x-ms-range"] == "bytes=0-1023"
@@ -181,7 +182,6 @@ def test_the_protocol_constants_agree_with_wires() -> None:
     assert duties.WIRE_PROTOCOL_VERSION == documents.WIRE_PROTOCOL_VERSION
     assert duties.HOSTPLUGIN_PORT == hostplugin.PORT
     assert duties.HOSTPLUGIN_API == hostplugin.API_VERSION
-    assert duties.STORAGE_VERSION == storage.STORAGE_VERSION
     assert duties.IMDS_API == imds.API_VERSION
     assert duties.IMDS_HEALTH_AGENT == imds.HEALTH_AGENT
     assert duties.IO_CLASSES == IO_ERROR_CLASSES
