@@ -233,3 +233,41 @@ def status_blob_writes(
             )
         )
     return writes
+
+
+def unhealthy_reports(
+    observations: Sequence[Mapping[str, object]],
+    plugin_failing_for: float | None,
+    reported: dict[str, float],
+    period: float,
+    now: float,
+) -> list[tuple[str, str]]:
+    """(operation, message) of the telemetry for unhealthy HealthService observations and for a
+    HostGAPlugin failing past its threshold (`plugin_failing_for` seconds, None while not): when
+    it starts, then once every `period` while it lasts, not every minute. `reported` (key -> when
+    last sent) is the caller's, kept between rounds."""
+
+    def first_or_again(key: str, active: bool) -> bool:
+        if not active:
+            reported.pop(key, None)
+            return False
+        last = reported.get(key)
+        if last is not None and now - last < period:
+            return False
+        reported[key] = now
+        return True
+
+    events = [
+        ("HealthObservation", json.dumps(o))
+        for o in observations
+        if first_or_again(str(o["ObservationName"]), not o["IsHealthy"])
+    ]
+    if first_or_again("extended", plugin_failing_for is not None):
+        events.append(
+            (
+                "HostPluginHeartbeatExtended",
+                f"HostGAPlugin health check failing for {(plugin_failing_for or 0) / 60:.0f} min: "
+                f"{observations[0]['Description']}",
+            )
+        )
+    return events

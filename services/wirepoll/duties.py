@@ -280,34 +280,13 @@ class Duties:
         self, observations: list[dict[str, object]], plugin_long: bool, now: float
     ) -> None:
         """As wire's heartbeats: when a problem starts, then once a telemetry period."""
-        events = [
-            Event("HealthObservation", False, json.dumps(o))
-            for o in observations
-            if self._first_or_again(str(o["ObservationName"]), not o["IsHealthy"], now)
-        ]
-        if self._first_or_again("extended", plugin_long, now):
-            since = now - (self.state.host_plugin_failing_since or now)
-            events.append(
-                Event(
-                    "HostPluginHeartbeatExtended",
-                    False,
-                    f"HostGAPlugin health check failing for {since / 60:.0f} min: "
-                    f"{observations[0]['Description']}",
-                )
-            )
+        s = self.state
+        failing_for = now - (s.host_plugin_failing_since or now) if plugin_long else None
+        events = telemetry_xml.unhealthy_reports(
+            observations, failing_for, s.unhealthy_reported, s.telemetry_period, now
+        )
         if events:
-            self.send(events)
-
-    def _first_or_again(self, key: str, active: bool, now: float) -> bool:
-        reported = self.state.unhealthy_reported
-        if not active:
-            reported.pop(key, None)
-            return False
-        last = reported.get(key)
-        if last is not None and now - last < self.state.telemetry_period:
-            return False
-        reported[key] = now
-        return True
+            self.send([Event(operation, False, message) for operation, message in events])
 
     # ---- telemetry ----------------------------------------------------------------------------
 
