@@ -13,8 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.harness.callers import UNPRIVILEGED
 from tests.harness.wait import wait_for
 from tests.wire.poller import PollerSystem, poller_system
+from tests.wire.system import WireSystem
+from waagent.common.names import WIRE_USER
 from waagent.fabric.scenario import Scenario
 
 pytestmark = pytest.mark.integration
@@ -105,3 +108,26 @@ def test_kill_9_of_the_poller_mid_write_leaves_a_valid_state(polling: PollerSyst
         leftovers = [p for p in polling.state_path.parent.iterdir() if p.name.startswith(".poll")]
         for leftover in leftovers:  # a temporary file is never read: the next round replaces it
             assert leftover.name != "poll_state.json"
+
+
+def test_only_root_and_the_wire_user_may_call_poll(wire: WireSystem) -> None:
+    assert wire.call("Poll", "s", "a test").ok
+    assert wire.call("Poll", "s", "the poller", user=WIRE_USER).ok
+    refused = wire.call("Poll", "s", "anyone", user=UNPRIVILEGED)
+    assert not refused.ok
+    assert "Access denied" in refused.error
+    # Refused by the bus policy, before wire's own check (which backs it up).
+    assert 'member="Poll"' in wire.env.bus.log.read_text()
+    assert "poll now: the poller" in wire.log()
+
+
+def test_a_woken_wire_does_not_announce_the_cached_goal_state_to_extd_again(
+    polling: PollerSystem,
+) -> None:
+    assert polling.state()["extensions_told_boot"]  # told once this boot, by the first wire
+    told = polling.wire.log().count("processing goal state")
+    assert told == 1
+    assert polling.wire.call("Poll", "s", "a test").ok  # bus-activates a new wire
+    polling.wait_wire_gone()
+    wait_for(lambda: "poll now: a test" in polling.wire.log(), timeout=10, what="the wake")
+    assert polling.wire.log().count("processing goal state") == told
