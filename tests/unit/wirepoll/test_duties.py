@@ -201,6 +201,10 @@ def test_the_poller_imports_the_stdlib_alone() -> None:
         "print([m for m in sys.modules if m.split('.')[0] in heavy])\n"
     )
     done = subprocess.run(
-        [sys.executable, "-I", "-B", "-c", code], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, "-I", "-B", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert done.stdout.strip() == "[]"
