@@ -75,6 +75,7 @@ DOCDIR := $(PREFIX)/share/doc/waagent
 UNITDIR := $(PREFIX)/lib/systemd/system
 GENERATORDIR := $(PREFIX)/lib/systemd/system-generators
 SERVICES := wire provisioner diskd extd netd
+SERVICES += wirepoll  # wire's resident poller: a launcher and a unit, no bus name
 SERVICES += rdma  # a boot oneshot (waagent-rdma.service): a launcher and a unit, as the services
 # netd's boot-time and endpoint-change units, besides its bus-activated one.
 NETD_UNITS := waagent-network-setup.service waagent-firewall-refresh.service

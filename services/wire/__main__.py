@@ -25,6 +25,7 @@ from .handover import Handover
 from .heartbeats import Periods
 from .hostname_watch import HostnameWatch
 from .http import FabricHttp, IOErrorCounter
+from .poller_state import PollerHandoff
 from .provisioning_gate import ProvisioningGate
 from .remote_access import RemoteAccessDelivery
 
@@ -132,6 +133,13 @@ async def setup(ctx: ServiceContext) -> None:
         provisioning=provisioning,
     )
     await wire.start()
+    if ctx.args.with_poller:
+        # The poller polls while wire is gone: wire takes the lock and its timers, leaves them
+        # back at exit, and stays while it has work of its own (`poller_state.py`).
+        handoff = PollerHandoff(wire, ctx.root.resolve(wire.files.directory))
+        await handoff.take_over()
+        ctx.on_exit(handoff.hand_back)
+        ctx.activity.add_busy_check(lambda: handover.pending() or handoff.busy())
     interface = WireInterface(wire)
     ctx.export(WIRE.path, interface)
     ctx.spawn(wire.run(), "goal state loop")
@@ -170,11 +178,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the heartbeats' period (HostGAPlugin, IMDS, HealthService); the thresholds (5 and "
         "3 periods) and the telemetry heartbeat (30 periods) scale with it (default: %(default)g)",
     )
+    parser.add_argument(
+        "--with-poller",
+        action="store_true",
+        help="exit when idle and leave the polling to waagent-wirepoll (docs/wire.md)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Resident unless the poller does the idle work (then it exits when idle, like the others).
+    resident = "--with-poller" not in (sys.argv[1:] if argv is None else argv)
     return service_main(
-        WIRE, [WireInterface], setup, argv, resident=True, add_arguments=add_arguments
+        WIRE, [WireInterface], setup, argv, resident=resident, add_arguments=add_arguments
     )
 
 

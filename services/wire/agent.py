@@ -173,6 +173,14 @@ class Wire:
         self._extensions_told = True
         self.callbacks.extensions_changed()
 
+    @property
+    def told_extensions(self) -> bool:
+        return self._extensions_told
+
+    def extensions_told(self) -> None:
+        """extd was told about the cached goal state this boot already (an earlier wire did)."""
+        self._extensions_told = True
+
     async def refresh(self, *, force: bool = False) -> bool:
         """Fetch the goal state (the documents only for a new incarnation); True if new."""
         return await self.goal_state.refresh(force=force)

@@ -55,6 +55,11 @@ def _check_health(self: "WireInterface", state: str, substatus: str, description
         raise InvalidArgs("a substatus goes with the NotReady state")
 
 
+def _check_reason(self: "WireInterface", reason: str) -> None:
+    if len(reason) > 512:
+        raise InvalidArgs("the reason is longer than 512 characters")
+
+
 def _parse_status(self: "WireInterface", text: str) -> tuple[ExtensionsStatus]:
     try:
         return (ExtensionsStatus.model_validate_json(text),)
@@ -166,6 +171,14 @@ class WireInterface(StatusInterface):
     @bus_method(auth=polkit_action(ACTION_COLLECT_LOGS))
     async def UploadLogs(self, bundle: DBusUnixFd) -> DBusUInt64:
         return await self.wire.upload_logs(bundle)
+
+    @bus_method(auth=SERVICES_ONLY, validate=_check_reason)
+    def Poll(self, reason: DBusStr) -> DBusStr:
+        """The resident poller saw work (a new goal state, a new vmSettings ETag, a duty only
+        full wire does): poll now. Returns at once with the incarnation wire knows."""
+        log.info("poll now: %s", reason)
+        self.wire.wake()
+        return self.wire.observable.incarnation
 
     @bus_method(auth=ROOT_ONLY)
     async def Refresh(self) -> DBusStr:

@@ -7,11 +7,11 @@ refused, so an observation is never lost to a long error message.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..common import telemetry_xml
 from ..common.logs import redact
 from .http import FabricHttp, RetryPolicy
 
@@ -20,9 +20,8 @@ HOST_PLUGIN_HEARTBEAT = "GuestAgentPluginHeartbeat"
 HOST_PLUGIN_STATUS = "GuestAgentPluginStatus"
 IMDS_HEARTBEAT = "InstanceMetadataHeartbeat"
 
-MAX_NAME = 64
-MAX_TEXT = 128
-MAX_OBSERVATIONS = 10  # the classic buffer
+MAX_NAME = telemetry_xml.MAX_OBSERVATION_NAME
+MAX_TEXT = telemetry_xml.MAX_OBSERVATION_TEXT
 # Reported again next minute: one attempt is enough.
 POLICY = RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=15.0)
 
@@ -47,14 +46,9 @@ class Observation(BaseModel):
 
 
 def document(observations: Sequence[Observation]) -> bytes:
-    return json.dumps(
-        {
-            "Api": "reporttargethealth",
-            "Version": "1.0",
-            "Source": "WALinuxAgent",
-            "Observations": [o.model_dump(by_alias=True) for o in observations[-MAX_OBSERVATIONS:]],
-        }
-    ).encode()
+    return telemetry_xml.health_service_document(
+        [o.model_dump(by_alias=True) for o in observations]
+    )
 
 
 async def report(http: FabricHttp, endpoint: str, observations: Sequence[Observation]) -> None:

@@ -14,7 +14,6 @@ the next poll. Each duty catches its own errors and warns at most once an hour.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -22,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 
 from .. import AGENT_NAME, AGENT_VERSION
+from ..common import telemetry_xml
 from ..common.logs import redact
 from ..common.models.events import TelemetryEvent, agent_event
 from . import health_service
@@ -106,6 +106,29 @@ class Heartbeats:
 
     # ---- the schedule --------------------------------------------------------------------
 
+    @property
+    def next_check(self) -> float:
+        return self._next_check
+
+    @property
+    def next_telemetry(self) -> float:
+        return self._next_telemetry
+
+    def resume(
+        self,
+        *,
+        next_check: float,
+        next_telemetry: float,
+        host_plugin_since: float | None,
+        imds_since: float | None,
+    ) -> None:
+        """Take over the schedule the resident poller kept (`poller_state.py`)."""
+        self._next_check, self._next_telemetry = next_check, next_telemetry
+        self.host_plugin.since, self.imds.since = host_plugin_since, imds_since
+
+    def running(self) -> bool:
+        return self._task is not None
+
     def due(self) -> bool:
         return self._clock() >= min(self._next_check, self._next_telemetry)
 
@@ -186,34 +209,16 @@ class Heartbeats:
     def _report_unhealthy(self, observations: list[Observation], now: float) -> None:
         """Telemetry for unhealthy observations and a plugin failing past its threshold: when
         it starts, then every telemetry period while it lasts (not every minute)."""
-        events = [
-            agent_event("HealthObservation", False, json.dumps(o.model_dump(by_alias=True)))
-            for o in observations
-            if self._first_or_again(o.name, not o.is_healthy, now)
-        ]
         extended = self.host_plugin.longer_than(self.periods.host_plugin_unhealthy, now)
-        if self._first_or_again("extended", extended, now):
-            since = now - (self.host_plugin.since or now)
-            events.append(
-                agent_event(
-                    "HostPluginHeartbeatExtended",
-                    False,
-                    f"HostGAPlugin health check failing for {since / 60:.0f} min: "
-                    f"{observations[0].description}",
-                )
-            )
+        events = telemetry_xml.unhealthy_reports(
+            [o.model_dump(by_alias=True) for o in observations],
+            now - (self.host_plugin.since or now) if extended else None,
+            self._reported,
+            self.periods.telemetry,
+            now,
+        )
         if events:
-            self._send(events)
-
-    def _first_or_again(self, key: str, active: bool, now: float) -> bool:
-        if not active:
-            self._reported.pop(key, None)
-            return False
-        last = self._reported.get(key)
-        if last is not None and now - last < self.periods.telemetry:
-            return False
-        self._reported[key] = now
-        return True
+            self._send([agent_event(operation, False, message) for operation, message in events])
 
     # ---- every 30 minutes ------------------------------------------------------------------
 

@@ -7,8 +7,6 @@ and retries once.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -17,8 +15,8 @@ from typing import BinaryIO
 
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.models.extensions import StatusUploadBlob
+from ..common.telemetry_xml import status_blob_writes, status_envelope
 from .http import ARTIFACT_POLICY, MAX_LARGE_DOCUMENT, STATUS_POLICY, FabricHttp, Reply, RetryPolicy
-from .storage import STORAGE_VERSION, page_ranges, storage_date
 
 log = logging.getLogger(__name__)
 
@@ -73,54 +71,13 @@ class HostPlugin:
         return self.available
 
     async def put_status(self, blob: StatusUploadBlob, content: bytes) -> None:
-        """§4.4: the blob write wrapped in a JSON envelope; page blobs in 512-byte pages."""
-        if blob.blob_type == "PageBlob":
-            content += b" " * (-len(content) % 512)  # HostGAPlugin page blobs: space padding
-            size = len(content)
-            await self._put_envelope(
-                blob.url,
-                None,
-                {
-                    "Content-Length": "0",
-                    "x-ms-blob-content-length": str(size),
-                    "x-ms-blob-type": "PageBlob",
-                    "x-ms-date": storage_date(),
-                    "x-ms-version": STORAGE_VERSION,
-                },
-            )
-            separator = "&" if "?" in blob.url else "?"
-            for start, end, page in page_ranges(content):
-                await self._put_envelope(
-                    f"{blob.url}{separator}comp=page",
-                    page,
-                    {
-                        "Content-Length": str(end - start),
-                        "x-ms-date": storage_date(),
-                        "x-ms-range": f"bytes={start}-{end - 1}",
-                        "x-ms-page-write": "update",
-                        "x-ms-version": STORAGE_VERSION,
-                    },
-                )
-            return
-        await self._put_envelope(
-            blob.url,
-            content,
-            {
-                "Content-Length": str(len(content)),
-                "x-ms-blob-type": "BlockBlob",
-                "x-ms-date": storage_date(),
-                "x-ms-version": STORAGE_VERSION,
-            },
-        )
+        """§4.4: the blob writes (`common.telemetry_xml`, shared with the resident poller), each
+        wrapped in a JSON envelope."""
+        for uri, data, headers in status_blob_writes(blob.url, blob.blob_type, content):
+            await self._put_envelope(uri, data, headers)
 
     async def _put_envelope(self, uri: str, content: bytes | None, headers: dict[str, str]) -> None:
-        envelope: dict[str, object] = {
-            "headers": [{"headerName": k, "headerValue": v} for k, v in headers.items()],
-            "requestUri": uri,
-        }
-        if content is not None:
-            envelope["content"] = base64.b64encode(content).decode()
-        body = json.dumps(envelope, sort_keys=True).encode()
+        body = status_envelope(uri, content, headers)
         await self.http.request(
             "PUT",
             f"{self.base}/status",

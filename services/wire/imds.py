@@ -12,9 +12,8 @@ import json
 import time
 from collections.abc import Callable
 
-from pydantic import BaseModel, Field, ValidationError
-
 from .. import AGENT_NAME, AGENT_VERSION
+from ..common.telemetry_xml import imds_health_verdict
 from .errors import FabricError, HttpFailed, MalformedDocument
 from .http import FabricHttp, RetryPolicy
 
@@ -25,39 +24,9 @@ HEALTH_POLICY = RetryPolicy(attempts=1, throttled_attempts=1, attempt_deadline=1
 HEALTH_AGENT = f"{AGENT_NAME}/{AGENT_VERSION}+health"  # §2.4: IMDS tells health calls apart
 
 
-class _Address(BaseModel):
-    private_ip: str = Field(alias="privateIpAddress")
-
-
-class _Ipv4(BaseModel):
-    addresses: list[_Address] = Field(alias="ipAddress")
-
-
-class _Interface(BaseModel):
-    ipv4: _Ipv4
-    mac: str = Field(alias="macAddress")
-
-
-class _Network(BaseModel):
-    interface: list[_Interface]
-
-
-class _HealthView(BaseModel):
-    """What the health check needs of the instance document; the rest is ignored."""
-
-    network: _Network
-
-
 def health_verdict(body: bytes) -> str:
     """'' when the document has interface 0's first private IP and its MAC, else why not."""
-    try:
-        nic = _HealthView.model_validate_json(body).network.interface[0]
-        address = nic.ipv4.addresses[0].private_ip
-    except (ValidationError, IndexError):
-        return "instance metadata lacks network.interface[0] with ipv4 and macAddress"
-    if not address or not nic.mac:
-        return "instance metadata has an empty private IP or MAC address"
-    return ""
+    return imds_health_verdict(body)
 
 
 CACHE_TTL = 60.0

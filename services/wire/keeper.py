@@ -61,6 +61,11 @@ class GoalStateKeeper:
         # fetched again: not handed to extd until one more fetch, at the next poll (§2.9).
         self.held: str | None = None
 
+    @property
+    def seen_raw(self) -> bytes | None:
+        """GoalState.xml as last fetched whole: the resident poller wakes wire when it changes."""
+        return self._seen.raw if self._seen is not None else None
+
     def load(self) -> None:
         """The goal state an earlier wire fetched, so a restarted wire answers at once."""
         cache = self.files.load_cache()

@@ -92,6 +92,11 @@ class StatusUploader:
         self.files.save_extensions_status(status)
         self.dirty = True
 
+    @property
+    def uploaded_at(self) -> float | None:
+        """When the status last went through (monotonic), None before the first upload."""
+        return self._uploaded_at
+
     def due(self) -> bool:
         if self.dirty or self._uploaded_at is None:
             return True

@@ -8,22 +8,15 @@ case-insensitive suffix match for names (§2.4).
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ..common.models.extensions import StatusUploadBlob
+from ..common.telemetry_xml import MAX_PAGE_WRITE, PAGE, STORAGE_VERSION, storage_date
 from .http import DOWNLOAD_POLICY, STATUS_POLICY, FabricHttp, Reply
 
-STORAGE_VERSION = "2014-02-14"
-PAGE = 512
-MAX_PAGE_WRITE = 4 << 20
 CREATED = frozenset({201})
-
-
-def storage_date() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def page_ranges(content: bytes) -> Iterator[tuple[int, int, bytes]]:

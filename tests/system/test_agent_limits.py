@@ -61,6 +61,7 @@ def test_each_unit_runs_with_its_cpu_and_memory_limits(vm: Vm, unit: str) -> Non
 
 
 def test_the_running_wire_is_in_its_limited_cgroup(vm: Vm) -> None:
+    vm.prop("org.waagent.Wire1", "State")  # wire exits when idle (its poller stays): wake it
     pid = vm.show("waagent-wire.service", "MainPID")["MainPID"]
     assert pid != "0", "wire is not running"
     cgroup = vm.run("cat", f"/proc/{pid}/cgroup").stdout

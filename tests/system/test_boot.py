@@ -8,10 +8,12 @@ extensions through a bus-activated extd. Each service's memory and CPU are print
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +52,7 @@ def verify_units(box: Container) -> None:
             f"--root={box.rootfs}",
             "--man=no",
             *[f"/usr/lib/systemd/system/waagent-{p}.service" for p in SERVICES],
+            "/usr/lib/systemd/system/waagent-wirepoll.service",
             "/usr/lib/systemd/system/waagent.target",
             # An instance, as extd starts them: %f is the handler's events folder.
             "/usr/lib/systemd/system/waagent-extension-events@var-log-azure-A.B-events.path",
@@ -213,9 +216,49 @@ def process_figures(vm: Vm, unit: str) -> tuple[str, str]:
 def test_figures_memory_and_cpu_of_each_service(vm: Vm) -> None:
     print()
     states = {}
-    for program in sorted(SERVICES):
+    for program in sorted([*SERVICES, "wirepoll"]):
         unit = f"waagent-{program}.service"
         states[program] = vm.run("systemctl", "show", "-P", "ActiveState", unit).stdout.strip()
         memory, cpu = process_figures(vm, unit)
         print(f"  {unit:<28} {states[program]:<9} memory {memory:<32} cpu {cpu}")
-    assert states["wire"] == "active"  # the one resident service
+    assert states["wirepoll"] == "active"  # the one resident process (wire's poller)
+
+
+def agent_processes(vm: Vm) -> list[str]:
+    """The agent programs running (their launchers in /usr/libexec/waagent)."""
+    listing = vm.run("ps", "-eo", "user:16,args", "--no-headers").stdout.splitlines()
+    return sorted(
+        line.split()[0] + " " + line.split("/usr/libexec/waagent/", 1)[1].split()[0]
+        for line in listing
+        if "/usr/libexec/waagent/" in line
+    )
+
+
+def poll_state(vm: Vm) -> dict[str, Any]:
+    text = vm.run("cat", "/var/lib/waagent-wire/poll_state.json").stdout
+    return json.loads(text) if text else {}
+
+
+def test_the_poller_is_the_only_resident_agent_process_and_wakes_wire(vm: Vm) -> None:
+    """Issue 17: at idle only waagent-wirepoll runs; a new goal state still gets processed by a
+    full wire it wakes, which leaves again once done."""
+    wait_for(
+        lambda: agent_processes(vm) == ["waagent-wire waagent-wirepoll"],
+        timeout=120,
+        what="the poller alone at idle",
+    )
+    before = poll_state(vm)
+    assert before["endpoint"] and before["incarnation"]
+    incarnation = str(vm.fabric.client.bump_incarnation())
+    wait_for(
+        lambda: poll_state(vm).get("incarnation") == incarnation,
+        timeout=120,
+        what=f"wire woken to process incarnation {incarnation} and gone idle again",
+    )
+    journal = vm.run("journalctl", "-u", "waagent-wire", "-o", "cat").stdout
+    assert "poll now: new goal state" in journal
+    wait_for(
+        lambda: agent_processes(vm) == ["waagent-wire waagent-wirepoll"],
+        timeout=120,
+        what="the poller alone again",
+    )

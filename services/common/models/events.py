@@ -5,13 +5,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from ... import AGENT_NAME, AGENT_VERSION
-from ..logs import redact
+from ..telemetry_xml import EVENTS_PROVIDER, operation_parameters
 from .base import FrozenModel
 
 # Provider ids of the classic schemas (§10.12).
-EVENTS_PROVIDER = "69B669B9-4AF8-4C50-BDC4-6006FA76E975"
 LOGS_PROVIDER = "FFF0196F-EE4C-4EAF-9AA5-776F622DEB4F"
-MAX_MESSAGE = 3200  # the classic cap of an operation event's Message
 
 
 class TelemetryEvent(FrozenModel):
@@ -32,16 +30,7 @@ def operation_event(
     """A GuestAgentExtensionEvents event of an operation of `name` (the agent or an extension),
     its message redacted (SAS tokens, registered secrets) and capped as classic."""
     return TelemetryEvent(
-        parameters={
-            "Name": name,
-            "Version": version,
-            "Operation": operation,
-            "OperationSuccess": success,
-            "Message": redact(message)[:MAX_MESSAGE],
-            "Duration": duration_ms,
-            "ExtensionType": "",
-            "IsInternal": False,
-        }
+        parameters=operation_parameters(name, version, operation, success, message, duration_ms)
     )
 
 

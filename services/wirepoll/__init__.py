@@ -1,0 +1,1 @@
+"""waagent-wirepoll: wire's lean resident poller (stdlib only, see docs/wire.md)."""
