@@ -68,11 +68,11 @@ def test_the_bus_activates_from_the_agents_own_directory_only(tmp_path: Path) ->
 
 
 def test_an_activation_file_runs_the_command_as_written(tmp_path: Path) -> None:
-    entry = activation.Activatable(WIRE.name, ["setpriv", "--", "python3", "-m", "a b"], "u")
+    entry = activation.Activatable(WIRE.name, ["/bin/setpriv", "--", "python3", "-m", "a b"], "u")
     [path] = activation.write_services(tmp_path / "d", [entry])
     assert path.name == f"{WIRE.name}.service"
     assert path.read_text() == (
-        f"[D-BUS Service]\nName={WIRE.name}\nExec=setpriv -- python3 -m 'a b'\nUser=u\n"
+        f"[D-BUS Service]\nName={WIRE.name}\nExec=/bin/setpriv -- python3 -m 'a b'\nUser=u\n"
     )
 
 
