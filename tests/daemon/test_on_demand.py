@@ -20,6 +20,7 @@ from tests.cli.system import (
     children_of,
     installed_services,
 )
+from tests.daemon.conftest import BUS_DAEMON, busctl
 from tests.harness.procs import alive, pids_with_marker
 from tests.harness.wait import wait_for
 from waagent.common.names import DISK, EXTENSIONS, SERVICES, WIRE
@@ -27,23 +28,6 @@ from waagent.daemon.activation import SERVICE_DIR
 from waagent.daemon.run import RESIDENT
 
 pytestmark = pytest.mark.integration
-
-BUS_DAEMON = "org.freedesktop.DBus"
-
-
-@pytest.fixture
-def address(system: CliSystem) -> str:
-    return f"unix:path={system.env.base}/own-bus/system_bus_socket"
-
-
-def busctl(address: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["busctl", f"--address={address}", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def on_demand() -> list[str]:
