@@ -36,8 +36,8 @@ class Entry:
     vm: bool = False  # boots the system-test VM: only with --vm
 
     @property
-    def label(self) -> str:
-        return " ".join((self.script, *self.args))
+    def missing(self) -> bool:
+        return not (BENCH / self.script).exists()
 
 
 # Adding a script is one line here (and its figures below, if it measures one of issue 17's).
@@ -184,12 +184,17 @@ class Outcome:
     output: str = ""
     seconds: float = 0.0
     note: str = ""
+    args: Sequence[str] = ()
+
+    @property
+    def label(self) -> str:
+        return " ".join((self.entry.script, *self.args))
 
 
 def run(entry: Entry, args: Sequence[str]) -> Outcome:
-    outcome = Outcome(entry)
+    outcome = Outcome(entry, args=args)
     path = BENCH / entry.script
-    if not path.exists():
+    if entry.missing:
         outcome.note = "skipped: script missing"
         return outcome
     print(f"\n===== {entry.script} {' '.join(args)}".rstrip(), flush=True)
@@ -271,7 +276,7 @@ def table(outcomes: list[Outcome], elapsed: float) -> str:
     lines = ["", "===== issue 17 figures", *rows, "", *floor_lines(outputs, cpu), ""]
     for outcome in outcomes:
         status = outcome.note or "ok"
-        lines.append(f"  {outcome.entry.label:<28} {outcome.seconds:7.1f} s  {status}")
+        lines.append(f"  {outcome.label:<28} {outcome.seconds:7.1f} s  {status}")
     lines.append(f"whole run: {elapsed / 60:.1f} min")
     return "\n".join(lines) + "\n"
 
@@ -285,7 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcomes = []
     for entry in ENTRIES:
         args = entry.quick if options.quick else entry.args
-        if entry.vm and not options.vm:
+        if entry.missing:
+            outcomes.append(Outcome(entry, note="skipped: script missing"))
+        elif entry.vm and not options.vm:
             outcomes.append(Outcome(entry, note="skipped: boots the VM (--vm)"))
         elif args is None:
             outcomes.append(Outcome(entry, note="skipped in --quick"))
