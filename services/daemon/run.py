@@ -257,9 +257,13 @@ def periodic_collection(
         return None
     argv = collect_argv(settings.root, settings.config_path)
     wire = SERVICES["wire"].name
-    collection = PeriodicCollection(
-        schedule, argv, bus_env(plan), ready=lambda: served(plan.address, wire)
-    )
+
+    async def ready() -> None:
+        # On demand (once a poller is the resident process), wire is activated by the upload.
+        if not on_demand("wire", plan):
+            await served(plan.address, wire)
+
+    collection = PeriodicCollection(schedule, argv, bus_env(plan), ready=ready)
     return asyncio.ensure_future(collection.run())
 
 
