@@ -128,5 +128,6 @@ def test_sigterm_stops_every_process_the_activated_ones_too(
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(60) == 0
     assert agent_pids(system) == set()
+    assert f"stopping activated service (pid {disk})" in system.log_text()  # before the bus
     assert "Traceback" not in system.output()
     assert list(system.env.sandbox.path(SERVICE_DIR).iterdir()) == []
