@@ -291,11 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for entry in ENTRIES:
         args = entry.quick if options.quick else entry.args
         if entry.missing:
-            outcomes.append(Outcome(entry, note="skipped: script missing"))
+            outcomes.append(Outcome(entry, note="skipped: script missing", args=entry.args))
         elif entry.vm and not options.vm:
-            outcomes.append(Outcome(entry, note="skipped: boots the VM (--vm)"))
+            outcomes.append(Outcome(entry, note="skipped: boots the VM (--vm)", args=entry.args))
         elif args is None:
-            outcomes.append(Outcome(entry, note="skipped in --quick"))
+            outcomes.append(Outcome(entry, note="skipped in --quick", args=entry.args))
         else:
             outcomes.append(run(entry, args))
     sys.stdout.write(table(outcomes, time.monotonic() - started))
