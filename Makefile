@@ -59,6 +59,13 @@ unit: venv
 demo: deps
 	$(PY) demo/run.py
 
+# Every bench script, then issue 17's figures beside the classic agent's (bench/README.md).
+# BENCH_ARGS=--quick: a short smoke run; --vm: also the scripts that boot the system-test VM.
+.PHONY: bench
+BENCH_ARGS ?=
+bench: deps
+	$(PY) bench/run_all.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from demo.steps import (
     boot,
     cli,
+    daemon_on_demand,
     dhcp,
     diskd,
     extensions,
@@ -38,6 +39,7 @@ from tests.harness.fabric import fabric_for
 # Each capability adds its step here, in the order a VM meets them.
 STEPS = [foundation, diskd, provisioner, boot, jit_users, scvmm, fabric, extensions, fast_track]
 STEPS += [network, kvp, dhcp, hostname, system_files, cli, log_collection]
+STEPS += [daemon_on_demand]
 
 CONFIG = {"Services.IdleTimeout": "5", "Extensions.GoalStatePeriod": "2"}
 CONFIG["OS.RootDeviceScsiTimeout"] = "300"  # diskd's udev rule for disks attached later

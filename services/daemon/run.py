@@ -1,11 +1,16 @@
-"""`waagent -daemon` and `-start`: the services without systemd, kept running by the supervisor.
+"""`waagent -daemon` and `-start`: the services without systemd.
 
-The services run resident (`--no-idle-exit`: nothing would bus-activate them again), each in
-its own session and with a parent-death signal, so they never outlive the supervisor. wire runs
-as `waagent-wire` when that user exists (its own groups only, no capabilities at all); the others
-run as root. The order is the classic daemon's: the resource disk, the protocol (wire), which
-provisioning reports through, provisioning, then extensions; the WireServer firewall is in place
-before any of them (firewall.py).
+On a bus of its own (no system bus answers: the usual case without systemd) only `RESIDENT`
+runs resident under the supervisor; every other service is started on demand by the bus
+daemon's own activation and exits when idle, as under systemd (activation.py). The supervisor
+still starts each of them once at boot, in the classic daemon's order: the resource disk, the
+protocol (wire), which provisioning reports through, provisioning, then extensions. On a system
+bus that is not its own it cannot add activation files, so there every service runs resident
+(`--no-idle-exit`). The WireServer firewall is in place before any of them (firewall.py).
+
+No service outlives the supervisor: what it runs has a parent-death signal (the bus daemon
+too), and an activated service leaves when it loses its bus. wire runs as `waagent-wire` when
+that user exists (its own groups only, no capabilities at all); the others run as root.
 
 With a root other than `/`, everything a service would read from the host's kernel is looked
 for inside the root as well (`<root>/sys`, `<root>/dev`, `<root>/proc/net/route`), so an image
@@ -26,6 +31,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from dbus_fast.aio import MessageBus
@@ -39,15 +45,20 @@ from ..common.errors import WaagentError
 from ..common.names import SERVICES, WIRE_USER
 from ..common.root import Root
 from ..wire.state import STATE_DIR as WIRE_STATE_DIR
-from . import system_bus
+from . import activation, system_bus
+from .event_wake import EventWake
 from .firewall import DaemonFirewall, setup_command
 from .log_collection import PeriodicCollection, Schedule, collect_argv
 from .pidfile import PidFile
-from .supervisor import Program, Supervisor
+from .supervisor import Program, Start, Supervisor
 
 log = logging.getLogger(__name__)
 
 START_ORDER = ("diskd", "wire", "provisioner", "extd")
+# The one service that stays resident on the daemon's own bus: it polls the fabric every period.
+# MERGE: the stdlib poller (services/wirepoll, as waagent-wire) takes its place; wire then runs
+# with `--with-poller` and is activated like the others.
+RESIDENT = ("wire",)
 # Options that point a service at the host's kernel interfaces, and where they are in a root.
 KERNEL_PATHS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "diskd": (("--sysfs-root", "/sys"), ("--dev-root", "/dev")),
@@ -78,10 +89,12 @@ def wire_user() -> pwd.struct_passwd | None:
         return None
 
 
-def privileges(user: pwd.struct_passwd | None) -> list[str]:
-    """The setpriv prefix: a parent-death signal always; for a user, its identity, its own
-    groups, and no capabilities (none inheritable, none in the bounding set)."""
-    prefix = ["setpriv", "--pdeathsig=TERM"]
+def privileges(user: pwd.struct_passwd | None, *, pdeathsig: bool = True) -> list[str]:
+    """The setpriv prefix: a parent-death signal (not for a bus-activated service: its parent
+    is dbus-daemon's babysitter process, which exits once the service is up; it leaves when the
+    bus does); for a user, its identity, its own groups, and no capabilities (none inheritable,
+    none in the bounding set)."""
+    prefix = ["setpriv", "--pdeathsig=TERM"] if pdeathsig else ["setpriv"]
     if user is not None:
         prefix += [
             f"--reuid={user.pw_uid}",
@@ -93,10 +106,16 @@ def privileges(user: pwd.struct_passwd | None) -> list[str]:
     return [*prefix, "--"]
 
 
-def service_argv(program: str, settings: DaemonSettings) -> list[str]:
+def on_demand(program: str, plan: system_bus.BusPlan) -> bool:
+    return plan.own and program not in RESIDENT
+
+
+def service_argv(program: str, settings: DaemonSettings, *, resident: bool = True) -> list[str]:
     root = settings.root
     argv = [sys.executable, "-m", f"waagent.{program}", "--root", str(root.path)]
-    argv += ["--config", str(settings.config_path), "--no-idle-exit"]
+    argv += ["--config", str(settings.config_path)]
+    if resident:
+        argv.append("--no-idle-exit")
     if settings.verbose:
         argv.append("--verbose")
     if not root.is_host:
@@ -158,10 +177,10 @@ async def served(address: str, name: str) -> None:
         await asyncio.sleep(1)
 
 
-def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program]:
+def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program | Start]:
     env = bus_env(plan)
     user = wire_user()
-    found: list[Program] = []
+    found: list[Program | Start] = []
     if plan.own:
         config = settings.root.resolve(BUS_CONFIG)
 
@@ -169,12 +188,16 @@ def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program
             return await system_bus.accepts(plan.address)
 
         argv = [*privileges(None), *system_bus.daemon_argv(config)]
-        found.append(Program("dbus-daemon", argv, bus_ready, env))
+        stop = partial(activation.stop_activated, activatable(settings, plan))
+        found.append(Program("dbus-daemon", argv, bus_ready, env, before_stop=stop))
     for program in START_ORDER:
         if not installed(program):
             log.info("%s is not installed; not started", program)
             continue
         name = SERVICES[program].name
+        if on_demand(program, plan):
+            found.append(Start(name, partial(activation.start_service, plan.address, name)))
+            continue
 
         async def ready(pid: int, name: str = name) -> bool:
             return await owned_by(plan.address, name, pid)
@@ -184,19 +207,37 @@ def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program
     return found
 
 
+def activatable(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[activation.Activatable]:
+    """The activation files: each service started on demand, as its user, as the supervisor
+    would start it."""
+    user = wire_user()
+    found = []
+    for program in START_ORDER:
+        if not (installed(program) and on_demand(program, plan)):
+            continue
+        runs_as = user if program == "wire" else None
+        prefix = privileges(runs_as, pdeathsig=False)
+        argv = [*prefix, *service_argv(program, settings, resident=False)]
+        name = SERVICES[program].name
+        found.append(activation.Activatable(name, argv, runs_as.pw_name if runs_as else "root"))
+    return found
+
+
 def write_bus_config(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Path]:
-    """The private bus's configuration; the files to remove when the daemon stops."""
+    """The private bus's configuration and activation files; what to remove when it stops."""
     assert plan.socket is not None
     plan.socket.parent.mkdir(parents=True, exist_ok=True)
     config = settings.root.resolve(BUS_CONFIG)
+    servicedir = settings.root.resolve(activation.SERVICE_DIR)
+    services = activation.write_services(servicedir, activatable(settings, plan))
     text = system_bus.config_text(
         plan.socket,
         system_bus.policy_dirs(),
         root_owns_wire=wire_user() is None,
-        user=system_bus.bus_user(),
+        activation=activation.servicedir_config(servicedir),
     )
     system_bus.write_config(config, text)
-    return [config, plan.socket]
+    return [config, plan.socket, *services]
 
 
 def daemon_firewall(settings: DaemonSettings) -> DaemonFirewall | None:
@@ -216,10 +257,24 @@ def periodic_collection(
         return None
     argv = collect_argv(settings.root, settings.config_path)
     wire = SERVICES["wire"].name
-    collection = PeriodicCollection(
-        schedule, argv, bus_env(plan), ready=lambda: served(plan.address, wire)
-    )
+
+    async def ready() -> None:
+        # On demand (once a poller is the resident process), wire is activated by the upload.
+        if not on_demand("wire", plan):
+            await served(plan.address, wire)
+
+    collection = PeriodicCollection(schedule, argv, bus_env(plan), ready=ready)
     return asyncio.ensure_future(collection.run())
+
+
+def event_wake(settings: DaemonSettings, plan: system_bus.BusPlan) -> asyncio.Task[None] | None:
+    """With extd on demand: start it when an extension drops an event file (event_wake.py)."""
+    if not (installed("extd") and on_demand("extd", plan)):
+        return None
+    log_dir = settings.root.resolve(settings.config.extension_log_dir)
+    name = SERVICES["extd"].name
+    wake = EventWake(log_dir, partial(activation.start_service, plan.address, name))
+    return asyncio.ensure_future(wake.run())
 
 
 async def supervise(settings: DaemonSettings) -> int:
@@ -240,14 +295,16 @@ async def _supervise(settings: DaemonSettings) -> int:
     log.info("waagent %s daemon: running the services on %s (%s)", __version__, where, plan.address)
     if wire_user() is None:
         log.warning("user %s does not exist; wire runs as root", WIRE_USER)
-    collection = periodic_collection(settings, plan)
+    tasks = [periodic_collection(settings, plan), event_wake(settings, plan)]
     try:
         return await Supervisor(programs(settings, plan)).run()
     finally:
-        if collection is not None:
-            collection.cancel()
+        for task in tasks:
+            if task is None:
+                continue
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await collection
+                await task
         system_bus.remove(leftovers)
         log.info("waagent daemon stopped")
 

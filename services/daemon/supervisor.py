@@ -4,6 +4,10 @@ Each program starts once the one before it is ready (its `ready` probe says so, 
 within `ready_timeout`). A child that fails (non-zero status, killed by a signal) is started again
 after its backoff delay; one that exits with status 0 was stopped on purpose and stays stopped.
 SIGTERM or SIGINT stop everything: in reverse order, SIGTERM, then SIGKILL after `grace`.
+
+A `Start` step among the programs is a start the supervisor asks for but does not keep (the bus
+daemon activates the service, which exits when idle): it runs in its place in the order. A
+program's `before_stop` (the bus daemon's: the services it activated) runs before it stops.
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ class Program:
     argv: Sequence[str]
     ready: Callable[[int], Awaitable[bool]]
     env: Mapping[str, str] | None = None
+    # What to stop before this program, given the grace period (the bus: what it activated).
+    before_stop: Callable[[float], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class Start:
+    """A start in the order that is not supervised: `start()` says whether it worked."""
+
+    label: str
+    start: Callable[[], Awaitable[bool]]
 
 
 @dataclass
@@ -68,14 +82,15 @@ def describe_exit(returncode: int) -> str:
 class Supervisor:
     def __init__(
         self,
-        programs: Sequence[Program],
+        programs: Sequence[Program | Start],
         *,
         ready_timeout: float = READY_TIMEOUT,
         grace: float = STOP_GRACE,
         backoff: Callable[[], Backoff] = Backoff,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.children = [Child(program, backoff()) for program in programs]
+        self.steps = list(programs)
+        self.children = [Child(p, backoff()) for p in programs if isinstance(p, Program)]
         self.ready_timeout = ready_timeout
         self.grace = grace
         self.clock = clock
@@ -106,9 +121,28 @@ class Supervisor:
     # ---- starting ----
 
     async def _start_in_order(self) -> None:
-        for child in self.children:
+        children = iter(self.children)
+        for step in self.steps:
+            if isinstance(step, Start):
+                await self._start_once(step)
+                continue
+            child = next(children)
             child.keeper = asyncio.ensure_future(self._keep_running(child))
             await self._wait_ready(child)
+
+    async def _start_once(self, step: Start) -> None:
+        try:
+            async with asyncio.timeout(self.ready_timeout):
+                started = await step.start()
+        except TimeoutError:
+            started = False
+        except Exception as exc:  # the bus went away, say: the next one is started all the same
+            log.error("cannot start %s: %s", step.label, exc)
+            started = False
+        if started:
+            log.info("%s is up (started on demand)", step.label)
+        else:
+            log.warning("%s did not start; starting the next one", step.label)
 
     async def _wait_ready(self, child: Child) -> None:
         deadline = self.clock() + self.ready_timeout
@@ -179,6 +213,8 @@ class Supervisor:
         if proc is None or proc.returncode is not None:
             return
         label = child.program.label
+        if child.program.before_stop is not None:
+            await child.program.before_stop(self.grace)
         log.info("stopping %s (pid %d)", label, proc.pid)
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)

@@ -5,9 +5,10 @@ not accept connections, the supervisor runs a dbus-daemon of its own with the pr
 policy files, listening where the environment said (a `unix:path=` address) or on the standard
 socket inside the root, so `waagent status` and `busctl` find it as the system bus.
 
-The private bus activates nothing (no service directory): the supervisor runs every service
-itself, and a host's activation files could start host services (hostnamed would rename the
-machine) from a sandbox.
+The private bus activates only the agent's own services, from the directory the supervisor
+writes (activation.py), never the host's activation files: those could start host services
+(hostnamed would rename the machine) from a sandbox. It keeps running as root, since it starts
+the services that run as root.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import pwd
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,6 @@ from ..common.root import Root
 ENV_VAR = "DBUS_SYSTEM_BUS_ADDRESS"
 STANDARD_SOCKET = "/run/dbus/system_bus_socket"
 CONNECT_TIMEOUT = 2.0
-BUS_USER = "messagebus"
 # Where our policy files are installed (the distribution's and the admin's bus policy
 # directories), and where they are in a source checkout.
 INSTALLED_POLICY_DIRS = (Path("/usr/share/dbus-1/system.d"), Path("/etc/dbus-1/system.d"))
@@ -139,29 +138,23 @@ def policy_dirs(
     return [d for d in candidates if d.is_dir()]
 
 
-def bus_user() -> str | None:
-    """The distribution's bus user: the daemon drops to it once the socket is open."""
-    try:
-        pwd.getpwnam(BUS_USER)
-    except KeyError:
-        return None
-    return BUS_USER
-
-
 def config_text(
     socket_path: Path,
     directories: Sequence[Path],
     *,
     root_owns_wire: bool,
-    user: str | None,
+    user: str | None = None,
+    activation: str = "",
 ) -> str:
+    """`user`: the one the daemon drops to once the socket is open; `activation`: the lines
+    naming the service directory (activation.servicedir_config)."""
     includes = "".join(f"  <includedir>{escape(str(d))}</includedir>\n" for d in directories)
     return CONFIG_TEMPLATE.format(
         default_policy=DEFAULT_POLICY,
         user=f"  <user>{escape(user)}</user>\n" if user else "",
         socket=escape(str(socket_path)),
         includes=includes,
-        extra=ROOT_OWNS_WIRE if root_owns_wire else "",
+        extra=activation + (ROOT_OWNS_WIRE if root_owns_wire else ""),
     )
 
 

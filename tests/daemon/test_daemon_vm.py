@@ -45,3 +45,17 @@ def test_a_fresh_vm_is_provisioned_and_the_fabric_hears_ready(vm: CliSystem) -> 
     )
     assert state == "Provisioned"
     assert (vm.root / "home" / samples.USER).is_dir()
+
+
+def test_on_its_own_bus_the_provisioner_started_on_demand_provisions_and_reports_ready(
+    vm: CliSystem,
+) -> None:
+    address = f"unix:path={vm.env.base}/own-bus/system_bus_socket"
+    vm.start_daemon(address=address)
+    wait_for(
+        lambda: "Ready" in [r["state"] for r in vm.fabric.records("health")],
+        timeout=90,
+        what="Ready at the fabric",
+    )
+    assert f"{PROVISIONER.name} is up (started on demand)" in vm.log_text()
+    assert (vm.root / "home" / samples.USER).is_dir()

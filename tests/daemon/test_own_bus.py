@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 
 import pytest
 
 from tests.cli.system import CliSystem, children_of, installed_services
+from tests.daemon.conftest import BUS_DAEMON, busctl
 from tests.harness.procs import alive
 from waagent.common.names import DISK, WIRE
 
 pytestmark = pytest.mark.integration
-
-BUS_DAEMON = "org.freedesktop.DBus"
-
-
-@pytest.fixture
-def address(system: CliSystem) -> str:
-    """A system bus address where nothing listens (its directory does not exist yet)."""
-    return f"unix:path={system.env.base}/no-bus/system_bus_socket"
-
-
-def busctl(address: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["busctl", f"--address={address}", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def test_the_daemon_starts_a_bus_where_the_environment_points_and_runs_the_services_on_it(

@@ -13,7 +13,7 @@ import pytest
 
 from tests.harness.procs import alive
 from waagent.daemon.backoff import Backoff
-from waagent.daemon.supervisor import Program, Supervisor
+from waagent.daemon.supervisor import Program, Start, Supervisor
 
 
 async def until(condition: Callable[[], bool], timeout: float = 10, what: str = "it") -> None:
@@ -165,3 +165,39 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace(
     assert child.pid is not None and not alive(child.pid)
     assert child.proc is not None and child.proc.returncode == -9
     assert "stubborn (pid" in caplog.text and "ignored SIGTERM for 0.3 s" in caplog.text
+
+
+def test_a_start_step_runs_in_its_place_and_a_failed_one_does_not_stop_the_order(
+    tmp_path: Path,
+) -> None:
+    order: list[str] = []
+
+    def step(label: str, works: bool) -> Start:
+        async def start() -> bool:
+            order.append(label)
+            if label == "broken":
+                raise ConnectionError("no bus")
+            return works
+
+        return Start(label, start)
+
+    last = Program(
+        "last", script(f"import pathlib, time; pathlib.Path('{tmp_path}/c').touch(); time.sleep(60)"),
+        file_ready(tmp_path / "c"),
+    )  # fmt: skip
+    supervisor = Supervisor([step("one", True), step("broken", True), step("no", False), last])
+    asyncio.run(supervise(supervisor, (tmp_path / "c").exists, "the last program"))
+    assert order == ["one", "broken", "no"]
+    assert [c.program.label for c in supervisor.children] == ["last"]
+
+
+def test_before_stop_runs_while_the_program_still_runs(tmp_path: Path) -> None:
+    seen: list[bool] = []
+
+    async def before_stop(grace: float) -> None:
+        seen.append(alive(supervisor.children[0].pid or 0))
+
+    program = Program("bus", script("import time; time.sleep(60)"), always, before_stop=before_stop)
+    supervisor = Supervisor([program])
+    asyncio.run(supervise(supervisor, lambda: supervisor.children[0].running, "the program"))
+    assert seen == [True]

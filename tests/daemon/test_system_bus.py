@@ -9,7 +9,7 @@ from defusedxml import ElementTree
 
 from waagent.common.names import WIRE
 from waagent.common.root import Root
-from waagent.daemon import system_bus
+from waagent.daemon import activation, system_bus
 
 
 def test_the_socket_path_is_read_from_a_unix_address() -> None:
@@ -46,8 +46,34 @@ def test_the_bus_configuration_includes_the_policy_directories(tmp_path: Path) -
     assert document.findtext("listen") == f"unix:path={tmp_path}/socket"
     assert document.findtext("user") == "messagebus"
     assert [e.text for e in document.iter("includedir")] == [str(tmp_path / "policy")]
-    assert document.find("servicedir") is None  # nothing is activated on this bus
+    assert document.find("servicedir") is None  # nothing is activated without a directory
     assert WIRE.name not in text
+
+
+def test_the_bus_activates_from_the_agents_own_directory_only(tmp_path: Path) -> None:
+    servicedir = tmp_path / "bus-services"
+    text = system_bus.config_text(
+        tmp_path / "socket",
+        [],
+        root_owns_wire=False,
+        activation=activation.servicedir_config(servicedir),
+    )
+    document = ElementTree.fromstring(text)
+    assert [e.text for e in document.iter("servicedir")] == [str(servicedir)]
+    assert document.find("standard_system_servicedirs") is None
+    assert document.find("user") is None  # it starts root services: it stays root
+    limit = document.find("limit")
+    assert limit is not None and limit.get("name") == "service_start_timeout"
+    assert int(limit.text or 0) >= 120_000  # diskd may format the resource disk first
+
+
+def test_an_activation_file_runs_the_command_as_written(tmp_path: Path) -> None:
+    entry = activation.Activatable(WIRE.name, ["/bin/setpriv", "--", "python3", "-m", "a b"], "u")
+    [path] = activation.write_services(tmp_path / "d", [entry])
+    assert path.name == f"{WIRE.name}.service"
+    assert path.read_text() == (
+        f"[D-BUS Service]\nName={WIRE.name}\nExec=/bin/setpriv -- python3 -m 'a b'\nUser=u\n"
+    )
 
 
 def test_without_the_wire_user_root_may_own_the_wire_name(tmp_path: Path) -> None:

@@ -1,0 +1,133 @@
+"""`waagent -daemon` on a bus of its own: services on demand through the bus daemon's activation.
+
+Only the resident service (wire), the bus daemon and the supervisor stay; every other service is
+started by dbus-daemon from the activation files the supervisor wrote, and leaves when idle.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cli.system import (
+    NO_FIREWALL,
+    NO_PROVISIONING,
+    QUIET,
+    CliSystem,
+    children_of,
+    installed_services,
+)
+from tests.daemon.conftest import BUS_DAEMON, busctl
+from tests.harness.procs import alive, pids_with_marker
+from tests.harness.wait import wait_for
+from waagent.common.names import DISK, EXTENSIONS, SERVICES, WIRE
+from waagent.daemon.activation import SERVICE_DIR
+from waagent.daemon.run import RESIDENT
+
+pytestmark = pytest.mark.integration
+
+
+def on_demand() -> list[str]:
+    resident = {SERVICES[p].name for p in RESIDENT if p in SERVICES}
+    return [name for name in installed_services() if name not in resident]
+
+
+def configure(idle_timeout: str) -> dict[str, str]:
+    """The system's quiet configuration, with the services' idle timeout."""
+    return {**QUIET, **NO_PROVISIONING, **NO_FIREWALL, "Services.IdleTimeout": idle_timeout}
+
+
+def agent_pids(system: CliSystem) -> set[int]:
+    """Every process of this daemon: each has the sandbox in its command line."""
+    return {pid for pid in pids_with_marker(str(system.root)) if alive(pid)}
+
+
+@pytest.fixture
+def idle(system: CliSystem, address: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The daemon, once each on-demand service started at boot and left again: (daemon, bus)."""
+    system.env.sandbox.write_config(configure("2"))
+    daemon = system.start_daemon(address=address)
+    owners = system.wait_up([BUS_DAEMON, WIRE.name], address=address)
+
+    def started_once() -> bool:
+        return all(f"{name} is up (started on demand)" in system.log_text() for name in on_demand())
+
+    wait_for(started_once, timeout=60, what="every on-demand service started at boot")
+    wait_for(
+        lambda: all(system.owner(name, address) is None for name in on_demand()),
+        timeout=60,
+        what="the on-demand services to exit when idle",
+    )
+    yield daemon, owners[BUS_DAEMON]
+
+
+def test_at_idle_only_the_resident_service_the_bus_and_the_supervisor_remain(
+    system: CliSystem, address: str, idle: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    daemon, bus = idle
+    wire = system.owner(WIRE.name, address)
+    assert set(children_of(daemon.pid)) == {bus, wire}
+    # A one-shot may still be finishing (netd's firewall set-up when wire found the endpoint).
+    expected = {daemon.pid, bus, wire}
+    wait_for(lambda: agent_pids(system) == expected, timeout=30, what=f"only {expected} left")
+    listed = busctl(address, "list", "--activatable")
+    assert all(name in listed.stdout for name in on_demand()), listed.stdout
+
+
+def test_a_bus_call_activates_a_service_as_root_which_exits_when_idle(
+    system: CliSystem, address: str, idle: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    daemon, _ = idle
+    exits = system.log_text().count(f"diskd idle: releasing {DISK.name}")
+    reply = busctl(address, "get-property", DISK.name, DISK.path, DISK.interface, "Mounted")
+    assert reply.returncode == 0, reply.stderr
+    pid = system.owner(DISK.name, address)
+    assert pid not in children_of(daemon.pid)  # started by the bus daemon, not the supervisor
+    assert f"Activating service name='{DISK.name}'" in system.output()
+    with open(f"/proc/{pid}/status") as status:
+        uid = next(line for line in status if line.startswith("Uid:"))
+    assert uid.split()[1:] == ["0"] * 4
+    wait_for(lambda: not alive(pid), timeout=30, what="diskd to exit when idle")
+    assert system.log_text().count(f"diskd idle: releasing {DISK.name}") == exits + 1
+
+
+def test_a_goal_state_with_an_extension_is_processed_by_an_activated_extd(
+    system: CliSystem, address: str, idle: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    log = system.log_text()
+    assert "goal state incarnation_1 processed" in log
+    assert "extd idle: releasing org.waagent.Extensions1" in log
+
+
+def test_an_extension_event_file_starts_extd(
+    system: CliSystem, address: str, idle: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    events = system.env.sandbox.path("/var/log/azure/Test.Handler/events")
+    events.mkdir(parents=True)
+    (events / "1.json").write_text("[]")
+    wait_for(
+        lambda: system.owner(EXTENSIONS.name, address),
+        timeout=30,
+        what="extd started for the event file",
+    )
+    assert f"extension events in {events}: starting extd" in system.log_text()
+
+
+def test_sigterm_stops_every_process_the_activated_ones_too(
+    system: CliSystem, address: str, idle: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    daemon, _ = idle
+    system.env.sandbox.write_config(configure("600"))  # read at its start
+    reply = busctl(address, "get-property", DISK.name, DISK.path, DISK.interface, "Mounted")
+    assert reply.returncode == 0, reply.stderr
+    disk = system.owner(DISK.name, address)
+    assert disk is not None
+    daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(60) == 0
+    assert agent_pids(system) == set()
+    assert f"stopping activated service (pid {disk})" in system.log_text()  # before the bus
+    assert "Traceback" not in system.output()
+    assert list(system.env.sandbox.path(SERVICE_DIR).iterdir()) == []
