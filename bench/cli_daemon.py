@@ -141,6 +141,9 @@ def on_demand(system: CliSystem, address: str) -> None:
     print(f"idle memory, its own bus, on demand (resident: {', '.join(RESIDENT)}):")
     labels = {daemon.pid: "supervisor", owners["org.freedesktop.DBus"]: "dbus-daemon"}
     labels |= {pid: name for name, pid in owners.items() if name != "org.freedesktop.DBus"}
+    poller = system.poller()
+    if poller is not None:
+        labels[poller] = "waagent-wirepoll"
     rss, pss = agent_memory(system, labels)
     print(
         f"idle memory, all -daemon processes, on demand: RSS {rss:.1f} MiB, PSS {pss:.1f} MiB"

@@ -63,8 +63,10 @@ def plain(value: Any) -> Any:
 async def collect(bus: MessageBus) -> list[ServiceStatus]:
     activatable = await activatable_names(bus)
     found = []
-    # The daemon's services in its order, then those only ever bus-activated (netd).
-    for program in (*START_ORDER, *(p for p in SERVICES if p not in START_ORDER)):
+    # The daemon's services in its order (not the poller: no bus name), then those only ever
+    # bus-activated (netd).
+    in_order = [p for p in START_ORDER if p in SERVICES]
+    for program in (*in_order, *(p for p in SERVICES if p not in START_ORDER)):
         service = SERVICES[program]
         pid = await owner_pid(bus, service.name)
         if pid is not None:

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
+
+from ..common.bus import client
+from ..common.errors import WaagentError
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +82,36 @@ async def start_service(address: str, name: str, timeout: float = START_TIMEOUT)
     """StartServiceByName: True once `name` is owned (started now, or already running)."""
     bus = await MessageBus(bus_address=address).connect()
     try:
-        reply = await bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="StartServiceByName",
-                signature="su",
-                body=[name, 0],
-            )
-        )
+        await client.start_service(bus, name, timeout)
+    except WaagentError as exc:
+        log.error("%s was not started: %s", name, exc.message)
+        return False
     finally:
         bus.disconnect()
-    if reply is None or reply.message_type == MessageType.ERROR:
-        detail = reply.body[0] if reply is not None and reply.body else "no reply"
-        log.error("%s was not started: %s", name, detail)
-        return False
     return True
+
+
+def remove_services(directory: Path) -> None:
+    for path in directory.glob("*.service"):
+        path.unlink(missing_ok=True)
+
+
+async def close(directory: Path, address: str) -> None:
+    """Let the bus activate nothing more: the files removed and the configuration read again
+    (a service still finishing its work, extd reporting to wire, would start wire again while
+    the daemon stops)."""
+    remove_services(directory)
+    try:
+        bus = await MessageBus(bus_address=address).connect()
+    except Exception as exc:  # the bus is gone already: it activates nothing
+        log.debug("bus not reached to close activation: %s", exc)
+        return
+    try:
+        await client.reload_config(bus)
+    except WaagentError as exc:
+        log.warning("the bus did not reload its configuration: %s", exc.message)
+    finally:
+        bus.disconnect()
 
 
 def commands(pid: int) -> tuple[str, ...] | None:

@@ -1,16 +1,17 @@
 """`waagent -daemon` and `-start`: the services without systemd.
 
-On a bus of its own (no system bus answers: the usual case without systemd) only `RESIDENT`
-runs resident under the supervisor; every other service is started on demand by the bus
-daemon's own activation and exits when idle, as under systemd (activation.py). The supervisor
+On a bus of its own (no system bus answers: the usual case without systemd) only `RESIDENT`, the
+stdlib poller, runs resident under the supervisor, as under systemd; every service is started
+on demand by the bus daemon's own activation and exits when idle (activation.py). The supervisor
 still starts each of them once at boot, in the classic daemon's order: the resource disk, the
 protocol (wire), which provisioning reports through, provisioning, then extensions. On a system
 bus that is not its own it cannot add activation files, so there every service runs resident
 (`--no-idle-exit`). The WireServer firewall is in place before any of them (firewall.py).
 
 No service outlives the supervisor: what it runs has a parent-death signal (the bus daemon
-too), and an activated service leaves when it loses its bus. wire runs as `waagent-wire` when
-that user exists (its own groups only, no capabilities at all); the others run as root.
+too), and an activated service leaves when it loses its bus. wire and its poller run as
+`waagent-wire` when that user exists (its own groups only, no capabilities at all); the others
+run as root.
 
 With a root other than `/`, everything a service would read from the host's kernel is looked
 for inside the root as well (`<root>/sys`, `<root>/dev`, `<root>/proc/net/route`), so an image
@@ -54,11 +55,15 @@ from .supervisor import Program, Start, Supervisor
 
 log = logging.getLogger(__name__)
 
-START_ORDER = ("diskd", "wire", "provisioner", "extd")
-# The one service that stays resident on the daemon's own bus: it polls the fabric every period.
-# MERGE: the stdlib poller (services/wirepoll, as waagent-wire) takes its place; wire then runs
-# with `--with-poller` and is activated like the others.
-RESIDENT = ("wire",)
+START_ORDER = ("diskd", "wire", "wirepoll", "provisioner", "extd")
+# The one program resident on the daemon's own bus: the stdlib poller (as waagent-wire, as under
+# systemd) does each period's duties and wakes wire, which is activated like the other services
+# and runs `--with-poller` (it leaves when idle). On a bus that is not its own, wire stays
+# resident and polls by itself, and the poller is not started.
+RESIDENT = ("wirepoll",)
+POLLER = "wirepoll"
+# Who runs as waagent-wire (when that user exists); everything else runs as root.
+WIRE_PROGRAMS = ("wire", POLLER)
 # Options that point a service at the host's kernel interfaces, and where they are in a root.
 KERNEL_PATHS: Mapping[str, tuple[tuple[str, str], ...]] = {
     "diskd": (("--sysfs-root", "/sys"), ("--dev-root", "/dev")),
@@ -116,6 +121,8 @@ def service_argv(program: str, settings: DaemonSettings, *, resident: bool = Tru
     argv += ["--config", str(settings.config_path)]
     if resident:
         argv.append("--no-idle-exit")
+    elif program == "wire":  # it may leave when idle only because the poller takes over
+        argv.append("--with-poller")
     if settings.verbose:
         argv.append("--verbose")
     if not root.is_host:
@@ -188,11 +195,23 @@ def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program
             return await system_bus.accepts(plan.address)
 
         argv = [*privileges(None), *system_bus.daemon_argv(config)]
-        stop = partial(activation.stop_activated, activatable(settings, plan))
+        servicedir = settings.root.resolve(activation.SERVICE_DIR)
+        services = activatable(settings, plan)
+
+        async def stop(grace: float) -> None:
+            await activation.close(servicedir, plan.address)
+            await activation.stop_activated(services, grace)
+
         found.append(Program("dbus-daemon", argv, bus_ready, env, before_stop=stop))
     for program in START_ORDER:
         if not installed(program):
             log.info("%s is not installed; not started", program)
+            continue
+        prefix = privileges(user if program in WIRE_PROGRAMS else None)
+        if program == POLLER:
+            if plan.own:  # it has no bus name: running is being ready
+                argv = [*prefix, *service_argv(program, settings, resident=False)]
+                found.append(Program(program, argv, _running, env))
             continue
         name = SERVICES[program].name
         if on_demand(program, plan):
@@ -202,9 +221,12 @@ def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program
         async def ready(pid: int, name: str = name) -> bool:
             return await owned_by(plan.address, name, pid)
 
-        prefix = privileges(user if program == "wire" else None)
         found.append(Program(name, [*prefix, *service_argv(program, settings)], ready, env))
     return found
+
+
+async def _running(pid: int) -> bool:
+    return True
 
 
 def activatable(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[activation.Activatable]:
@@ -213,9 +235,9 @@ def activatable(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[acti
     user = wire_user()
     found = []
     for program in START_ORDER:
-        if not (installed(program) and on_demand(program, plan)):
+        if program == POLLER or not (installed(program) and on_demand(program, plan)):
             continue
-        runs_as = user if program == "wire" else None
+        runs_as = user if program in WIRE_PROGRAMS else None
         prefix = privileges(runs_as, pdeathsig=False)
         argv = [*prefix, *service_argv(program, settings, resident=False)]
         name = SERVICES[program].name
@@ -259,7 +281,7 @@ def periodic_collection(
     wire = SERVICES["wire"].name
 
     async def ready() -> None:
-        # On demand (once a poller is the resident process), wire is activated by the upload.
+        # On demand (the poller is the resident process), wire is activated by the upload.
         if not on_demand("wire", plan):
             await served(plan.address, wire)
 

@@ -119,6 +119,7 @@ class PollerHandoff:
             heartbeat_counter=beats.counter,
             goal_state_errors=beats.goal_state_errors,
             update_mode=wire.agent_update.mode(extensions),
+            monitor_hostname=wire.config.provisioning_monitor_host_name,
             io_errors=dict(connection.wireserver.http.io_errors.counts),
             next_goal_state=now + wire.config.extensions_goal_state_period,
             next_status=now if uploaded is None else uploaded + status.refresh_period,

@@ -20,6 +20,7 @@ from types import FrameType
 from ..common import logs
 from . import state as state_mod
 from .duties import Duties
+from .hostname import HOSTNAME_FILE, HostnameWatch
 from .http import Http
 from .wake import wake
 
@@ -32,7 +33,13 @@ LOG_FILE = "/var/log/waagent.log"
 
 
 class Poller:
-    def __init__(self, directory: Path, *, dbus_send: str = "dbus-send") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        dbus_send: str = "dbus-send",
+        hostname_file: str = HOSTNAME_FILE,
+    ) -> None:
         self.directory = directory
         self.dbus_send = dbus_send
         self.boot = state_mod.boot_id()
@@ -40,6 +47,9 @@ class Poller:
         self.duties: Duties | None = None
         self._mtime = -1
         self.stopping = threading.Event()
+        # Rung to end a sleep early: by a stop, or by a change of the hostname.
+        self.alarm = threading.Event()
+        self.hostname = HostnameWatch(self.alarm, hostname_file)
 
     def _reload(self) -> None:
         """Take wire's newer state (it rewrote the file), keeping our open connections."""
@@ -55,13 +65,17 @@ class Poller:
         """One round under the lock; how long to sleep before the next."""
         reason: str | None = None
         with state_mod.try_lock(self.directory) as mine:
-            if not mine:  # full wire polls now; look again in a period
+            if not mine:  # full wire polls (and watches the hostname); look again in a period
+                self.hostname.take()
                 return self.duties.state.goal_state_period if self.duties else WIRE_BUSY
             self._reload()
             if self.duties is None:
                 reason = "no poll state of this boot"
             else:
-                reason = self.duties.run_due()
+                if self.duties.state.monitor_hostname:
+                    self.hostname.start()
+                changed = self.hostname.take()
+                reason = "the hostname changed" if changed else self.duties.run_due()
                 # Saved when a timer or counter moved (about once a minute), or before a wake:
                 # not at every goal-state poll, whose flush would cost more CPU than the poll.
                 if self.duties.changed or reason is not None:
@@ -80,7 +94,8 @@ class Poller:
     def run(self) -> None:
         while not self.stopping.is_set():
             delay = self.round()
-            self.stopping.wait(delay)
+            self.alarm.wait(delay)
+            self.alarm.clear()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         poller.stopping.set()
+        poller.alarm.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -80,6 +80,8 @@ class PollState:
     unhealthy_reported: dict[str, float] = field(default_factory=dict)
     # The boot whose extensions goal state extd was told about: a restarted wire tells it once.
     extensions_told_boot: str = ""
+    # Provisioning.MonitorHostName: a change of the hostname wakes wire (its watch publishes).
+    monitor_hostname: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -37,7 +37,7 @@ NO_FIREWALL = {"OS.EnableFirewall": "n"}
 def installed_services() -> list[str]:
     from waagent.daemon.run import START_ORDER, installed
 
-    return [SERVICES[p].name for p in START_ORDER if installed(p)]
+    return [SERVICES[p].name for p in START_ORDER if p in SERVICES and installed(p)]
 
 
 def children_of(pid: int) -> list[int]:
@@ -130,6 +130,14 @@ class CliSystem:
             check=False,
         )
         return int(result.stdout.split()[1]) if result.returncode == 0 else None
+
+    def poller(self) -> int | None:
+        """The pid of this system's resident wire poller (it has no bus name)."""
+        for pid in pids_with_marker(str(self.root)):
+            with contextlib.suppress(OSError):
+                if b"waagent.wirepoll" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+        return None
 
     def wait_up(
         self, names: list[str], address: str | None = None, timeout: float = 60

@@ -1,7 +1,8 @@
 """`waagent -daemon` on a bus of its own: services on demand through the bus daemon's activation.
 
-Only the resident service (wire), the bus daemon and the supervisor stay; every other service is
-started by dbus-daemon from the activation files the supervisor wrote, and leaves when idle.
+Only the resident poller (waagent-wirepoll), the bus daemon and the supervisor stay; every
+service, wire included, is started by dbus-daemon from the activation files the supervisor wrote,
+and leaves when idle.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tests.harness.procs import alive, pids_with_marker
 from tests.harness.wait import wait_for
 from waagent.common.names import DISK, EXTENSIONS, SERVICES, WIRE
 from waagent.daemon.activation import SERVICE_DIR
-from waagent.daemon.run import RESIDENT
+from waagent.daemon.run import RESIDENT, wire_user
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +34,11 @@ pytestmark = pytest.mark.integration
 def on_demand() -> list[str]:
     resident = {SERVICES[p].name for p in RESIDENT if p in SERVICES}
     return [name for name in installed_services() if name not in resident]
+
+
+def wire_uid() -> int:
+    user = wire_user()
+    return 0 if user is None else user.pw_uid
 
 
 def configure(idle_timeout: str) -> dict[str, str]:
@@ -68,10 +74,15 @@ def test_at_idle_only_the_resident_service_the_bus_and_the_supervisor_remain(
     system: CliSystem, address: str, idle: tuple[subprocess.Popen[bytes], int]
 ) -> None:
     daemon, bus = idle
-    wire = system.owner(WIRE.name, address)
-    assert set(children_of(daemon.pid)) == {bus, wire}
+    poller = system.poller()
+    assert poller is not None
+    assert set(children_of(daemon.pid)) == {bus, poller}
+    assert system.owner(WIRE.name, address) is None  # wire left: the poller polls
+    with open(f"/proc/{poller}/status") as status:
+        uid = next(line for line in status if line.startswith("Uid:"))
+    assert uid.split()[1:] == [str(wire_uid())] * 4
     # A one-shot may still be finishing (netd's firewall set-up when wire found the endpoint).
-    expected = {daemon.pid, bus, wire}
+    expected = {daemon.pid, bus, poller}
     wait_for(lambda: agent_pids(system) == expected, timeout=30, what=f"only {expected} left")
     listed = busctl(address, "list", "--activatable")
     assert all(name in listed.stdout for name in on_demand()), listed.stdout
@@ -131,3 +142,29 @@ def test_sigterm_stops_every_process_the_activated_ones_too(
     assert f"stopping activated service (pid {disk})" in system.log_text()  # before the bus
     assert "Traceback" not in system.output()
     assert list(system.env.sandbox.path(SERVICE_DIR).iterdir()) == []
+
+
+def test_with_only_the_poller_resident_a_new_goal_state_wakes_wire_which_processes_it(
+    system: CliSystem, address: str
+) -> None:
+    system.env.sandbox.write_config(configure("2") | {"Extensions.GoalStatePeriod": "2"})
+    system.start_daemon(address=address)
+    system.wait_up([BUS_DAEMON, WIRE.name], address=address)
+    wait_for(
+        lambda: "goal state incarnation_1 processed" in system.log_text()
+        and system.owner(WIRE.name, address) is None,
+        timeout=60,
+        what="wire to process the first goal state and leave the polling to the poller",
+    )
+    incarnation = system.fabric.bump_incarnation()
+    wait_for(
+        lambda: f"goal state incarnation_{incarnation} processed" in system.log_text(),
+        timeout=60,
+        what="the new goal state to be processed",
+    )
+    assert system.poller() is not None
+    wait_for(
+        lambda: system.owner(WIRE.name, address) is None,
+        timeout=60,
+        what="wire to leave again",
+    )

@@ -56,4 +56,5 @@ def test_everything_stops_with_the_daemon_the_bus_last(system: CliSystem, addres
     assert busctl(address, "list").returncode != 0
     assert not system.env.sandbox.path("/run/waagent/system-bus.conf").exists()
     assert not os.path.exists(socket)
-    assert "Traceback" not in system.output()
+    out = system.output()
+    assert "Traceback" not in out, out

@@ -108,12 +108,22 @@ def to_bus_daemon(member: str, signature: str = "", body: Sequence[Any] = ()) ->
     )
 
 
-async def start_service(
-    bus: MessageBus, service: BusName, timeout: float = DEFAULT_TIMEOUT
-) -> None:
-    """Have the bus daemon activate `service` (StartServiceByName); returns once it is up."""
-    async with asyncio.timeout(timeout):
-        reply = await bus.call(to_bus_daemon("StartServiceByName", "su", [service.name, 0]))
+async def start_service(bus: MessageBus, name: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Have the bus daemon activate `name` (StartServiceByName); returns once it is owned."""
+    try:
+        async with asyncio.timeout(timeout):
+            reply = await bus.call(to_bus_daemon("StartServiceByName", "su", [name, 0]))
+    except TimeoutError:
+        raise Failed(f"{name} was not started within {timeout:g} s") from None
+    if reply is None:
+        raise Failed(f"{name} was not started: no reply")
+    if reply.message_type == MessageType.ERROR:
+        raise error_from_reply(reply)
+
+
+async def reload_config(bus: MessageBus) -> None:
+    """Have the bus daemon read its configuration and activation files again."""
+    reply = await bus.call(to_bus_daemon("ReloadConfig"))
     if reply is not None and reply.message_type == MessageType.ERROR:
         raise error_from_reply(reply)
 

@@ -213,7 +213,10 @@ async def run(
         future.cancel()
     reason = next(key for key, future in waiters.items() if future in done)
     if reason == "bus":
-        log.error("lost the connection to the system bus; exiting")
+        lost = waiters["bus"]
+        # Retrieved here, so asyncio never reports it as an exception nobody looked at.
+        cause = None if lost.cancelled() else lost.exception()
+        log.error("lost the connection to the system bus (%r); exiting", cause)
         await ctx.close()
         return 1
     log.info("%s: releasing %s", "idle" if reason == "idle" else "stopping", service.name)

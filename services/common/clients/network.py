@@ -34,7 +34,7 @@ class NetworkClient:
         return str(reply.body[0])
 
     async def start(self) -> None:
-        await start_service(self.bus, NETWORK, timeout=PUBLISH_TIMEOUT)
+        await start_service(self.bus, NETWORK.name, timeout=PUBLISH_TIMEOUT)
 
     async def publish_hostname(self) -> None:
         await call(self.bus, NETWORK, "PublishHostname", timeout=PUBLISH_TIMEOUT)
