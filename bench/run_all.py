@@ -46,6 +46,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("wire_idle.py"),
     Entry("cli_daemon.py", quick=("--quick",)),
     Entry("provision.py"),
+    Entry("provision_vm.py", ("--runs", "3"), quick=("--runs", "1", "--kind", "ed25519"), vm=True),
     Entry("extensions.py"),
     Entry("extensions.py", ("--vm",), vm=True),
     Entry("agent_limits.py", vm=True),
@@ -99,7 +100,7 @@ FIGURES: tuple[Figure, ...] = (
         "42.8 MiB (2 processes)",
         "<= 21 MiB",
         (
-            ("wire_idle.py", (rf"PSS[^0-9\n]*{NUMBER}",)),
+            ("wire_idle.py", (rf"idle PSS, all agent processes MiB\s+{NUMBER}",)),
             ("wire_poll.py", (rf"proportional \(PSS MiB\)\s+{NUMBER}",)),
         ),
         " MiB",
@@ -109,7 +110,7 @@ FIGURES: tuple[Figure, ...] = (
         "56.2 MiB",
         "<= 28 MiB",
         (
-            ("wire_idle.py", (rf"RSS[^0-9\n]*{NUMBER}",)),
+            ("wire_idle.py", (rf"idle RSS, all agent processes MiB\s+{NUMBER}",)),
             ("wire_poll.py", (rf"resident memory \(RSS MiB\)\s+{NUMBER}",)),
         ),
         " MiB",
@@ -138,7 +139,7 @@ FIGURES: tuple[Figure, ...] = (
         "2.82 s/h",
         "<= 0.56 s/h (net of the floor)",
         (
-            ("wire_idle.py", (rf"CPU[^0-9\n]*{NUMBER}",)),
+            ("wire_idle.py", (rf"idle CPU s/h \(with heartbeats\)\s+{NUMBER}",)),
             ("wire_poll.py", (rf"CPU s per idle hour\s+{NUMBER}",)),
         ),
         " s/h",
@@ -148,6 +149,7 @@ FIGURES: tuple[Figure, ...] = (
         "0.54 s",
         "<= 0.18 s",
         (
+            ("provision_vm.py", (rf"unit start -> Ready\s+[0-9.]+\s+{NUMBER}",)),
             ("provision.py", (rf"host keys ed25519, wire just started: {NUMBER} s",)),
             ("provision.py", (rf"ed25519[^\n]*?: {NUMBER} s",)),
         ),
@@ -158,12 +160,22 @@ FIGURES: tuple[Figure, ...] = (
         "0.97 s",
         "<= 0.32 s",
         (
+            (
+                "provision_vm.py",
+                (r"(?s)host keys rsa.*?" + rf"unit start -> Ready\s+[0-9.]+\s+{NUMBER}",),
+            ),
             ("provision.py", (rf"host keys rsa, wire just started: {NUMBER} s",)),
             ("provision.py", (rf"rsa[^\n]*?: {NUMBER} s",)),
         ),
         " s",
     ),
-    Figure("container start -> Ready, ed25519", "0.89 s", "-", ()),
+    Figure(
+        "container start -> Ready, ed25519",
+        "0.89 s",
+        "-",
+        (("provision_vm.py", (rf"container start -> Ready\s+[0-9.]+\s+{NUMBER}",)),),
+        " s",
+    ),
     Figure(
         "idle requests to the fabric per minute",
         "26 (with heartbeats)",
@@ -173,7 +185,7 @@ FIGURES: tuple[Figure, ...] = (
 )
 # The machine's floor: a bare python3 waking on wire's period (idle CPU is counted net of it).
 FLOOR: tuple[tuple[str, str], ...] = (
-    ("wire_idle.py", rf"(?:floor|bare)[^0-9\n]*{NUMBER}"),
+    ("wire_idle.py", rf"bare python3, same period \(floor\)\s+{NUMBER}"),
     ("wire_poll.py", rf"bare Python, same timer\s+{NUMBER}"),
 )
 
