@@ -37,7 +37,7 @@ from tests.cli.system import (
 from tests.harness.procs import alive, pids_with_marker
 from tests.harness.wait import wait_for
 from waagent.common.names import DISK, SERVICES, WIRE
-from waagent.daemon.run import RESIDENT
+from waagent.daemon.launch import RESIDENT
 
 QUICK = "--quick" in sys.argv[1:]
 RUNS = 1 if QUICK else 5

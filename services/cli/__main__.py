@@ -11,7 +11,8 @@ from .. import AGENT_NAME, AGENT_VERSION, __version__
 from ..common import config, logs
 from ..common.errors import ConfigError
 from ..common.root import Root
-from ..daemon.run import DaemonSettings, cannot_supervise, run_daemon, start_detached
+from ..daemon.launch import DaemonSettings
+from ..daemon.run import cannot_supervise, run_daemon, start_detached
 from . import args as cli_args
 from . import collect_logs, deprovision, firewall, serial_console, status
 

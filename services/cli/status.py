@@ -20,7 +20,7 @@ from dbus_fast.aio import MessageBus
 from ..common.bus.client import get_all
 from ..common.errors import WaagentError
 from ..common.names import SERVICES, BusName
-from ..daemon.run import START_ORDER
+from ..daemon.launch import START_ORDER
 from .busquery import activatable_names, connect, owner_pid
 
 RUNNING = "running"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import os
 import pwd
@@ -30,8 +29,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -49,86 +46,25 @@ from ..wire.state import STATE_DIR as WIRE_STATE_DIR
 from . import activation, system_bus
 from .event_wake import EventWake
 from .firewall import DaemonFirewall, setup_command
+from .launch import (
+    POLLER,
+    START_ORDER,
+    WIRE_PROGRAMS,
+    DaemonSettings,
+    installed,
+    on_demand,
+    privileges,
+    service_argv,
+    wire_user,
+)
 from .log_collection import PeriodicCollection, Schedule, collect_argv
 from .pidfile import PidFile
 from .supervisor import Program, Start, Supervisor
 
 log = logging.getLogger(__name__)
 
-START_ORDER = ("diskd", "wire", "wirepoll", "provisioner", "extd")
-# The one program resident on the daemon's own bus: the stdlib poller (as waagent-wire, as under
-# systemd) does each period's duties and wakes wire, which is activated like the other services
-# and runs `--with-poller` (it leaves when idle). On a bus that is not its own, wire stays
-# resident and polls by itself, and the poller is not started.
-RESIDENT = ("wirepoll",)
-POLLER = "wirepoll"
-# Who runs as waagent-wire (when that user exists); everything else runs as root.
-WIRE_PROGRAMS = ("wire", POLLER)
-# Options that point a service at the host's kernel interfaces, and where they are in a root.
-KERNEL_PATHS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "diskd": (("--sysfs-root", "/sys"), ("--dev-root", "/dev")),
-    "provisioner": (("--sysfs-root", "/sys"), ("--dev-root", "/dev")),
-    "wire": (("--route-table", "/proc/net/route"),),
-}
 BUS_CONFIG = "/run/waagent/system-bus.conf"
 START_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class DaemonSettings:
-    root: Root
-    config_path: Path
-    config: AgentConfig
-    verbose: bool = False
-
-
-def installed(program: str) -> bool:
-    """Services arrive as their issues land; a missing one is said once, not restarted."""
-    return importlib.util.find_spec(f"waagent.{program}.__main__") is not None
-
-
-def wire_user() -> pwd.struct_passwd | None:
-    try:
-        return pwd.getpwnam(WIRE_USER)
-    except KeyError:
-        return None
-
-
-def privileges(user: pwd.struct_passwd | None, *, pdeathsig: bool = True) -> list[str]:
-    """The setpriv prefix: a parent-death signal (not for a bus-activated service: its parent
-    is dbus-daemon's babysitter process, which exits once the service is up; it leaves when the
-    bus does); for a user, its identity, its own groups, and no capabilities (none inheritable,
-    none in the bounding set)."""
-    prefix = ["setpriv", "--pdeathsig=TERM"] if pdeathsig else ["setpriv"]
-    if user is not None:
-        prefix += [
-            f"--reuid={user.pw_uid}",
-            f"--regid={user.pw_gid}",
-            "--init-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-        ]
-    return [*prefix, "--"]
-
-
-def on_demand(program: str, plan: system_bus.BusPlan) -> bool:
-    return plan.own and program not in RESIDENT
-
-
-def service_argv(program: str, settings: DaemonSettings, *, resident: bool = True) -> list[str]:
-    root = settings.root
-    argv = [sys.executable, "-m", f"waagent.{program}", "--root", str(root.path)]
-    argv += ["--config", str(settings.config_path)]
-    if resident:
-        argv.append("--no-idle-exit")
-    elif program == "wire":  # it may leave when idle only because the poller takes over
-        argv.append("--with-poller")
-    if settings.verbose:
-        argv.append("--verbose")
-    if not root.is_host:
-        for option, inner in KERNEL_PATHS.get(program, ()):
-            argv += [option, str(root.join(inner))]
-    return argv
 
 
 def prepare_state(root: Root, config: AgentConfig, user: pwd.struct_passwd | None) -> None:

@@ -35,7 +35,7 @@ NO_FIREWALL = {"OS.EnableFirewall": "n"}
 
 
 def installed_services() -> list[str]:
-    from waagent.daemon.run import START_ORDER, installed
+    from waagent.daemon.launch import START_ORDER, installed
 
     return [SERVICES[p].name for p in START_ORDER if p in SERVICES and installed(p)]
 

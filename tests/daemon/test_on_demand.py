@@ -26,7 +26,7 @@ from tests.harness.procs import alive, pids_with_marker
 from tests.harness.wait import wait_for
 from waagent.common.names import DISK, EXTENSIONS, SERVICES, WIRE
 from waagent.daemon.activation import SERVICE_DIR
-from waagent.daemon.run import RESIDENT, wire_user
+from waagent.daemon.launch import RESIDENT, wire_user
 
 pytestmark = pytest.mark.integration
 
@@ -151,8 +151,10 @@ def test_with_only_the_poller_resident_a_new_goal_state_wakes_wire_which_process
     system.start_daemon(address=address)
     system.wait_up([BUS_DAEMON, WIRE.name], address=address)
     wait_for(
-        lambda: "goal state incarnation_1 processed" in system.log_text()
-        and system.owner(WIRE.name, address) is None,
+        lambda: (
+            "goal state incarnation_1 processed" in system.log_text()
+            and system.owner(WIRE.name, address) is None
+        ),
         timeout=60,
         what="wire to process the first goal state and leave the polling to the poller",
     )

@@ -10,7 +10,8 @@ import pytest
 
 from waagent.common.config import AgentConfig
 from waagent.common.root import Root
-from waagent.daemon.run import DaemonSettings, prepare_state, service_argv
+from waagent.daemon.launch import DaemonSettings, service_argv
+from waagent.daemon.run import prepare_state
 
 
 def test_services_get_the_root_resident_and_verbose_options_and_look_for_the_kernel_inside_the_root(
