@@ -9,7 +9,8 @@ As each change checks first, the second one finds the rules in place and does no
 
 After a change the process writes `/run/waagent/firewall.changed`; a running netd watches that
 file (inotify) and reads the rules again, so its bus properties never show a state a boot or
-refresh run has since replaced.
+refresh run has since replaced. The DHCP routes unit announces its changes the same way (netd
+then reads its record again).
 """
 
 from __future__ import annotations

@@ -133,6 +133,9 @@ class NetworkService(StatusHolder[NetworkStatus]):
         async def work() -> None:
             try:
                 self._show_routes(await self.routes.apply())
+                # A netd already on the bus (the boot or lease unit runs this in a process of
+                # its own) reads the new record, as after a firewall change.
+                self.changes.announce()
             except (WaagentError, OSError, ValueError) as exc:
                 message = exc.message if isinstance(exc, WaagentError) else str(exc)
                 self._update(dhcp_routes_failed=[f"routes not read: {message}"])

@@ -16,6 +16,7 @@ import pytest
 from tests.harness.dhcp import dhclient, dhcp_fabric, missing_for_dhcp
 from tests.harness.environment import Environment
 from tests.harness.paths import PYTHON
+from tests.harness.wait import wait_for
 from waagent.common.config import AgentConfig
 from waagent.common.names import NETWORK
 from waagent.common.root import Root
@@ -157,3 +158,21 @@ def test_apply_over_the_bus_shows_the_routes_in_properties_and_status(
              if line.startswith("    ") and len(line.split()) > 1}  # fmt: skip
     assert lines["DhcpLease"] == f"/{LEASE}", status.stdout
     assert lines["DhcpRoutesAdded"] == ", ".join(ADDED)
+
+
+@pytest.mark.integration
+def test_a_running_netd_shows_what_the_routes_unit_applied_in_a_process_of_its_own(
+    system: Environment, leased: FabricNetwork
+) -> None:
+    assert system.busctl.get_property(*N, "DhcpRoutesAdded") == []  # netd is up, nothing yet
+    argv = [*system.service_argv(NETWORK.program), "--apply-dhcp-routes"]
+    unit = subprocess.run(
+        ["ip", "netns", "exec", leased.vm_ns, *argv],
+        env=system.bus.env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert unit.returncode == 0, unit.stderr
+    wait_for(
+        lambda: system.busctl.get_property(*N, "DhcpRoutesAdded") == list(ADDED),
+        timeout=15,
+        what="the running netd to read the unit's record",
+    )
