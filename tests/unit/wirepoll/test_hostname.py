@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -23,14 +24,18 @@ def change_hostname_in_a_namespace_of_its_own() -> None:
     subprocess.run(["unshare", "--uts", "hostname", "poller-test-name"], check=True, timeout=10)
 
 
-def test_a_hostname_change_rings_the_alarm_once() -> None:
+def test_a_hostname_change_rings_the_alarm_and_the_watch_does_not_spin() -> None:
     alarm = threading.Event()
     watch = HostnameWatch(alarm)
     watch.start()
-    assert not alarm.wait(0.2) and not watch.take()  # nothing at idle
+    # Another container or test on this machine may change a hostname at any time (the counter
+    # is shared): only what this test does is asserted, never silence.
+    watch.take()
+    alarm.clear()
     change_hostname_in_a_namespace_of_its_own()
     assert alarm.wait(5), "no alarm within 5 s of sethostname(2)"
     assert watch.take()
-    assert not watch.take()  # taken once
-    alarm.clear()
-    assert not alarm.wait(0.3)  # the event was consumed: no spinning
+    # The event was consumed: the thread sleeps in epoll instead of spinning on a ready fd.
+    cpu = time.process_time()
+    time.sleep(0.5)
+    assert time.process_time() - cpu < 0.1
