@@ -86,6 +86,9 @@ def cockpit_ws(
         PATH=":".join([*map(str, path_dirs), env.get("PATH", "/usr/bin:/bin")]),
         # Cockpit's own configuration (/etc/cockpit) is not read: this is a test session.
         XDG_CONFIG_DIRS=str(base),
+        # No session bus: without an address cockpit-bridge starts a `dbus-daemon --session`
+        # of its own, which outlives a bridge that is killed (one was left after a run).
+        DBUS_SESSION_BUS_ADDRESS=f"unix:path={base}/no-session-bus",
     )
     procs = Processes()
     log = (base / "cockpit-ws.log").open("wb")
