@@ -82,6 +82,15 @@ class Jobs(Generic[R]):
         while pending := [job for job in self._jobs if not job.done()]:
             await asyncio.wait(pending)
 
+    async def cancel(self) -> None:
+        """Cancel every queued or running job and wait until they are gone (a service that
+        stops: the job's own cleanup runs, nothing of it outlives the service's bus)."""
+        pending = [job for job in self._jobs if not job.done()]
+        for job in pending:
+            job.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
     async def _locked(self, work: Callable[[], Awaitable[R]]) -> R:
         async with self._lock:
             return await work()

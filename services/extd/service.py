@@ -12,6 +12,7 @@ transitioning, or a handler reports a heartbeat that must be watched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,8 @@ from .telemetry import Telemetry
 log = logging.getLogger(__name__)
 
 Listener = Callable[[list[Entry]], None]
+
+UPLOAD_GRACE = 5.0  # seconds a status upload in flight may take when extd stops
 
 
 @dataclass(frozen=True)
@@ -142,9 +145,23 @@ class ExtensionsService:
         self._collector = asyncio.ensure_future(self._collect_periodically())
 
     async def shutdown(self) -> None:
-        """Before extd exits: hand over the extensions' telemetry written since the last run."""
-        if self._collector is not None:
-            self._collector.cancel()
+        """Before extd exits (SIGTERM, idle): stop the work in flight, then hand over the
+        extensions' telemetry written since the last run.
+
+        The goal state being processed is cancelled here, while the bus is still open: the
+        records on disk let the next extd resume it, and a step ending during the exit would
+        otherwise announce its result on a closed connection. A status upload in flight gets
+        a moment to reach wire."""
+        work = [t for t in (self._collector, self._worker, self._watcher) if t is not None]
+        for task in work:
+            task.cancel()
+        await self.jobs.cancel()  # the worker's wait does not cancel the job it waits for
+        for task in work:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._uploader is not None and not self._uploader.done():
+            await asyncio.wait([self._uploader], timeout=UPLOAD_GRACE)
+            self._uploader.cancel()
         self.telemetry.collect(self._event_folders(), self.budget)
         await self.telemetry.flush(self.wire)
 

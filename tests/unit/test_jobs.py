@@ -92,6 +92,38 @@ def test_a_caller_that_gives_up_does_not_interrupt_the_job() -> None:
     assert finished == [True]
 
 
+def test_cancel_stops_the_running_and_the_queued_jobs_and_their_cleanup_runs() -> None:
+    """What a stopping service does: the job a caller's wait would leave running is stopped,
+    its `finally` runs before `cancel` returns, and the job queued behind it never starts."""
+    events: list[str] = []
+
+    async def go() -> None:
+        jobs: Jobs[None] = Jobs("test")
+
+        async def long() -> None:
+            events.append("long starts")
+            try:
+                await asyncio.sleep(60)
+            finally:
+                events.append("long cleaned up")
+
+        async def queued() -> None:
+            events.append("queued starts")
+
+        waiter = asyncio.ensure_future(jobs.run(long))
+        await asyncio.sleep(0.01)
+        jobs.start(queued)
+        await asyncio.sleep(0.01)
+        waiter.cancel()  # the caller gives up: the job goes on
+        await asyncio.sleep(0.01)
+        assert jobs.busy()
+        await jobs.cancel()
+        assert not jobs.busy()
+
+    asyncio.run(go())
+    assert events == ["long starts", "long cleaned up"]
+
+
 def test_a_failure_reaches_the_caller() -> None:
     async def go() -> None:
         async def job() -> None:

@@ -15,6 +15,8 @@ steered by its public settings:
     status: success | error | transitioning | invalid | half | huge | none
     status_delay: seconds   write the status from a background child after this long
     event: text             on enable, drop a telemetry event with this message in eventsFolder
+    stop_agent_once: [ops]  SIGTERM the extd that ran it, then finish at once, as an extension
+                            restarting the agent does (only the first time, like sleep_once)
     heartbeat: text         on enable, write heartbeat.log (status ready) with this message
 
 Like real handlers it keeps the sequence number it last enabled in `mrseq`, and on update it
@@ -24,6 +26,7 @@ records the `mrseq` it found (the agent carries it over from the previous versio
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -170,6 +173,18 @@ def write_event(env, text):
     os.replace(name + ".tmp", name)
 
 
+def running_extd():
+    """The nearest ancestor whose command line names extd (sh -c may stand between)."""
+    pid = os.getppid()
+    while pid > 1:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"extd" in f.read():
+                return pid
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            pid = int(f.read().rsplit(b")", 1)[1].split()[1])
+    return None
+
+
 def main():
     env = environment()
     handler = settings(env)
@@ -192,6 +207,13 @@ def main():
     if OPERATION in public.get("sleep_once", {}) and not os.path.exists(once):
         open(once, "w").close()
         time.sleep(float(public["sleep_once"][OPERATION]))
+    stopped = os.path.join(env["logFolder"], f"stopped-agent.{OPERATION}")
+    if OPERATION in public.get("stop_agent_once", []) and not os.path.exists(stopped):
+        open(stopped, "w").close()
+        extd = running_extd()
+        record(env, stopped_agent=extd)
+        if extd is not None:
+            os.kill(extd, signal.SIGTERM)
     if OPERATION in public.get("hang", []):
         child = subprocess.Popen(["sleep", "1000"])
         with open(os.path.join(env["logFolder"], "hang.pids"), "w") as f:
