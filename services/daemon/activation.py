@@ -21,12 +21,8 @@ import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape
 
-from dbus_fast.aio import MessageBus
-
-from ..common.bus import client
-from ..common.errors import WaagentError
+from ..common import minibus
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +67,9 @@ def write_services(directory: Path, services: Iterable[Activatable]) -> list[Pat
 
 def servicedir_config(directory: Path) -> str:
     """The bus configuration's lines for activation from `directory`."""
+    # Here, not at the top: it pulls in urllib and email, which the resident daemon need not keep.
+    from xml.sax.saxutils import escape
+
     timeout_ms = int(START_TIMEOUT * 1000)
     return (
         f"  <servicedir>{escape(str(directory))}</servicedir>\n"
@@ -80,14 +79,14 @@ def servicedir_config(directory: Path) -> str:
 
 async def start_service(address: str, name: str, timeout: float = START_TIMEOUT) -> bool:
     """StartServiceByName: True once `name` is owned (started now, or already running)."""
-    bus = await MessageBus(bus_address=address).connect()
     try:
-        await client.start_service(bus, name, timeout)
-    except WaagentError as exc:
-        log.error("%s was not started: %s", name, exc.message)
+        await minibus.bus_daemon(address, "StartServiceByName", "su", [name, 0], timeout)
+    except minibus.BusError as exc:
+        log.error("%s was not started: %s", name, exc.message or exc.name)
         return False
-    finally:
-        bus.disconnect()
+    except TimeoutError:
+        log.error("%s was not started within %g s", name, timeout)
+        return False
     return True
 
 
@@ -102,16 +101,12 @@ async def close(directory: Path, address: str) -> None:
     the daemon stops)."""
     remove_services(directory)
     try:
-        bus = await MessageBus(bus_address=address).connect()
-    except Exception as exc:  # the bus is gone already: it activates nothing
+        await minibus.bus_daemon(address, "ReloadConfig")
+    except minibus.BusError as exc:
+        log.warning("the bus did not reload its configuration: %s", exc)
+    except (OSError, EOFError, minibus.ProtocolError, TimeoutError) as exc:
+        # The bus is gone already: it activates nothing.
         log.debug("bus not reached to close activation: %s", exc)
-        return
-    try:
-        await client.reload_config(bus)
-    except WaagentError as exc:
-        log.warning("the bus did not reload its configuration: %s", exc.message)
-    finally:
-        bus.disconnect()
 
 
 def commands(pid: int) -> tuple[str, ...] | None:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from ..common import inotify
-from ..extd.event_watch import watchable
+from ..extd.event_folder import watchable
 
 log = logging.getLogger(__name__)
 

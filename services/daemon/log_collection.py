@@ -17,9 +17,12 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..common.config import AgentConfig
 from ..common.root import Root
+
+if TYPE_CHECKING:  # the resident daemon runs the schedule and imports no pydantic
+    from ..common.config import AgentConfig
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,21 @@ class PidFile:
         self.path = path
         self._fd: int | None = None
 
+    @classmethod
+    def adopt(cls, path: Path, fd: int) -> PidFile:
+        """The file as locked by this process before an exec (the lock goes with the fd)."""
+        pid_file = cls(path)
+        os.set_inheritable(fd, False)
+        pid_file._fd = fd
+        return pid_file
+
+    def handed_over(self) -> int:
+        """The locked fd, made to survive an exec of this process (see `adopt`)."""
+        if self._fd is None:
+            raise RuntimeError("the pid file is not held")
+        os.set_inheritable(self._fd, True)
+        return self._fd
+
     def acquire(self) -> int | None:
         """Lock the file and write our pid: None on success, else the running daemon's pid
         (0 when its file holds no pid yet)."""

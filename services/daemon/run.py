@@ -1,5 +1,9 @@
 """`waagent -daemon` and `-start`: the services without systemd.
 
+This is the start-up half: it reads the configuration, plans the bus and the start order, and
+then execs the resident half (resident.py, the standard library only) with that plan; see
+resident_plan.py for why.
+
 On a bus of its own (no system bus answers: the usual case without systemd) only `RESIDENT`, the
 stdlib poller, runs resident under the supervisor, as under systemd; every service is started
 on demand by the bus daemon's own activation and exits when idle (activation.py). The supervisor
@@ -29,23 +33,17 @@ import shutil
 import subprocess
 import sys
 import time
-from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
-from dbus_fast.aio import MessageBus
-
-from .. import __version__
-from ..cli.busquery import owner_pid
 from ..common import logs
-from ..common.commands import Runner
 from ..common.config import AgentConfig
-from ..common.errors import WaagentError
 from ..common.names import SERVICES, WIRE_USER
 from ..common.root import Root
+from ..common.selfexec import module_command
 from ..wire.state import STATE_DIR as WIRE_STATE_DIR
 from . import activation, system_bus
-from .event_wake import EventWake
-from .firewall import DaemonFirewall, setup_command
+from .firewall import setup_command
 from .launch import (
     POLLER,
     START_ORDER,
@@ -57,9 +55,9 @@ from .launch import (
     service_argv,
     wire_user,
 )
-from .log_collection import PeriodicCollection, Schedule, collect_argv
+from .log_collection import Schedule, collect_argv
 from .pidfile import PidFile
-from .supervisor import Program, Start, Supervisor
+from .resident_plan import Collection, Firewall, ResidentPlan, Service, Step, Wake, write_memfd
 
 log = logging.getLogger(__name__)
 
@@ -85,60 +83,14 @@ def prepare_state(root: Root, config: AgentConfig, user: pwd.struct_passwd | Non
         os.close(fd)
 
 
-async def owned_by(address: str, name: str, pid: int) -> bool:
-    """Does process `pid` own `name` on the bus at `address`? A connection per question: they
-    are asked only while the services start, and nothing is left to break when the bus stops."""
-    try:
-        bus = await MessageBus(bus_address=address).connect()
-    except Exception:  # the bus is not there yet, or went away: not ready
-        return False
-    try:
-        return await owner_pid(bus, name) == pid
-    except WaagentError:
-        return False
-    finally:
-        bus.disconnect()
-
-
-def bus_env(plan: system_bus.BusPlan) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
-    env[system_bus.ENV_VAR] = plan.address
-    return env
-
-
-async def served(address: str, name: str) -> None:
-    """Return once someone owns `name` on the bus at `address`."""
-    while True:
-        # Any failure means the bus is not there yet: ask again.
-        with contextlib.suppress(Exception):
-            bus = await MessageBus(bus_address=address).connect()
-            try:
-                if await owner_pid(bus, name) is not None:
-                    return
-            finally:
-                bus.disconnect()
-        await asyncio.sleep(1)
-
-
-def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program | Start]:
-    env = bus_env(plan)
+def steps(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Step]:
+    """The start order as the resident half runs it (resident.programs)."""
     user = wire_user()
-    found: list[Program | Start] = []
+    found: list[Step] = []
     if plan.own:
         config = settings.root.resolve(BUS_CONFIG)
-
-        async def bus_ready(pid: int) -> bool:
-            return await system_bus.accepts(plan.address)
-
         argv = [*privileges(None), *system_bus.daemon_argv(config)]
-        servicedir = settings.root.resolve(activation.SERVICE_DIR)
-        services = activatable(settings, plan)
-
-        async def stop(grace: float) -> None:
-            await activation.close(servicedir, plan.address)
-            await activation.stop_activated(services, grace)
-
-        found.append(Program("dbus-daemon", argv, bus_ready, env, before_stop=stop))
+        found.append(Step("dbus-daemon", "bus", argv=argv))
     for program in START_ORDER:
         if not installed(program):
             log.info("%s is not installed; not started", program)
@@ -147,22 +99,16 @@ def programs(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Program
         if program == POLLER:
             if plan.own:  # it has no bus name: running is being ready
                 argv = [*prefix, *service_argv(program, settings, resident=False)]
-                found.append(Program(program, argv, _running, env))
+                found.append(Step(program, "running", argv=argv))
             continue
         name = SERVICES[program].name
         if on_demand(program, plan):
-            found.append(Start(name, partial(activation.start_service, plan.address, name)))
+            found.append(Step(name, "start", name=name))
             continue
-
-        async def ready(pid: int, name: str = name) -> bool:
-            return await owned_by(plan.address, name, pid)
-
-        found.append(Program(name, [*prefix, *service_argv(program, settings)], ready, env))
+        found.append(
+            Step(name, "owner", name=name, argv=[*prefix, *service_argv(program, settings)])
+        )
     return found
-
-
-async def _running(pid: int) -> bool:
-    return True
 
 
 def activatable(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[activation.Activatable]:
@@ -198,73 +144,68 @@ def write_bus_config(settings: DaemonSettings, plan: system_bus.BusPlan) -> list
     return [config, plan.socket, *services]
 
 
-def daemon_firewall(settings: DaemonSettings) -> DaemonFirewall | None:
+def daemon_firewall(settings: DaemonSettings) -> Firewall | None:
     if not installed("netd"):
         return None
     root = settings.root
     argv, env = setup_command(root.path, settings.config_path, verbose=settings.verbose)
-    return DaemonFirewall(argv, env, root.resolve(settings.config.lib_dir), Runner())
+    return Firewall(argv, env, str(root.resolve(settings.config.lib_dir)))
 
 
-def periodic_collection(
-    settings: DaemonSettings, plan: system_bus.BusPlan
-) -> asyncio.Task[None] | None:
-    """Logs.Collect=y: the log collector's schedule, as a task beside the services."""
+def periodic_collection(settings: DaemonSettings, plan: system_bus.BusPlan) -> Collection | None:
+    """Logs.Collect=y: the log collector's schedule."""
     schedule = Schedule.of(settings.config)
     if schedule is None:
         return None
     argv = collect_argv(settings.root, settings.config_path)
-    wire = SERVICES["wire"].name
-
-    async def ready() -> None:
-        # On demand (the poller is the resident process), wire is activated by the upload.
-        if not on_demand("wire", plan):
-            await served(plan.address, wire)
-
-    collection = PeriodicCollection(schedule, argv, bus_env(plan), ready=ready)
-    return asyncio.ensure_future(collection.run())
+    # On demand (the poller is the resident process), wire is activated by the upload.
+    wire = "" if on_demand("wire", plan) else SERVICES["wire"].name
+    return Collection(schedule.delay, schedule.period, argv, wait_for=wire)
 
 
-def event_wake(settings: DaemonSettings, plan: system_bus.BusPlan) -> asyncio.Task[None] | None:
+def event_wake(settings: DaemonSettings, plan: system_bus.BusPlan) -> Wake | None:
     """With extd on demand: start it when an extension drops an event file (event_wake.py)."""
     if not (installed("extd") and on_demand("extd", plan)):
         return None
     log_dir = settings.root.resolve(settings.config.extension_log_dir)
-    name = SERVICES["extd"].name
-    wake = EventWake(log_dir, partial(activation.start_service, plan.address, name))
-    return asyncio.ensure_future(wake.run())
+    return Wake(str(log_dir), SERVICES["extd"].name)
 
 
-async def supervise(settings: DaemonSettings) -> int:
-    firewall = daemon_firewall(settings)
-    if firewall is not None:
-        # Before wire's first request, as the boot unit runs before the network.
-        await firewall.setup()
-    with contextlib.ExitStack() as watching:
-        if firewall is not None:
-            watching.enter_context(firewall.watch())
-        return await _supervise(settings)
-
-
-async def _supervise(settings: DaemonSettings) -> int:
-    plan = await system_bus.plan(os.environ, settings.root)
+def resident_plan(settings: DaemonSettings, pid_fd: int) -> ResidentPlan:
+    """Plan the bus (and write its files when it is our own): what the resident half runs."""
+    plan = asyncio.run(system_bus.plan(os.environ, settings.root))
     leftovers = write_bus_config(settings, plan) if plan.own else []
-    where = "a bus of its own" if plan.own else "the system bus"
-    log.info("waagent %s daemon: running the services on %s (%s)", __version__, where, plan.address)
     if wire_user() is None:
         log.warning("user %s does not exist; wire runs as root", WIRE_USER)
-    tasks = [periodic_collection(settings, plan), event_wake(settings, plan)]
-    try:
-        return await Supervisor(programs(settings, plan)).run()
-    finally:
-        for task in tasks:
-            if task is None:
-                continue
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        system_bus.remove(leftovers)
-        log.info("waagent daemon stopped")
+    activated = [Service(a.name, list(a.argv), a.user) for a in activatable(settings, plan)]
+    config = settings.config
+    return ResidentPlan(
+        pid_file=str(pid_file(settings).path),
+        pid_fd=pid_fd,
+        bus_address=plan.address,
+        own_bus=plan.own,
+        log_file=str(settings.root.resolve(config.logs_file)),
+        verbose=settings.verbose or config.logs_verbose,
+        steps=steps(settings, plan),
+        activated=activated if plan.own else [],
+        servicedir=str(settings.root.resolve(activation.SERVICE_DIR)) if plan.own else "",
+        leftovers=[str(p) for p in leftovers],
+        firewall=daemon_firewall(settings),
+        collection=periodic_collection(settings, plan),
+        wake=event_wake(settings, plan),
+    )
+
+
+def exec_resident(settings: DaemonSettings, plan: ResidentPlan) -> NoReturn:
+    """Become the resident half (same pid, the pid file's lock kept): what this process
+    imported to read the configuration is not kept for the machine's lifetime."""
+    fd = write_memfd(plan)
+    args = [f"--plan-fd={fd}", "--", *daemon_args(settings)]
+    argv, env = module_command("waagent.daemon.resident", *args)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(argv[0], argv, {**os.environ, **env})  # noqa: S606 (our interpreter, our module)
 
 
 def pid_file(settings: DaemonSettings) -> PidFile:
@@ -297,9 +238,10 @@ def run_daemon(settings: DaemonSettings) -> int:
             verbose=settings.verbose or settings.config.logs_verbose,
             log_file=settings.root.resolve(settings.config.logs_file),
         )
-        return asyncio.run(supervise(settings))
-    finally:
+        exec_resident(settings, resident_plan(settings, pids.handed_over()))
+    except BaseException:
         pids.release()
+        raise
 
 
 def daemon_args(settings: DaemonSettings) -> list[str]:

@@ -13,17 +13,14 @@ the services that run as root.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote
-from xml.sax.saxutils import escape
 
-from dbus_fast.aio import MessageBus
-
+from ..common import minibus
+from ..common.minibus import unix_path
 from ..common.names import WIRE
 from ..common.root import Root
 
@@ -82,32 +79,13 @@ ROOT_OWNS_WIRE = f"""  <policy user="root">
 """
 
 
-def unix_path(address: str) -> str | None:
-    """The socket path of the first `unix:path=` entry of a D-Bus address, if any."""
-    for entry in address.split(";"):
-        transport, _, params = entry.partition(":")
-        if transport != "unix":
-            continue
-        for param in params.split(","):
-            key, _, value = param.partition("=")
-            if key == "path":
-                return unquote(value)
-    return None
-
-
 def address_for(path: Path | str) -> str:
     return f"unix:path={path}"
 
 
 async def accepts(address: str, timeout: float = CONNECT_TIMEOUT) -> bool:
     """True when a bus answers at `address` (a connection and the Hello exchange)."""
-    try:
-        async with asyncio.timeout(timeout):
-            bus = await MessageBus(bus_address=address).connect()
-    except Exception:  # refused, missing, not a bus, failed authentication: no bus here
-        return False
-    bus.disconnect()
-    return True
+    return await minibus.accepts(address, timeout)
 
 
 @dataclass(frozen=True)
@@ -148,6 +126,9 @@ def config_text(
 ) -> str:
     """`user`: the one the daemon drops to once the socket is open; `activation`: the lines
     naming the service directory (activation.servicedir_config)."""
+    # Here, not at the top: it pulls in urllib and email, which the resident daemon need not keep.
+    from xml.sax.saxutils import escape
+
     includes = "".join(f"  <includedir>{escape(str(d))}</includedir>\n" for d in directories)
     return CONFIG_TEMPLATE.format(
         default_policy=DEFAULT_POLICY,

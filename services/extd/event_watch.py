@@ -20,13 +20,13 @@ extd forever: it is not watched (its events are still collected whenever extd ru
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
 from ..common.clients.systemd import escape_path
 from ..common.errors import WaagentError
+from .event_folder import watchable
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,6 @@ class PathUnits(Protocol):
 
 def unit_name(folder: Path) -> str:
     return f"{TEMPLATE}{escape_path(str(folder))}.path"
-
-
-def watchable(folder: Path) -> bool:
-    """Nothing in the folder that collection leaves behind for good (a directory)."""
-    try:
-        with os.scandir(folder) as entries:
-            return not any(entry.is_dir(follow_symlinks=False) for entry in entries)
-    except FileNotFoundError:
-        return True  # watched from its parent until the handler creates it
-    except OSError:
-        return False
 
 
 class EventWatch:

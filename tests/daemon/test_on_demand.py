@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -86,6 +87,12 @@ def test_at_idle_only_the_resident_service_the_bus_and_the_supervisor_remain(
     wait_for(lambda: agent_pids(system) == expected, timeout=30, what=f"only {expected} left")
     listed = busctl(address, "list", "--activatable")
     assert all(name in listed.stdout for name in on_demand()), listed.stdout
+    # The supervisor is the resident half (daemon/resident.py): the libraries the start-up
+    # half read the configuration with went with the exec. Compiled parts show in its maps.
+    mapped = Path(f"/proc/{daemon.pid}/maps").read_text()
+    assert "pydantic_core" not in mapped and "dbus_fast" not in mapped
+    continues = Path(f"/proc/{daemon.pid}/cmdline").read_bytes().split(b"\0")
+    assert b"waagent.daemon.resident" in continues and b"-daemon" in continues
 
 
 def test_a_bus_call_activates_a_service_as_root_which_exits_when_idle(

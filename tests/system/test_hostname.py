@@ -15,6 +15,7 @@ import pytest
 
 from tests.harness.wait import wait_for
 from tests.system.container import missing_tools
+from tests.system.test_boot import agent_processes
 from tests.system.vm import Vm, booted_vm
 from waagent.common.names import NETWORK
 
@@ -24,6 +25,7 @@ if reason := missing_tools():
 
 CONFIG = {"Provisioning.MonitorHostName": "y", "Services.IdleTimeout": "5"}
 PUBLISHED_WITHIN = 5.0  # the issue's acceptance
+WOKEN_WITHIN = 30.0  # from the poller alone: three services start on demand first
 
 
 def names_sent(vm: Vm) -> list[str]:
@@ -103,3 +105,25 @@ def test_a_changed_name_is_published_within_5_s_without_the_link_going_down(
     assert booted.box.path("/var/lib/waagent/published_hostname").read_text() == name
     assert booted.prop(NETWORK.name, "PublishMethod") == "systemd-networkd"
     assert booted.prop(NETWORK.name, "PublishedHostname") == name
+
+
+def test_a_name_changed_while_only_the_poller_runs_is_published(vm: Vm) -> None:
+    """Issue 17 moved the watch of MonitorHostName into the resident poller once wire leaves
+    when idle: a change then wakes wire, which has the provisioner publish it (wire, the
+    provisioner and netd all started on demand, hence the wider bound than a running wire's)."""
+    wait_for(
+        lambda: agent_processes(vm) == ["waagent-wire waagent-wirepoll"],
+        timeout=120,
+        what="the poller alone at idle",
+    )
+    since = len(names_sent(vm))
+    changed = vm.run("hostname", "idle-name")
+    assert changed.returncode == 0, changed.stderr
+    wait_for(
+        lambda: "idle-name" in names_sent(vm)[since:],
+        timeout=WOKEN_WITHIN,
+        what="a DHCP request carrying idle-name",
+    )
+    assert vm.box.path("/var/lib/waagent/published_hostname").read_text() == "idle-name"
+    journal = vm.run("journalctl", "-u", "waagent-wirepoll", "-o", "cat").stdout
+    assert "waking wire: the hostname changed" in journal, journal
