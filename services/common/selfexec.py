@@ -21,4 +21,8 @@ def module_command(module: str, *args: str) -> tuple[list[str], dict[str, str]]:
     """argv and the environment additions to run `python -m <module> <args>` like ourselves."""
     root = import_root()
     env = {"PYTHONPATH": root} if root is not None else {}
-    return [sys.executable, "-m", module, *args], env
+    # Without the site module when we run without it (the installed launchers' -S): nothing
+    # comes from dist-packages, and the start is sooner. -I is not passed on: it would ignore
+    # the PYTHONPATH that finds us.
+    flags = ["-S"] if sys.flags.no_site else []
+    return [sys.executable, *flags, "-m", module, *args], env
