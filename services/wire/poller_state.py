@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -120,6 +121,7 @@ class PollerHandoff:
             goal_state_errors=beats.goal_state_errors,
             update_mode=wire.agent_update.mode(extensions),
             monitor_hostname=wire.config.provisioning_monitor_host_name,
+            hostname=socket.gethostname(),
             io_errors=dict(connection.wireserver.http.io_errors.counts),
             next_goal_state=now + wire.config.extensions_goal_state_period,
             next_status=now if uploaded is None else uploaded + status.refresh_period,

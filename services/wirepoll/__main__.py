@@ -73,7 +73,7 @@ class Poller:
                 reason = "no poll state of this boot"
             else:
                 if self.duties.state.monitor_hostname:
-                    self.hostname.start()
+                    self.hostname.start(self.duties.state.hostname)
                 changed = self.hostname.take()
                 reason = "the hostname changed" if changed else self.duties.run_due()
                 # Saved when a timer or counter moved (about once a minute), or before a wake:

@@ -3,7 +3,9 @@
 The kernel signals every sethostname(2) as POLLPRI|POLLERR on an open /proc/sys/kernel/hostname
 (wire/hostname_watch.py says more). A daemon thread blocks in epoll on it, so the watch costs
 no wake-up at idle; on a change it sets a flag and rings the poller's alarm. Wire, once woken,
-hands the change to the provisioner at its start (its own watch checks the name then).
+hands the change to the provisioner at its start (its own watch checks the name then). The watch
+starts at the poller's first round after wire left, so it also compares the name with the one
+wire left in the poll state: a change in between is not lost.
 """
 
 from __future__ import annotations
@@ -25,11 +27,18 @@ class HostnameWatch:
         self._changed = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    def start(self, known: str = "") -> None:
+        """Watch from now on; `known` is the name wire last saw: one changed since (between
+        wire's exit and this start) counts as a change at once."""
         if self._thread is not None:
             return
         fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-        os.read(fd, 256)  # the kernel counts changes from the open; read as poll(2) users do
+        # The kernel counts changes from the open; read as poll(2) users do.
+        current = os.read(fd, 256).decode(errors="replace").strip()
+        if known and current != known:
+            log.info("the hostname changed while nobody watched: %s -> %s", known, current)
+            self._changed.set()
+            self.alarm.set()
         poller = select.epoll()
         poller.register(fd, select.EPOLLPRI | select.EPOLLERR)
         self._thread = threading.Thread(target=self._watch, args=(poller,), daemon=True)

@@ -82,6 +82,8 @@ class PollState:
     extensions_told_boot: str = ""
     # Provisioning.MonitorHostName: a change of the hostname wakes wire (its watch publishes).
     monitor_hostname: bool = False
+    # The hostname when wire left: a change before the poller's watch starts is seen by it.
+    hostname: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -24,7 +24,7 @@ from tests.cli.system import (
 )
 from tests.daemon.conftest import BUS_DAEMON, busctl
 from tests.harness.procs import alive, pids_with_marker
-from tests.harness.wait import wait_for
+from tests.harness.wait import WaitTimeout, wait_for
 from waagent.common.names import DISK, EXTENSIONS, SERVICES, WIRE
 from waagent.daemon.activation import SERVICE_DIR
 from waagent.daemon.launch import RESIDENT, wire_user
@@ -63,11 +63,16 @@ def idle(system: CliSystem, address: str) -> Iterator[tuple[subprocess.Popen[byt
         return all(f"{name} is up (started on demand)" in system.log_text() for name in on_demand())
 
     wait_for(started_once, timeout=60, what="every on-demand service started at boot")
-    wait_for(
-        lambda: all(system.owner(name, address) is None for name in on_demand()),
-        timeout=60,
-        what="the on-demand services to exit when idle",
-    )
+
+    def still_up() -> list[str]:
+        return [name for name in on_demand() if system.owner(name, address) is not None]
+
+    try:
+        wait_for(
+            lambda: not still_up(), timeout=60, what="the on-demand services to exit when idle"
+        )
+    except WaitTimeout as exc:  # say which one stayed, and why the log thinks so
+        raise AssertionError(f"{exc}: {still_up()} still on the bus\n{system.output()}") from None
     yield daemon, owners[BUS_DAEMON]
 
 

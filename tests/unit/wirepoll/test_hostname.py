@@ -39,3 +39,13 @@ def test_a_hostname_change_rings_the_alarm_and_the_watch_does_not_spin() -> None
     cpu = time.process_time()
     time.sleep(0.5)
     assert time.process_time() - cpu < 0.1
+
+
+def test_a_name_changed_before_the_watch_starts_counts_as_a_change() -> None:
+    """Wire leaves the name it last saw in the poll state; a change between wire's exit and the
+    watch's start is seen by comparing with it (a booted VM missed one before this)."""
+    alarm = threading.Event()
+    watch = HostnameWatch(alarm)
+    watch.start(known="the-name-wire-saw-" + os.urandom(4).hex())
+    assert alarm.is_set()
+    assert watch.take()
