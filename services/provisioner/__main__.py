@@ -45,6 +45,7 @@ async def setup(ctx: ServiceContext) -> None:
     ctx.activity.add_busy_check(provisioner.busy)
     # Before the name is taken: a boot run holds the job lock before any call is dispatched.
     provisioner.prepare()
+    ctx.ready_when(provisioner.settled.wait)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

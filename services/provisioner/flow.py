@@ -11,6 +11,7 @@ and is repeated by the next start if it did not get through. Runs and deprovisio
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path, PurePosixPath
@@ -70,6 +71,10 @@ class Provisioner(StatusHolder[Status]):
         self.hostname_jobs: Jobs[str] = Jobs("hostname")
         self._run = self._new_run()
         self._remote_access: RemoteAccessUpdate | None = None  # the newest not yet applied
+        # This boot's local work is done (user, keys, sshd settings), or there is none: the unit
+        # tells systemd it has started then, and sshd, diskd and rdma start after it, as the
+        # classic agent set up the resource disk and RDMA after provisioning.
+        self.settled = asyncio.Event()
 
     # ---- status ----
 
@@ -110,6 +115,8 @@ class Provisioner(StatusHolder[Status]):
                 self._update(state=State.PROVISIONING, failure_reason="")
             # Queued now, so it holds the job lock before any call can be dispatched.
             self.jobs.start(self._provision, kind=PROVISION)
+        else:
+            self.settled.set()
 
     # ---- jobs ----
 
@@ -191,6 +198,7 @@ class Provisioner(StatusHolder[Status]):
         except Exception:
             log.exception("provisioning failed unexpectedly")
             await self._fail(UNEXPECTED)
+        self.settled.set()
         self.parts.store.note_boot("ran")
         # Shown as the job ends, so whoever sees Provisioned or Failed may call at once.
         if run.outcome is not None:
@@ -216,6 +224,7 @@ class Provisioner(StatusHolder[Status]):
         return self._run.outcome
 
     async def _fail(self, reason: str) -> None:
+        self.settled.set()
         log.error("Provisioning failed: %s", reason)
         self._run.save(status=self._ended(State.FAILED, reason))
         await self.kvp.failure(reason)
@@ -224,6 +233,7 @@ class Provisioner(StatusHolder[Status]):
 
     async def _finish(self) -> None:
         """Provisioned: record it, report Ready, remember whether the report got through."""
+        self.settled.set()  # the KVP and Ready reports need nothing ordered after this unit
         status = self._ended(State.PROVISIONED)
         self._run.save(status=status, ready_reported=False)
         with self._run.step("KVP report"):
@@ -279,6 +289,7 @@ class Provisioner(StatusHolder[Status]):
 
     async def _cloud_init(self) -> None:
         """cloud-init provisions; this waits for its results, then reports (§6.3)."""
+        self.settled.set()  # nothing local is ours: sshd must not wait for cloud-init's files
         if await self._after_marker():
             return
         self._update(state=State.PROVISIONING, failure_reason="")

@@ -1,5 +1,5 @@
-"""The Health report (§2.6): Ready, or NotReady with a provisioning substatus, for the current
-incarnation (fetched first when wire has none yet)."""
+"""The Health report (§2.6): Ready, or NotReady with a provisioning substatus, for the newest
+GoalState.xml (only that fetched first when wire has none yet)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,11 @@ async def report(
     substatus: str,
     description: str,
 ) -> None:
-    if goal_state.summary is None:
-        await goal_state.refresh(force=True)
-    summary = goal_state.summary
-    assert summary is not None
+    incarnation, container_id, role_instance_id = await goal_state.identity()
     document = reports.health_document(
-        incarnation=summary.incarnation,
-        container_id=summary.container_id,
-        role_instance_id=summary.role_instance_id,
+        incarnation=incarnation,
+        container_id=container_id,
+        role_instance_id=role_instance_id,
         state=state,
         substatus=substatus,
         description=description,

@@ -84,6 +84,21 @@ class GoalStateKeeper:
             extensions_channel=cache.extensions.channel,
         )
 
+    async def identity(self) -> tuple[str, str, str]:
+        """The incarnation, container id and role instance id a report names: the newest
+        GoalState.xml's, or the committed goal state's after a restart. Only GoalState.xml is
+        fetched when wire has neither, and nothing waits for a refresh fetching the documents
+        (certificates are not on the way to a Ready report)."""
+        if self._newest is not None:
+            doc = self._newest.doc
+            return doc.incarnation, doc.container_id, doc.role_instance_id
+        if self.summary is not None:
+            s = self.summary
+            return s.incarnation, s.container_id, s.role_instance_id
+        await self.fetcher.check_protocol()
+        doc = (await self._response()).doc
+        return doc.incarnation, doc.container_id, doc.role_instance_id
+
     def container_identity(self) -> ContainerIdentity:
         """HostGAPlugin headers follow the newest container id, even before it is committed."""
         doc = self._newest.doc if self._newest else None

@@ -11,6 +11,7 @@ import pytest
 
 from waagent.common.errors import Failed
 from waagent.provisioner import password
+from waagent.provisioner.flow import Provisioner
 from waagent.provisioner.models import State
 from waagent.provisioner.state import BOOT_NOTE
 
@@ -88,6 +89,49 @@ def test_the_boot_note_keeps_a_restarted_service_from_running_again(machine: Mac
     assert machine.path(str(BOOT_NOTE)).exists()
     assert asyncio.run(start()) == (State.PROVISIONED, False)  # shown, not run again
     assert len(machine.wire.reports) == 2
+
+
+def settled_at_each_report(machine: Machine, provisioner: Provisioner) -> list[bool]:
+    """Whether the unit had told systemd it started (sshd may start) at each health report."""
+    seen: list[bool] = []
+    report = machine.wire.report_health
+
+    async def watched(state: str, substatus: str, description: str) -> None:
+        seen.append(provisioner.settled.is_set())
+        await report(state, substatus, description)
+
+    machine.wire.report_health = watched  # type: ignore[method-assign]
+    return seen
+
+
+def test_the_unit_counts_as_started_once_the_local_work_is_done(machine: Machine) -> None:
+    """READY=1 (the `settled` gate): after the user, keys and sshd settings, before the Ready
+    report; at once when this boot ran already."""
+
+    async def boot() -> tuple[bool, list[bool]]:
+        provisioner = machine.provisioner()
+        seen = settled_at_each_report(machine, provisioner)
+        provisioner.prepare()
+        at_start = provisioner.settled.is_set()
+        await provisioner.wait()
+        assert provisioner.settled.is_set()
+        return at_start, seen
+
+    # NotReady/Provisioning goes out before the steps; Ready after them.
+    assert asyncio.run(boot()) == (False, [False, True])
+    assert asyncio.run(boot()) == (True, [])  # this boot ran: nothing to wait for
+
+
+def test_a_failed_run_lets_the_units_after_it_start_before_it_reports(machine: Machine) -> None:
+    failing = machine.provisioner()
+    seen = settled_at_each_report(machine, failing)
+    wants = machine.path("/etc/systemd/system/cloud-init.target.wants")
+    wants.mkdir(parents=True)
+    (wants / "cloud-init-local.service").symlink_to("/lib/systemd/system/cloud-init-local.service")
+    with contextlib.suppress(Failed):
+        asyncio.run(failing.provision())
+    assert failing.status.state == State.FAILED
+    assert seen == [True]  # NotReady/ProvisioningFailed
 
 
 def test_no_password_means_nopasswd_sudo(machine: Machine) -> None:

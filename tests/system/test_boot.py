@@ -111,6 +111,39 @@ def test_the_user_and_its_keys_exist_inside(vm: Vm) -> None:
     assert vm.run("test", "-e", "/var/lib/waagent/provisioned").returncode == 0
 
 
+def journal_monotonic(vm: Vm, unit: str, text: str) -> float:
+    """When `unit` logged a line containing `text` this boot (seconds, the monotonic clock)."""
+    out = vm.run("journalctl", "-b", "-u", unit, "-o", "json", "--no-pager").stdout
+    for line in out.splitlines():
+        entry = json.loads(line)
+        if text in str(entry.get("MESSAGE", "")):
+            return int(entry["__MONOTONIC_TIMESTAMP"]) / 1e6
+    raise AssertionError(f"{unit} never logged {text!r}")
+
+
+def started_at(vm: Vm, unit: str) -> float:
+    return (
+        int(vm.show(unit, "InactiveExitTimestampMonotonic")["InactiveExitTimestampMonotonic"]) / 1e6
+    )
+
+
+def test_sshd_serves_the_new_host_key_and_starts_once_the_user_and_keys_exist(vm: Vm) -> None:
+    """The provisioner's unit counts as started (READY=1) when this boot's local work is done:
+    sshd starts after it, with the regenerated host key and the user's keys in place, and
+    diskd formats the resource disk after it (as the classic agent did after provisioning)."""
+    wait_for(
+        lambda: vm.show("ssh.service", "ActiveState")["ActiveState"] == "active",
+        timeout=60,
+        what="sshd",
+    )
+    keys_done = journal_monotonic(vm, "waagent-provisioner.service", "step ssh host keys done")
+    assert started_at(vm, "ssh.service") > keys_done
+    assert started_at(vm, "waagent-diskd.service") > keys_done
+    served = vm.run("ssh-keyscan", "-t", "ed25519", "127.0.0.1").stdout.split()
+    on_disk = vm.run("cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
+    assert served[1:3] == on_disk[0:2], (served, on_disk)
+
+
 def test_wire_runs_unprivileged_in_its_sandbox(vm: Vm) -> None:
     vm.prop("org.waagent.Wire1", "State")
     show = vm.run(

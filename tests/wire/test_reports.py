@@ -50,6 +50,23 @@ def test_report_health_reaches_the_fabric_in_the_documented_shape(wire: WireSyst
     assert not second["substatus"]
 
 
+def test_a_health_report_at_start_waits_for_the_goal_state_document_only() -> None:
+    """The provisioner's Ready report arrives while wire's first fetch is under way: it names
+    the GoalState.xml already fetched, not waiting for the certificates (slow here), and the
+    goal state is not fetched a second time for it."""
+    with wire_system() as wire:
+        wire.fabric.program_faults("certificates", [{"delay": 4}])
+        assert wire.call("ReportHealth", "sss", "Ready", "", "").ok  # activates wire
+        wire.wait_prop("Incarnation", "1", timeout=60)
+        requests = wire.fabric.requests()
+        by_endpoint = [r.endpoint for r in requests]
+        health = by_endpoint.index("health")
+        assert "certificates" in by_endpoint[health:], "the report waited for the certificates"
+        assert by_endpoint.count("certificates") == 1, by_endpoint
+        assert by_endpoint.count("extensionsconfig") == 1, by_endpoint
+        assert wire.records("health")[-1]["state"] == "Ready"
+
+
 def test_report_health_checks_its_arguments(wire: WireSystem) -> None:
     reply = wire.call("ReportHealth", "sss", "Sleepy", "", "")
     assert "invalid health state 'Sleepy'" in reply.error

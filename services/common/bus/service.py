@@ -27,7 +27,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.introspection import Node
 
 from .. import config as config_mod
-from .. import config_unused, logs
+from .. import config_unused, logs, sd_notify
 from ..config import AgentConfig, LoadedConfig
 from ..errors import ConfigError
 from ..names import BusName
@@ -44,6 +44,9 @@ DOCTYPE = (
     ' "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">\n'
 )
 EX_CONFIG = 78  # sysexits: configuration error (systemd shows it as such)
+# A start that takes longer still tells systemd it is done: what waits for it (sshd, say)
+# must not wait for ever on, say, a provisioning DVD that never comes.
+READY_DEADLINE = 60.0
 
 
 @dataclass
@@ -60,6 +63,12 @@ class ServiceContext:
     resident: bool = False
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _cleanups: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    ready_gate: Callable[[], Awaitable[Any]] | None = None
+
+    def ready_when(self, gate: Callable[[], Awaitable[Any]]) -> None:
+        """For a unit of Type=notify: READY=1 once the name is owned and `gate` returned, so the
+        units ordered after this one wait for what it does at start (or READY_DEADLINE)."""
+        self.ready_gate = gate
 
     @property
     def config(self) -> AgentConfig:
@@ -171,6 +180,19 @@ async def _barrier(bus: MessageBus) -> None:
             )
 
 
+async def _notify_ready(gate: Callable[[], Awaitable[Any]]) -> None:
+    try:
+        async with asyncio.timeout(READY_DEADLINE):
+            await gate()
+    except TimeoutError:
+        log.warning(
+            "still busy after %g s: telling systemd the start is done anyway, so that the "
+            "units ordered after this one are not held longer",
+            READY_DEADLINE,
+        )
+    sd_notify.notify("READY=1")
+
+
 async def run(
     service: BusName,
     root: Root,
@@ -200,6 +222,8 @@ async def run(
         bus.disconnect()
         return 1
     log.info("%s ready on the system bus", service.name)
+    if ctx.ready_gate is not None:
+        ctx.spawn(_notify_ready(ctx.ready_gate), "ready notification")
 
     waiters: dict[str, asyncio.Future[Any]] = {
         "stop": asyncio.ensure_future(stop.wait()),
