@@ -144,6 +144,29 @@ def test_sshd_serves_the_new_host_key_and_starts_once_the_user_and_keys_exist(vm
     assert served[1:3] == on_disk[0:2], (served, on_disk)
 
 
+def test_the_firewall_boot_unit_waits_for_a_known_endpoint_then_stays_active(vm: Vm) -> None:
+    """First boot: no endpoint is known, so the unit is skipped (no Python program beside the
+    provisioner); once wire wrote the endpoint the refresh pulled it in, and it stays active
+    for nftables' reloads to run it again (tests/system/test_firewall.py)."""
+    skipped = journal_monotonic(
+        vm, "waagent-network-setup.service", "ConditionPathExists=/var/lib/waagent/WireServer"
+    )
+    assert skipped < started_at(vm, "waagent-provisioner.service") + 1
+    wait_for(
+        lambda: (
+            vm.run("cat", "/var/lib/waagent/WireServerEndpoint").stdout.strip() == "168.63.129.16"
+        ),
+        timeout=60,
+        what="the endpoint wire found",
+    )
+    wait_for(
+        lambda: vm.show("waagent-network-setup.service", "ActiveState")["ActiveState"] == "active",
+        timeout=60,
+        what="the boot unit pulled in by the refresh",
+    )
+    assert vm.show("waagent-firewall-refresh.service", "Result")["Result"] == "success"
+
+
 def test_wire_runs_unprivileged_in_its_sandbox(vm: Vm) -> None:
     vm.prop("org.waagent.Wire1", "State")
     show = vm.run(
