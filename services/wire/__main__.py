@@ -13,9 +13,10 @@ import httpx
 
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common.bus import ServiceContext, service_main
-from ..common.bus.client import call
+from ..common.bus.client import call, start_service
 from ..common.clients.provisioner import ProvisionerClient
 from ..common.commands import Runner
+from ..common.errors import WaagentError
 from ..common.names import EXTENSIONS, WIRE
 from .agent import Callbacks, Wire
 from .bus import WireInterface
@@ -98,6 +99,17 @@ async def setup(ctx: ServiceContext) -> None:
 
     handover = Handover(hand_over)
     ctx.on_exit(handover.close)
+
+    async def start_extd() -> None:
+        # Best effort: the hand-over activates extd anyway; this only starts it sooner.
+        try:
+            await start_service(ctx.bus, EXTENSIONS.name, timeout=EXTD_TIMEOUT)
+        except WaagentError as exc:
+            log.debug("extd not started ahead of the hand-over: %s", exc)
+
+    def extensions_coming() -> None:
+        ctx.spawn(start_extd(), "start extd")
+
     provisioner = ProvisionerClient(ctx.bus)
     remote_access = RemoteAccessDelivery(provisioner.apply_remote_access)
     ctx.on_exit(remote_access.close)
@@ -125,6 +137,7 @@ async def setup(ctx: ServiceContext) -> None:
             properties_changed,
             goal_state_changed,
             handover.notify,
+            extensions_coming,
             remote_access_changed=remote_access.notify,
         ),
         route_table=Path(ctx.args.route_table),

@@ -29,6 +29,7 @@ from . import certstore, endpoint, health, log_upload
 from .agent_update import AgentUpdate
 from .connection import Clients, Connection, Link
 from .contact import Contact
+from .documents import GoalStateDocument
 from .download import BUDGET as DOWNLOAD_BUDGET
 from .errors import FabricError, MalformedDocument
 from .fast_track import FastTrack, Support
@@ -53,6 +54,9 @@ class Callbacks:
     goal_state_changed: Callable[[str, str], None] = lambda incarnation, egs_id: None
     # Hand the new extensions goal state to extd (which may need bus activation): returns at once.
     extensions_changed: Callable[[], None] = lambda: None
+    # A new incarnation naming ExtensionsConfig is being fetched: extd may start now, so that
+    # its bus activation overlaps the documents' fetch (certificates decrypted included).
+    extensions_coming: Callable[[], None] = lambda: None
     # A new incarnation's JIT users for the provisioner (None: no RemoteAccess document).
     remote_access_changed: Callable[[str, RemoteAccess | None], None] = lambda inc, doc: None
 
@@ -102,6 +106,7 @@ class Wire:
             root,
             self.contact,
             committed=self._committed,
+            fetching=self._fetching,
             fast_track=self.fast_track,
         )
         self.agent_update = AgentUpdate(config)
@@ -168,6 +173,11 @@ class Wire:
         self.callbacks.remote_access_changed(
             goal_state.response.doc.incarnation, goal_state.remote_access
         )
+
+    def _fetching(self, doc: GoalStateDocument) -> None:
+        gate = self.provisioning
+        if doc.extensions_config_url and (gate is None or gate.is_open()):
+            self.callbacks.extensions_coming()
 
     def _tell_extensions(self) -> None:
         self._extensions_told = True

@@ -22,6 +22,7 @@ from ..common.models.handover import Handover
 from ..common.root import Root
 from . import certstore, documents, vm_settings
 from .contact import Contact
+from .documents import GoalStateDocument
 from .errors import FabricError, ResourceGone
 from .fast_track import FastTrack, Fetched, InvalidVmSettings
 from .goal_state import GoalState, GoalStateFetcher, Response
@@ -41,6 +42,7 @@ class GoalStateKeeper:
         contact: Contact,
         *,
         committed: Callable[[GoalState, bool], None] = lambda goal_state, new_extensions: None,
+        fetching: Callable[[GoalStateDocument], None] = lambda doc: None,
         fast_track: FastTrack | None = None,
     ) -> None:
         self.fetcher = fetcher
@@ -48,6 +50,7 @@ class GoalStateKeeper:
         self.root = root
         self.contact = contact
         self.committed = committed  # (the new goal state, whether its extensions id is new)
+        self.fetching = fetching  # a new incarnation's documents are about to be fetched
         self.fast_track = fast_track  # None: no vmSettings, no fast_track.json (unit tests)
         self.history = History(root, files.path("history"))
         self.summary: GoalStateSummary | None = None
@@ -126,6 +129,8 @@ class GoalStateKeeper:
                 if same and not (force or fetched.support_stopped or again):
                     self._saw(response)
                     return self._take_vm_settings(fetched) if fetched.new else False
+                if previous is not None and not same and attempt == 1:
+                    self.fetching(doc)
                 try:
                     goal_state = await self.fetcher.goal_state(response, self.certificates)
                 except ResourceGone:

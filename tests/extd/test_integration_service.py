@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,28 @@ def test_extd_exits_when_idle_once_every_extension_is_terminal(system: System) -
     system.start()
     system.wait_extension_status(PROBE, "success", seq=1)
     wait_for(lambda: not system.extd_running(), timeout=15, what="extd to exit when idle")
+
+
+def test_a_new_incarnation_starts_extd_while_wire_still_fetches_its_documents(
+    system: System,
+) -> None:
+    """extd's start (interpreter, imports, bus) overlaps wire's fetch of a new incarnation's
+    documents instead of following it: here the certificates take 5 s to come."""
+    system.start()
+    system.wait_extension_status(PROBE, "success", seq=1)
+    wait_for(lambda: not system.extd_running(), timeout=15, what="extd to exit when idle")
+    certificates = sum(1 for r in system.fabric.requests() if r.endpoint == "certificates")
+    system.fabric.program_faults("certificates", [{"delay": 5}])
+    system.fabric.set_extension_settings(PROBE, public={"n": 2})
+    refresh = threading.Thread(target=system.refresh)
+    refresh.start()
+    try:
+        wait_for(system.extd_running, timeout=30, what="extd started")
+        answered = sum(1 for r in system.fabric.requests() if r.endpoint == "certificates")
+        assert answered == certificates, "extd started only after the certificates came"
+    finally:
+        refresh.join()
+    system.wait_extension_status(PROBE, "success", seq=2)
 
 
 class TestTransitioning:
