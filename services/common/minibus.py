@@ -44,6 +44,13 @@ class BusError(Exception):
         self.message = message
 
 
+# No bus answered: none at the address (yet), it went away, it said something that is not
+# D-Bus, or it did not answer in time. (BusError is an answer: an error reply.)
+NO_BUS: tuple[type[Exception], ...] = (OSError, EOFError, ProtocolError, TimeoutError)
+# No usable answer: no bus, or an error reply (a question that has no answer yet).
+NO_ANSWER: tuple[type[Exception], ...] = (*NO_BUS, BusError)
+
+
 def unix_path(address: str) -> str | None:
     """The socket path of the first `unix:path=` entry of a D-Bus address, if any."""
     for entry in address.split(";"):
@@ -248,7 +255,7 @@ async def accepts(address: str, timeout: float = 2.0) -> bool:
     try:
         async with asyncio.timeout(timeout):
             await _exchange(address, [])
-    except (OSError, EOFError, ProtocolError, BusError, TimeoutError):
+    except NO_ANSWER:
         return False
     return True
 

@@ -104,7 +104,7 @@ async def close(directory: Path, address: str) -> None:
         await minibus.bus_daemon(address, "ReloadConfig")
     except minibus.BusError as exc:
         log.warning("the bus did not reload its configuration: %s", exc)
-    except (OSError, EOFError, minibus.ProtocolError, TimeoutError) as exc:
+    except minibus.NO_BUS as exc:
         # The bus is gone already: it activates nothing.
         log.debug("bus not reached to close activation: %s", exc)
 

@@ -48,16 +48,14 @@ async def owned_by(address: str, name: str, pid: int) -> bool:
     start, and nothing is left to break when the bus stops."""
     try:
         return await minibus.owner_pid(address, name) == pid
-    except (OSError, EOFError, minibus.ProtocolError, minibus.BusError, TimeoutError):
+    except minibus.NO_ANSWER:
         return False  # the bus is not there yet, or went away: not ready
 
 
 async def served(address: str, name: str) -> None:
     """Return once someone owns `name` on the bus at `address`."""
     while True:
-        with contextlib.suppress(
-            OSError, EOFError, minibus.ProtocolError, minibus.BusError, TimeoutError
-        ):
+        with contextlib.suppress(*minibus.NO_ANSWER):
             if await minibus.owner_pid(address, name) is not None:
                 return
         await asyncio.sleep(OWNER_POLL)
