@@ -92,15 +92,11 @@ class GoalStateKeeper:
         GoalState.xml's, or the committed goal state's after a restart. Only GoalState.xml is
         fetched when wire has neither, and nothing waits for a refresh fetching the documents
         (certificates are not on the way to a Ready report)."""
-        if self._newest is not None:
-            doc = self._newest.doc
-            return doc.incarnation, doc.container_id, doc.role_instance_id
-        if self.summary is not None:
-            s = self.summary
-            return s.incarnation, s.container_id, s.role_instance_id
-        await self.fetcher.check_protocol()
-        doc = (await self._response()).doc
-        return doc.incarnation, doc.container_id, doc.role_instance_id
+        known = self._newest.doc if self._newest is not None else self.summary
+        if known is None:
+            await self.fetcher.check_protocol()
+            known = (await self._response()).doc
+        return known.incarnation, known.container_id, known.role_instance_id
 
     def container_identity(self) -> ContainerIdentity:
         """HostGAPlugin headers follow the newest container id, even before it is committed."""
