@@ -29,18 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.harness.wait import wait_for
 from tests.system.container import Container
-from tests.system.vm import Vm, booted_vm
+from tests.system.vm import booted_vm
 
 # Classic agent 2.15 on the reference harness (issue 17's table): walinuxagent.service start,
 # and container start, to Ready.
 CLASSIC = {"ed25519": 0.54, "rsa": 0.97}
 CLASSIC_CONTAINER = {"ed25519": 0.89}
 UNITS = ("diskd", "provisioner", "wire", "extd", "netd", "network-setup", "entropy", "rdma")
-
-
-def monotonic_of(vm: Vm, unit: str, prop: str = "InactiveExitTimestampMonotonic") -> float | None:
-    value = vm.run("systemctl", "show", "-P", prop, unit).stdout.strip()
-    return int(value) / 1e6 if value.isdigit() and int(value) > 0 else None
 
 
 # Other boot orders, each as a drop-in, measured on alternate runs under the same load
@@ -80,7 +75,7 @@ def one_run(kind: str, variant: str | None = None) -> dict[str, float]:
         )
         offset = time.time() - time.monotonic()  # the host's, and so the VM's, clocks
         ready_mono = ready.timestamp.timestamp() - offset
-        starts = {u: monotonic_of(vm, f"waagent-{u}.service") for u in UNITS}
+        starts = {u: vm.monotonic(f"waagent-{u}.service") for u in UNITS}
         started = {u: s for u, s in starts.items() if s is not None}
         first = min(started.values())
         userspace = vm.run("systemctl", "show", "-P", "UserspaceTimestampMonotonic").stdout

@@ -122,9 +122,9 @@ def journal_monotonic(vm: Vm, unit: str, text: str) -> float:
 
 
 def started_at(vm: Vm, unit: str) -> float:
-    return (
-        int(vm.show(unit, "InactiveExitTimestampMonotonic")["InactiveExitTimestampMonotonic"]) / 1e6
-    )
+    at = vm.monotonic(unit)
+    assert at is not None, f"{unit} never started"
+    return at
 
 
 def test_sshd_serves_the_new_host_key_and_starts_once_the_user_and_keys_exist(vm: Vm) -> None:

@@ -42,6 +42,11 @@ class Vm:
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)["data"]
 
+    def monotonic(self, unit: str, prop: str = "InactiveExitTimestampMonotonic") -> float | None:
+        """A timestamp property of `unit` in seconds of the monotonic clock (None: never)."""
+        value = self.run("systemctl", "show", "-P", prop, unit).stdout.strip()
+        return int(value) / 1e6 if value.isdigit() and int(value) > 0 else None
+
     def show(self, unit: str, *props: str) -> dict[str, str]:
         """`systemctl show` of the unit's properties."""
         argv = ["systemctl", "show", unit] + [f"--property={p}" for p in props]
