@@ -14,7 +14,6 @@ import fcntl
 import logging
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import Iterable, Iterator
@@ -193,7 +192,7 @@ def write_file_atomic(
     """Atomic replace of `path`: temp file with the final mode, fsync, rename, fsync directory."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     directory = path.parent
-    tmp = directory / f".#{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    tmp = directory / f".#{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
     fd = os.open(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, mode & 0o600
     )

@@ -12,9 +12,9 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
-from xml.sax.saxutils import escape, quoteattr
 
 from .logs import redact
+from .xml_text import escape, quoteattr
 
 HEALTH_DESCRIPTION_LIMIT = 3686  # 10% under the WireServer's 4096-byte limit
 TELEMETRY_BUFFER_LIMIT = 65024  # 2^16 - 2^10 bytes per POST

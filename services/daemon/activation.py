@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common import minibus
+from ..common.xml_text import escape
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,6 @@ def write_services(directory: Path, services: Iterable[Activatable]) -> list[Pat
 
 def servicedir_config(directory: Path) -> str:
     """The bus configuration's lines for activation from `directory`."""
-    # Here, not at the top: it pulls in urllib and email, which the resident daemon need not keep.
-    from xml.sax.saxutils import escape
-
     timeout_ms = int(START_TIMEOUT * 1000)
     return (
         f"  <servicedir>{escape(str(directory))}</servicedir>\n"

@@ -178,7 +178,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(supervise(plan))
     finally:
         pids.release()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

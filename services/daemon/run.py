@@ -201,7 +201,7 @@ def exec_resident(settings: DaemonSettings, plan: ResidentPlan) -> NoReturn:
     imported to read the configuration is not kept for the machine's lifetime."""
     fd = write_memfd(plan)
     args = [f"--plan-fd={fd}", "--", *daemon_args(settings)]
-    argv, env = module_command("waagent.daemon.resident", *args)
+    argv, env = module_command("waagent.daemon", *args)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -23,6 +23,7 @@ from ..common import minibus
 from ..common.minibus import unix_path
 from ..common.names import WIRE
 from ..common.root import Root
+from ..common.xml_text import escape
 
 ENV_VAR = "DBUS_SYSTEM_BUS_ADDRESS"
 STANDARD_SOCKET = "/run/dbus/system_bus_socket"
@@ -126,9 +127,6 @@ def config_text(
 ) -> str:
     """`user`: the one the daemon drops to once the socket is open; `activation`: the lines
     naming the service directory (activation.servicedir_config)."""
-    # Here, not at the top: it pulls in urllib and email, which the resident daemon need not keep.
-    from xml.sax.saxutils import escape
-
     includes = "".join(f"  <includedir>{escape(str(d))}</includedir>\n" for d in directories)
     return CONFIG_TEMPLATE.format(
         default_policy=DEFAULT_POLICY,

@@ -11,7 +11,8 @@ rediscovery) wakes it.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import importlib
 import json
 import logging
 import os
@@ -19,11 +20,26 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from .. import AGENT_NAME, AGENT_VERSION
 from ..common import telemetry_xml
 from .http import Http, Reply, TransportError
 from .state import PollState
+
+
+def _sha256() -> Callable[[bytes], Any]:
+    """CPython's own SHA-256: hashlib would map OpenSSL's libcrypto (~4 MiB RSS) in a resident
+    process for one hash per poll. Builds without it (FIPS) get OpenSSL's."""
+    for module in ("_sha256", "_sha2"):  # CPython <= 3.11, >= 3.12
+        with contextlib.suppress(ImportError):
+            return importlib.import_module(module).sha256  # type: ignore[no-any-return]
+    import hashlib
+
+    return hashlib.sha256
+
+
+sha256 = _sha256()
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +154,7 @@ class Duties:
                 self._goal_state_failing_since = since = now
             return f"goal state failing: {exc}" if now - since >= WAKE_AFTER_FAILING else None
         self._goal_state_failing_since = None
-        if hashlib.sha256(reply.body).hexdigest() != s.goal_state_sha256:
+        if sha256(reply.body).hexdigest() != s.goal_state_sha256:
             return "new goal state"
         return None
 

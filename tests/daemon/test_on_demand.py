@@ -96,8 +96,12 @@ def test_at_idle_only_the_resident_service_the_bus_and_the_supervisor_remain(
     # half read the configuration with went with the exec. Compiled parts show in its maps.
     mapped = Path(f"/proc/{daemon.pid}/maps").read_text()
     assert "pydantic_core" not in mapped and "dbus_fast" not in mapped
+    # Neither resident process speaks TLS, so neither maps its libraries (common/lean.py).
+    for pid in (daemon.pid, poller):
+        mapped = Path(f"/proc/{pid}/maps").read_text()
+        assert "libssl" not in mapped and "libcrypto" not in mapped, pid
     continues = Path(f"/proc/{daemon.pid}/cmdline").read_bytes().split(b"\0")
-    assert b"waagent.daemon.resident" in continues and b"-daemon" in continues
+    assert b"waagent.daemon" in continues and b"-daemon" in continues
 
 
 def test_a_bus_call_activates_a_service_as_root_which_exits_when_idle(

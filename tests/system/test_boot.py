@@ -305,6 +305,11 @@ def test_the_poller_is_the_only_resident_agent_process_and_wakes_wire(vm: Vm) ->
     )
     before = poll_state(vm)
     assert before["endpoint"] and before["incarnation"]
+    # Plain HTTP only: the resident process maps no TLS library (common/lean.py), ~4 MiB less.
+    pid = vm.run("systemctl", "show", "-P", "MainPID", "waagent-wirepoll.service").stdout.strip()
+    mapped = vm.run("cat", f"/proc/{pid}/maps").stdout
+    assert "python3" in mapped
+    assert "libssl" not in mapped and "libcrypto" not in mapped
     incarnation = str(vm.fabric.client.bump_incarnation())
     wait_for(
         lambda: poll_state(vm).get("incarnation") == incarnation,

@@ -67,7 +67,7 @@ def test_write_atomic_replaces_and_leaves_no_temporary_files(tmp_path: Path) -> 
 def test_write_atomic_does_not_follow_a_planted_temporary_symlink(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(root_module.secrets, "token_hex", lambda n: "0" * 2 * n)
+    monkeypatch.setattr(root_module.os, "urandom", bytes)  # zeros: a known name
     target = tmp_path / "victim"
     target.write_text("untouched")
     (tmp_path / f".#f.{os.getpid()}-00000000.tmp").symlink_to(target)
