@@ -11,6 +11,7 @@ import pytest
 
 from tests.harness.dbus_daemon import PrivateBus
 from tests.harness.environment import Environment
+from tests.harness.packages import build_deb
 from tests.harness.paths import PYTHON, REPO, TEST_DATA
 from tests.harness.polkitd import POLKITD
 
@@ -35,7 +36,7 @@ def missing_for_integration() -> str | None:
 # is an address). A test module that starts a bus in a fixture of its own marks itself.
 BUS_FIXTURES = frozenset({"env", "private_bus", "system", "activated", "wire"})
 # Fixtures that need root for the machine itself: loop devices, mounts, useradd --root.
-ROOT_FIXTURES = frozenset({"loop_disks", "machine", "bare_machine", "loop_dvd"})
+ROOT_FIXTURES = frozenset({"loop_disks", "machine", "bare_machine", "loop_dvd", "debian_package"})
 SYSTEM_TESTS = Path(__file__).parent / "system"
 
 
@@ -116,6 +117,14 @@ def private_bus(tmp_path: Path) -> Iterator[PrivateBus]:
         yield bus
     finally:
         bus.stop()
+
+
+@pytest.fixture(scope="session")
+def debian_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`make deb` once per session: tests/packaging reads it, tests/system installs it."""
+    where = tmp_path_factory.mktemp("deb")
+    yield build_deb(where)
+    shutil.rmtree(where, ignore_errors=True)
 
 
 @pytest.fixture

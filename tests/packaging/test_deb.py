@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.paths import REPO
+from tests.harness.packages import VERSION, make
 
 pytestmark = pytest.mark.root
 
-VERSION = "3.0.0~packaging1"
 TOOLS = ("dpkg-buildpackage", "dh", "lintian", "rpmbuild", "fakeroot", "git")
 # What debhelper adds to make install's files, and what it takes away (see debian/rules).
 DEB_ONLY = {"usr/share/doc/waagent/copyright", "usr/share/doc/waagent/changelog"}
@@ -39,25 +38,17 @@ if missing := [t for t in TOOLS if shutil.which(t) is None]:
     pytestmark = [pytest.mark.root, pytest.mark.skip(reason=f"needs {missing} (packaging.txt)")]
 
 
-def make(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "-s", *args], cwd=REPO, capture_output=True, text=True, timeout=1200, check=False
-    )
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     where = tmp_path_factory.mktemp("packages")
     yield where
-    shutil.rmtree(where, ignore_errors=True)  # two builds and an install: about 300 MB
+    shutil.rmtree(where, ignore_errors=True)  # the RPM build and an install
 
 
-@pytest.fixture(scope="module")
-def deb(work: Path) -> Path:
-    built = make("deb", f"DEB_VERSION={VERSION}", f"PKG_BUILD={work}/build", f"DIST={work}/dist")
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    (path,) = (work / "dist").glob(f"waagent_{VERSION}_*.deb")
-    return path
+@pytest.fixture
+def deb(debian_package: Path) -> Path:
+    """The session's build (tests/harness/packages.py), which test_package.py installs."""
+    return debian_package
 
 
 def field(deb: Path, name: str) -> str:

@@ -3,19 +3,18 @@ install`, boot, provisioning reported Ready, an extension run; then `apt install
 (services restarted, the admin's configuration kept) and `apt purge`, after which nothing of ours
 is left: files, units, the system user (the test prints what it found).
 
-The two builds (`make deb DEB_VERSION=...`) take about a minute each; the tests share one VM and
-run in order."""
+The package is the session's one build (`make deb`, tests/harness/packages.py); the newer one is
+that build under a higher version. The tests share one VM and run in order."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.harness.paths import REPO
+from tests.harness.packages import VERSION, reversioned
 from tests.harness.wait import wait_for
 from tests.system.container import STAMP, missing_tools
 from tests.system.vm import Vm, booted_vm
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.system
 if reason := missing_tools():
     pytestmark = [pytest.mark.system, pytest.mark.skip(reason=reason)]
 
-OLD, NEW = "3.0.0~test1", "3.0.0~test2"
+OLD, NEW = VERSION, "3.0.0~test2"
 CONFIG = {
     "Provisioning.RegenerateSshHostKeyPair": "y",
     "Provisioning.SshHostKeyPairType": "ed25519",
@@ -37,27 +36,13 @@ HANDLER = "Contoso.Tools.Hello"
 KEPT_FOR_THE_ADMIN = ("/etc/sudoers.d/waagent", "/home/{user}")
 
 
-def build(version: str, where: Path) -> Path:
-    """`make deb DEB_VERSION=...`, built and left in `where` (nothing in the checkout)."""
-    result = subprocess.run(
-        ["make", "-s", "deb", f"DEB_VERSION={version}", f"PKG_BUILD={where}/build",
-         f"DIST={where}/dist"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    shutil.rmtree(where / "build", ignore_errors=True)
-    (deb,) = (where / "dist").glob(f"waagent_{version}_*.deb")
-    return deb
-
-
 @pytest.fixture(scope="module")
-def debs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+def debs(
+    debian_package: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, Path]]:
+    """The session's build as OLD, and the same build as NEW (tests/harness/packages.py)."""
     where = tmp_path_factory.mktemp("debs")
-    yield build(OLD, where), build(NEW, where)
+    yield debian_package, reversioned(debian_package, NEW, where)
     shutil.rmtree(where, ignore_errors=True)
 
 
