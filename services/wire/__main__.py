@@ -149,7 +149,7 @@ async def setup(ctx: ServiceContext) -> None:
     if ctx.args.with_poller:
         # The poller polls while wire is gone: wire takes the lock and its timers, leaves them
         # back at exit, and stays while it has work of its own (`poller_state.py`).
-        handoff = PollerHandoff(wire, ctx.root.resolve(wire.files.directory))
+        handoff = PollerHandoff(wire, ctx.root.resolve(wire.files.directory), remote_access)
         await handoff.take_over()
         ctx.on_exit(handoff.hand_back)
         ctx.activity.add_busy_check(lambda: handover.pending() or handoff.busy())

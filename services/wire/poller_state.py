@@ -23,6 +23,7 @@ from pathlib import Path
 from ..wirepoll import state as poll
 from .agent import Wire
 from .fast_track import Support
+from .remote_access import RemoteAccessDelivery
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,12 @@ LOCK_WAIT = 60.0  # a poller round lasts a few requests of 15 s at most
 
 
 class PollerHandoff:
-    def __init__(self, wire: Wire, directory: Path) -> None:
+    def __init__(
+        self, wire: Wire, directory: Path, remote_access: RemoteAccessDelivery | None = None
+    ) -> None:
         self.wire = wire
         self.directory = directory
+        self.remote_access = remote_access
         self.boot = poll.boot_id()
         self._lock_fd: int | None = None
 
@@ -68,6 +72,11 @@ class PollerHandoff:
             )
         if previous.extensions_told_boot == self.boot:
             self.wire.extensions_told()
+        gate = self.wire.provisioning
+        if previous.provisioned_boot == self.boot and gate is not None:
+            gate.done_this_boot()
+        if previous.jit_users_cleared_boot == self.boot and self.remote_access is not None:
+            self.remote_access.cleared_this_boot()
 
     def busy(self) -> bool:
         """Work only full wire finishes: it stays until it is done."""
@@ -93,6 +102,8 @@ class PollerHandoff:
             common.pop(moving, None)
         now = time.monotonic()
         uploaded = status.uploaded_at
+        gate = wire.provisioning
+        cleared = self.remote_access is not None and self.remote_access.cleared
         return poll.PollState(
             boot_id=self.boot,
             endpoint=connection.address,
@@ -130,6 +141,8 @@ class PollerHandoff:
             host_plugin_failing_since=beats.host_plugin.since,
             imds_failing_since=beats.imds.since,
             extensions_told_boot=self.boot if wire.told_extensions else "",
+            provisioned_boot=self.boot if gate is not None and gate.is_open() else "",
+            jit_users_cleared_boot=self.boot if cleared else "",
         )
 
     async def hand_back(self) -> None:

@@ -16,7 +16,8 @@ until provisioning is done, learnt from events, never by polling:
   Provisioning.Agent=disabled and cloud-init included) or `NotReady/ProvisioningFailed` opens it;
 * no provisioner installed: nothing will provision, the gate opens.
 A failed question (the provisioner restarting) is asked again with a backoff. The gate never
-closes again within one run of wire.
+closes again within one run of wire, nor within one boot: a wire woken by its poller later in
+the boot opens it from `poll_state.json` (`done_this_boot`), without starting the provisioner.
 """
 
 from __future__ import annotations
@@ -58,6 +59,11 @@ class ProvisioningGate:
         """The provisioner's report at the end of a run."""
         if state == "Ready" or substatus == "ProvisioningFailed":
             self._let_through(f"the provisioner reported {state} {substatus}".rstrip())
+
+    def done_this_boot(self) -> None:
+        """An earlier wire of this boot saw provisioning done (poll_state.json): a boot
+        provisions once, so the question is not asked again (it would start the provisioner)."""
+        self._let_through("an earlier wire of this boot saw it done")
 
     async def _ask(self) -> None:
         if self.is_open():

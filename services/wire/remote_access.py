@@ -7,7 +7,7 @@ The passwords are passed on as the fabric encrypted them: wire never decrypts th
 The hand-over runs in a task (the poll loop never waits for it) and is repeated until the
 provisioner takes it, folding goal states that arrive meanwhile into the newest. A goal state
 without a document is handed over once (the provisioner then deletes every JIT user), and again
-only after one with a document.
+only after one with a document; once per boot, not per run of wire (`cleared_this_boot`).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class RemoteAccessDelivery:
     def __init__(self, apply: Callable[[RemoteAccessUpdate], Awaitable[None]]) -> None:
         self._apply = apply
         self._newest: RemoteAccessUpdate | None = None
+        self._without_document = False  # the newest update has none: every JIT user goes
         self._handover = Handover(
             self._send,
             failed="the provisioner could not take the remote access users",
@@ -69,10 +70,22 @@ class RemoteAccessDelivery:
         )
 
     def notify(self, incarnation: str, document: RemoteAccess | None) -> None:
-        if document is None and self._newest is not None and self._newest.document is None:
+        if document is None and self._without_document:
             return  # JIT users were deleted once already
+        self._without_document = document is None
         self._newest = RemoteAccessUpdate(goal_state_incarnation=incarnation, document=document)
         self._handover.notify()
+
+    @property
+    def cleared(self) -> bool:
+        """The provisioner took an update without a document: no JIT user is left."""
+        return self._without_document and not self._handover.pending()
+
+    def cleared_this_boot(self) -> None:
+        """An earlier wire of this boot had every JIT user deleted (poll_state.json): a wire
+        woken for a new goal state does not start the provisioner to delete none."""
+        if self._newest is None:
+            self._without_document = True
 
     async def _send(self) -> None:
         if self._newest is not None:

@@ -80,6 +80,12 @@ class PollState:
     unhealthy_reported: dict[str, float] = field(default_factory=dict)
     # The boot whose extensions goal state extd was told about: a restarted wire tells it once.
     extensions_told_boot: str = ""
+    # The boot whose provisioning wire saw done: a restarted wire hands extensions over without
+    # asking the provisioner again, which would bus-activate it for every goal state.
+    provisioned_boot: str = ""
+    # The boot in which the provisioner took a goal state without remote access (every JIT user
+    # deleted): a restarted wire does not start it to delete them again.
+    jit_users_cleared_boot: str = ""
     # Provisioning.MonitorHostName: a change of the hostname wakes wire (its watch publishes).
     monitor_hostname: bool = False
     # The hostname when wire left: a change before the poller's watch starts is seen by it.

@@ -310,6 +310,7 @@ def test_the_poller_is_the_only_resident_agent_process_and_wakes_wire(vm: Vm) ->
     mapped = vm.run("cat", f"/proc/{pid}/maps").stdout
     assert "python3" in mapped
     assert "libssl" not in mapped and "libcrypto" not in mapped
+    provisioner = vm.show("waagent-provisioner.service", "InvocationID")["InvocationID"]
     incarnation = str(vm.fabric.client.bump_incarnation())
     wait_for(
         lambda: poll_state(vm).get("incarnation") == incarnation,
@@ -318,6 +319,10 @@ def test_the_poller_is_the_only_resident_agent_process_and_wakes_wire(vm: Vm) ->
     )
     journal = vm.run("journalctl", "-u", "waagent-wire", "-o", "cat").stdout
     assert "poll now: new goal state" in journal
+    # The woken wire knows this boot's provisioning is done and its JIT users cleared
+    # (poll_state.json): the provisioner is not started again for a new goal state.
+    assert "provisioning is done (an earlier wire of this boot saw it done)" in journal
+    assert vm.show("waagent-provisioner.service", "InvocationID")["InvocationID"] == provisioner
     wait_for(
         lambda: agent_processes(vm) == ["waagent-wire waagent-wirepoll"],
         timeout=120,

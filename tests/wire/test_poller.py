@@ -54,6 +54,12 @@ def test_a_new_incarnation_wakes_wire_which_processes_it(polling: PollerSystem) 
         lambda: polling.state()["incarnation"] == new, timeout=30, what="wire to leave incarnation"
     )
     assert not polling.wire_running()
+    # The first wire learnt provisioning was done; the woken one hands the new goal state over
+    # on that, without asking (and so starting) the provisioner again.
+    assert polling.state()["provisioned_boot"]
+    log = polling.wire.log()
+    assert log.count("org.waagent.Provisioner1 ready on the system bus") == 1
+    assert "provisioning is done (an earlier wire of this boot saw it done)" in log
 
 
 def test_heartbeats_reach_the_fabric_while_wire_is_gone(polling: PollerSystem) -> None:

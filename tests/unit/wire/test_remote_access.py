@@ -174,19 +174,34 @@ class Provisioner:
         self.updates.append(update)
 
 
-def deliver(provisioner: Provisioner, *notes: tuple[str, RemoteAccess | None]) -> None:
+async def settled(delivery: RemoteAccessDelivery) -> None:
+    for _ in range(200):
+        if not delivery._handover.pending():
+            return
+        await asyncio.sleep(0.005)
+
+
+def deliver(
+    provisioner: Provisioner,
+    *notes: tuple[str, RemoteAccess | None],
+    cleared_this_boot: bool = False,
+) -> list[bool]:
+    """The notes handed over in turn; `cleared` after each."""
+    cleared: list[bool] = []
+
     async def go() -> None:
         delivery = RemoteAccessDelivery(provisioner)
         delivery._handover._first_retry = 0.01
+        if cleared_this_boot:
+            delivery.cleared_this_boot()
         for incarnation, document in notes:
             delivery.notify(incarnation, document)
-            for _ in range(200):
-                if not delivery._handover.pending():
-                    break
-                await asyncio.sleep(0.005)
+            await settled(delivery)
+            cleared.append(delivery.cleared)
         await delivery.close()
 
     asyncio.run(go())
+    return cleared
 
 
 def test_no_document_is_handed_over_once_until_a_document_comes_again() -> None:
@@ -198,6 +213,28 @@ def test_no_document_is_handed_over_once_until_a_document_comes_again() -> None:
         ("3", True),
         ("4", False),
     ]
+
+
+def test_a_wire_woken_later_in_the_boot_does_not_start_the_provisioner_to_delete_none() -> None:
+    """poll_state.json says an earlier wire of this boot had every JIT user deleted."""
+    provisioner = Provisioner()
+    document = parse(DOCUMENT)
+    cleared = deliver(
+        provisioner, ("7", None), ("8", document), ("9", None), cleared_this_boot=True
+    )
+    assert [(u.goal_state_incarnation, u.document is not None) for u in provisioner.updates] == [
+        ("8", True),
+        ("9", False),
+    ]
+    assert cleared == [True, False, True]  # what this wire leaves the next one
+
+
+def test_users_are_cleared_only_once_the_provisioner_took_the_update() -> None:
+    taken_late = Provisioner(Failed("NoReply"), Failed("NoReply"))
+    assert deliver(taken_late, ("1", None)) == [True]  # taken on the third call
+    assert [u.goal_state_incarnation for u in taken_late.updates] == ["1"]
+    never_taken = Provisioner(*[Failed("NoReply")] * 100)
+    assert deliver(never_taken, ("1", None)) == [False]  # still retrying: the next wire sends it
 
 
 def test_a_failed_hand_over_is_sent_again() -> None:
