@@ -85,8 +85,16 @@ class Records:
         self.save()
 
     def finish(self, outcome: GoalStateOutcome) -> None:
-        self.state = self.state.model_copy(update={"completed": True, "outcome": outcome})
+        self.state = self.state.model_copy(
+            update={"completed": True, "outcome": outcome, "reported": False}
+        )
         self.save()
+
+    def mark_reported(self) -> None:
+        """Wire took the status of the completed goal state."""
+        if self.state.completed and not self.state.reported:
+            self.state = self.state.model_copy(update={"reported": True})
+            self.save()
 
     def keep_only(self, names: set[str]) -> None:
         """Forget handlers that are no longer in the goal state (their directories are gone)."""

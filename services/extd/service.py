@@ -98,6 +98,7 @@ class ExtensionsService:
         self._report = ExtensionsStatus()
         self._queued = ""
         self._next_upload: ExtensionsStatus | None = None
+        self._next_final = False  # the queued report is the completed goal state's
         self._uploader: asyncio.Future[None] | None = None
         self._collector: asyncio.Task[None] | None = None
 
@@ -141,6 +142,11 @@ class ExtensionsService:
             self.process_goal_state()
         elif self.transitioning():
             self._ensure_watcher()
+        if state.completed and not state.reported:
+            log.info(
+                "the status of goal state %s did not reach wire: sending it", state.goal_state_id
+            )
+            await self.publish(force=True)
         # Not part of busy(): extd still exits when idle (and collects once more then).
         self._collector = asyncio.ensure_future(self._collect_periodically())
 
@@ -282,12 +288,14 @@ class ExtensionsService:
             self._changed_at = self.clock()
         self._queued = key
         self._next_upload = self._report
+        state = self.records.state
+        self._next_final = state.completed and not state.reported
         if self._uploader is None or self._uploader.done():
             self._uploader = asyncio.ensure_future(self._upload())
 
     async def _upload(self) -> None:
         while self._next_upload is not None:
-            report, key = self._next_upload, self._queued
+            report, key, final = self._next_upload, self._queued, self._next_final
             self._next_upload = None
             try:
                 await self.wire.upload_status(report)
@@ -296,6 +304,8 @@ class ExtensionsService:
                 self._queued = ""
                 return
             self._uploaded = key
+            if final:
+                self.records.mark_reported()
 
     def _ensure_watcher(self) -> None:
         if self.transitioning() and not self._watching():

@@ -74,6 +74,9 @@ class GoalStateOutcome(FrozenModel):
 class ExtdState(FrozenModel):
     goal_state_id: str = ""
     completed: bool = True
+    # The completed goal state's status reached wire: False from the end of processing to
+    # wire's acknowledgement, so the next extd sends it when one was killed in between.
+    reported: bool = True
     outcome: GoalStateOutcome | None = None
     handlers: dict[str, HandlerRecord] = Field(default_factory=dict)
 
