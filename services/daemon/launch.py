@@ -4,6 +4,7 @@ with which arguments (run.py starts them, activation.py writes the same commands
 from __future__ import annotations
 
 import importlib.util
+import os
 import pwd
 import sys
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from ..common.config import AgentConfig
 from ..common.names import WIRE_USER
 from ..common.root import Root
 from . import system_bus
+from .resident_plan import Identity
 
 START_ORDER = ("diskd", "wire", "wirepoll", "provisioner", "extd")
 # The one program resident on the daemon's own bus: the stdlib poller (as waagent-wire, as under
@@ -74,9 +76,18 @@ def on_demand(program: str, plan: system_bus.BusPlan) -> bool:
 
 
 def service_argv(program: str, settings: DaemonSettings, *, resident: bool = True) -> list[str]:
+    return [sys.executable, "-m", f"waagent.{program}", *program_args(program, settings, resident)]
+
+
+def identity(user: pwd.struct_passwd) -> Identity:
+    """`user` as a forked child becomes it: what `setpriv --init-groups` would look up."""
+    return Identity(user.pw_uid, user.pw_gid, os.getgrouplist(user.pw_name, user.pw_gid))
+
+
+def program_args(program: str, settings: DaemonSettings, resident: bool = True) -> list[str]:
+    """The program's own arguments (after `python -m waagent.<program>`)."""
     root = settings.root
-    argv = [sys.executable, "-m", f"waagent.{program}", "--root", str(root.path)]
-    argv += ["--config", str(settings.config_path)]
+    argv = ["--root", str(root.path), "--config", str(settings.config_path)]
     if resident:
         argv.append("--no-idle-exit")
     elif program == "wire":  # it may leave when idle only because the poller takes over

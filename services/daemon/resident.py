@@ -23,13 +23,14 @@ from pathlib import Path
 from .. import __version__
 from ..common import logs, minibus
 from ..common.commands import Runner
-from . import activation, system_bus
+from ..common.lean import without_ssl
+from . import activation, forked, system_bus
 from .event_wake import EventWake
 from .firewall import DaemonFirewall
 from .log_collection import PeriodicCollection, Schedule
 from .pidfile import PidFile
 from .resident_plan import PlanError, ResidentPlan, Step, read_fd
-from .supervisor import Program, Start, Supervisor
+from .supervisor import Program, Running, Start, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,20 @@ def programs(plan: ResidentPlan) -> list[Program | Start]:
         # The bus daemon, before it stops: what it activated (on its own bus).
         before_stop = stop_activated if step.ready == "bus" and plan.own_bus else None
         ready = _ready(step, plan.bus_address)
-        found.append(Program(step.label, step.argv, ready, env, before_stop))
+        fork = forked_poller(step, env) if step.forked else None
+        found.append(Program(step.label, step.argv, ready, env, before_stop, fork))
     return found
+
+
+def forked_poller(step: Step, env: dict[str, str]) -> Callable[[], Running]:
+    """The poller, forked from this process (forked.py). Its modules are imported here, before
+    any fork, so every child shares them, and without TLS, as its own entry point imports it."""
+    with without_ssl():
+        from ..wirepoll.poller import main as poll
+
+    target = partial(poll, step.argv)
+    name = f"waagent-{step.label}"
+    return partial(forked.spawn, target, name=name, env=env, identity=step.identity)
 
 
 def periodic_collection(plan: ResidentPlan) -> asyncio.Task[None] | None:

@@ -17,7 +17,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args, get_type_hints
 
-VERSION = 1
+VERSION = 2  # 2: forked steps
 Ready = Literal["bus", "running", "owner", "start"]
 
 
@@ -26,15 +26,29 @@ class PlanError(ValueError):
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Who a forked child becomes (the resident half reads no user database)."""
+
+    uid: int
+    gid: int
+    groups: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Step:
     """One step of the start order. `ready` says how it is known to serve: "bus" (a bus answers
     at the plan's address), "running" (started is ready), "owner" (the process owns `name`), or
-    "start": not a child at all, the bus daemon is asked to activate `name`."""
+    "start": not a child at all, the bus daemon is asked to activate `name`.
+
+    A `forked` step is the poller: not exec'd but forked from the resident process (forked.py),
+    `argv` being its own arguments, as `identity` (none: as root)."""
 
     label: str
     ready: Ready
     name: str = ""
     argv: list[str] = field(default_factory=list)
+    forked: bool = False
+    identity: Identity | None = None
 
 
 @dataclass(frozen=True)

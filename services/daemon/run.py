@@ -49,9 +49,11 @@ from .launch import (
     START_ORDER,
     WIRE_PROGRAMS,
     DaemonSettings,
+    identity,
     installed,
     on_demand,
     privileges,
+    program_args,
     service_argv,
     wire_user,
 )
@@ -98,8 +100,9 @@ def steps(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Step]:
         prefix = privileges(user if program in WIRE_PROGRAMS else None)
         if program == POLLER:
             if plan.own:  # it has no bus name: running is being ready
-                argv = [*prefix, *service_argv(program, settings, resident=False)]
-                found.append(Step(program, "running", argv=argv))
+                args = program_args(program, settings, resident=False)
+                who = identity(user) if user else None
+                found.append(Step(program, "running", argv=args, forked=True, identity=who))
             continue
         name = SERVICES[program].name
         if on_demand(program, plan):

@@ -20,6 +20,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from .backoff import Backoff
 
@@ -41,6 +42,22 @@ class Program:
     env: Mapping[str, str] | None = None
     # What to stop before this program, given the grace period (the bus: what it activated).
     before_stop: Callable[[float], Awaitable[None]] | None = None
+    # Started by this instead of exec'ing `argv` (forked.py: the poller); `argv` is then shown.
+    fork: Callable[[], Running] | None = None
+
+
+class Running(Protocol):
+    """What the supervisor uses of a child: asyncio's Process, or forked.ForkedProcess."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    def send_signal(self, signum: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -55,7 +72,7 @@ class Start:
 class Child:
     program: Program
     backoff: Backoff = field(default_factory=Backoff)
-    proc: asyncio.subprocess.Process | None = None
+    proc: Running | None = None
     started_at: float = 0.0
     starts: int = 0
     keeper: asyncio.Task[None] | None = None
@@ -163,6 +180,10 @@ class Supervisor:
         child.started_at = self.clock()
         program = child.program
         try:
+            if program.fork is not None:
+                child.proc = program.fork()
+                log.debug("started %s (pid %d), forked", program.label, child.proc.pid)
+                return True
             child.proc = await asyncio.create_subprocess_exec(
                 *program.argv,
                 env=dict(program.env) if program.env is not None else None,

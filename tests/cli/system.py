@@ -32,6 +32,8 @@ NO_PROVISIONING = {"Provisioning.Agent": "disabled"}
 # `waagent -daemon` sets up the WireServer firewall of the namespace it runs in: here the host's.
 # tests/daemon/test_daemon_firewall.py runs it in a VM namespace instead.
 NO_FIREWALL = {"OS.EnableFirewall": "n"}
+# The kernel keeps 15 bytes of a name: the poller forked under -daemon names itself so.
+POLLER_COMM = "waagent-wirepoll"[:15]
 
 
 def installed_services() -> list[str]:
@@ -132,10 +134,12 @@ class CliSystem:
         return int(result.stdout.split()[1]) if result.returncode == 0 else None
 
     def poller(self) -> int | None:
-        """The pid of this system's resident wire poller (it has no bus name)."""
+        """The pid of this system's resident wire poller (it has no bus name). Forked from the
+        supervisor (daemon/forked.py), it has the supervisor's command line: its kernel name
+        (comm, 15 bytes) tells them apart."""
         for pid in pids_with_marker(str(self.root)):
             with contextlib.suppress(OSError):
-                if b"waagent.wirepoll" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if Path(f"/proc/{pid}/comm").read_text().strip() == POLLER_COMM:
                     return pid
         return None
 

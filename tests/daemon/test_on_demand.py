@@ -7,6 +7,7 @@ and leaves when idle.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -84,9 +85,30 @@ def test_at_idle_only_the_resident_service_the_bus_and_the_supervisor_remain(
     assert poller is not None
     assert set(children_of(daemon.pid)) == {bus, poller}
     assert system.owner(WIRE.name, address) is None  # wire left: the poller polls
-    with open(f"/proc/{poller}/status") as status:
-        uid = next(line for line in status if line.startswith("Uid:"))
-    assert uid.split()[1:] == [str(wire_uid())] * 4
+    # Forked from the supervisor (daemon/forked.py), so the standard library's pages are shared,
+    # and then what setpriv makes of an exec'd child: the user, its groups, no capabilities.
+    assert (
+        Path(f"/proc/{poller}/cmdline").read_bytes()
+        == Path(f"/proc/{daemon.pid}/cmdline").read_bytes()
+    )
+    status = dict(
+        line.split(":", 1) for line in Path(f"/proc/{poller}/status").read_text().splitlines()
+    )
+    assert status["Uid"].split() == [str(wire_uid())] * 4
+    user = wire_user()
+    if user is not None:
+        assert status["Gid"].split() == [str(user.pw_gid)] * 4
+        groups = os.getgrouplist(user.pw_name, user.pw_gid)
+        assert sorted(map(int, status["Groups"].split())) == sorted(groups)
+        for caps in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert int(status[caps], 16) == 0, (caps, status[caps])
+    # Its own session, as the exec'd children's, and none of the supervisor's descriptors (the
+    # pid file's lock would otherwise outlive the supervisor for as long as the poller runs).
+    stat = Path(f"/proc/{poller}/stat").read_text().rsplit(")", 1)[1].split()
+    assert int(stat[3]) == poller  # the session id (field 6)
+    pid_file = str(system.pid_file)
+    assert pid_file in {str(p.readlink()) for p in Path(f"/proc/{daemon.pid}/fd").iterdir()}
+    assert pid_file not in {str(p.readlink()) for p in Path(f"/proc/{poller}/fd").iterdir()}
     # A one-shot may still be finishing (netd's firewall set-up when wire found the endpoint).
     expected = {daemon.pid, bus, poller}
     wait_for(lambda: agent_pids(system) == expected, timeout=30, what=f"only {expected} left")
@@ -102,6 +124,22 @@ def test_at_idle_only_the_resident_service_the_bus_and_the_supervisor_remain(
         assert "libssl" not in mapped and "libcrypto" not in mapped, pid
     continues = Path(f"/proc/{daemon.pid}/cmdline").read_bytes().split(b"\0")
     assert b"waagent.daemon" in continues and b"-daemon" in continues
+
+
+def test_the_forked_poller_is_forked_again_when_killed_and_follows_a_killed_supervisor(
+    system: CliSystem, address: str, idle: tuple[subprocess.Popen[bytes], int]
+) -> None:
+    daemon, _ = idle
+    first = system.poller()
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: system.poller() not in (None, first), timeout=30, what="a new poller forked")
+    assert f"wirepoll (pid {first}) was killed by SIGKILL; restarting in 1 s" in system.log_text()
+    second = system.poller()
+    assert second is not None
+    daemon.kill()  # no stop in order: the parent-death signal, armed after the identity change
+    daemon.wait()
+    wait_for(lambda: not alive(second), timeout=30, what="the poller to follow the supervisor")
 
 
 def test_a_bus_call_activates_a_service_as_root_which_exits_when_idle(
