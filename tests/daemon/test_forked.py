@@ -24,7 +24,11 @@ from waagent.daemon.supervisor import Program, Supervisor
 
 NOBODY = Identity(65534, 65534, [65534])
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="changes identity: needs root")
+# Root: the child changes identity (make unit runs as nobody, so these are integration tests).
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="changes identity: needs root"),
+]
 
 
 @pytest.fixture(autouse=True)

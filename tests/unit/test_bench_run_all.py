@@ -32,7 +32,7 @@ settings change (1)              0.40 s    0.19 s     2.0 s
 version update (1)               0.53 s    0.32 s    10.1 s
 """
 CLI_DAEMON = (
-    "idle memory, all -daemon processes, on demand: RSS 61.0 MiB, PSS 39.5 MiB"
+    "idle memory, all -daemon processes, on demand, polling for 60 s: RSS 61.0 MiB, PSS 39.5 MiB"
     " (issue 17 budget: RSS 28, PSS 21)\n"
 )
 

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from waagent.daemon.resident_plan import (
+    VERSION,
     Collection,
     Firewall,
     PlanError,
@@ -61,7 +62,7 @@ def document(**changes: object) -> str:
         (document(pid_fd="7"), "plan.pid_fd: str where int"),
         (document(own_bus=1), "plan.own_bus: int where bool"),
         (document(extra=1), "unknown field(s) extra"),
-        (document(version=2), "plan version 2"),
+        (document(version=VERSION + 1), f"plan version {VERSION + 1}"),
         (document(steps=[{"label": "x", "ready": "soon"}]), "plan.steps[0].ready: 'soon'"),
         (document(steps=[{"ready": "bus"}]), "missing 1 required positional argument: 'label'"),
         (document(firewall={"argv": [], "env": {"A": 1}, "lib_dir": "/"}), "mapping of strings"),
