@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import struct
 from collections.abc import Callable
+
+from .libc import check, libc
 
 IN_MODIFY = 0x00000002
 IN_ATTRIB = 0x00000004
@@ -23,28 +24,17 @@ IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
 _HEADER = struct.Struct("iIII")  # wd, mask, cookie, len
 
-# The interpreter's own symbols, libc's among them: find_library("c") would run ldconfig in a
-# subprocess at every import and pull in tempfile and shutil.
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _check(result: int, what: str) -> int:
-    if result < 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"{what}: {os.strerror(errno)}")
-    return result
-
 
 class Watch:
     """Calls `callback` on the running loop whenever one of the watched paths changes."""
 
     def __init__(self, callback: Callable[[], None]) -> None:
-        self.fd = _check(_libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC), "inotify_init1")
+        self.fd = check(libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC), "inotify_init1")
         self._callback = callback
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, path: str | os.PathLike[str], mask: int = IN_MODIFY) -> None:
-        _check(_libc.inotify_add_watch(self.fd, os.fsencode(path), mask), f"inotify {path}")
+        check(libc.inotify_add_watch(self.fd, os.fsencode(path), mask), f"inotify {path}")
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._loop.add_reader(self.fd, self._ready)

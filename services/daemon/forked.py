@@ -28,9 +28,8 @@ import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..common.libc import check, libc
 from .resident_plan import Identity
-
-log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
 PR_SET_NAME = 15
@@ -52,14 +51,8 @@ class _CapData(ctypes.Structure):
     ]
 
 
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)  # the interpreter's own symbols, as inotify.py
-
-
 def _prctl(option: int, arg: int | bytes) -> None:
-    if _libc().prctl(option, arg, 0, 0, 0) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"prctl({option}): {os.strerror(errno)}")
+    check(libc.prctl(option, arg, 0, 0, 0), f"prctl({option})")
 
 
 def drop_privileges(identity: Identity) -> None:
@@ -74,9 +67,7 @@ def drop_privileges(identity: Identity) -> None:
     os.setresuid(identity.uid, identity.uid, identity.uid)
     header = _CapHeader(CAPABILITY_VERSION_3, 0)
     none = (_CapData * 2)()  # all zero: inheritable too
-    if _libc().capset(ctypes.byref(header), none) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"capset: {os.strerror(errno)}")
+    check(libc.capset(ctypes.byref(header), none), "capset")
 
 
 def _become_child(
@@ -135,8 +126,9 @@ class ForkedProcess:
         self.returncode: int | None = None
         # Opened before anyone could reap the child: it names this child, never a reused pid.
         self._pidfd = os.pidfd_open(pid)
-        self._exited = asyncio.get_running_loop().create_future()
-        asyncio.get_running_loop().add_reader(self._pidfd, self._reap)
+        loop = asyncio.get_running_loop()
+        self._exited = loop.create_future()
+        loop.add_reader(self._pidfd, self._reap)
 
     def _reap(self) -> None:
         loop = asyncio.get_running_loop()

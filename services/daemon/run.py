@@ -97,13 +97,13 @@ def steps(settings: DaemonSettings, plan: system_bus.BusPlan) -> list[Step]:
         if not installed(program):
             log.info("%s is not installed; not started", program)
             continue
-        prefix = privileges(user if program in WIRE_PROGRAMS else None)
-        if program == POLLER:
+        if program == POLLER:  # forked, not exec'd: no setpriv prefix (forked.py)
             if plan.own:  # it has no bus name: running is being ready
                 args = program_args(program, settings, resident=False)
                 who = identity(user) if user else None
                 found.append(Step(program, "running", argv=args, forked=True, identity=who))
             continue
+        prefix = privileges(user if program in WIRE_PROGRAMS else None)
         name = SERVICES[program].name
         if on_demand(program, plan):
             found.append(Step(name, "start", name=name))

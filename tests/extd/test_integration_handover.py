@@ -32,6 +32,23 @@ def asked_before_work(calls: list[str]) -> list[str]:
     return calls[:first_work]
 
 
+def next_extd_after(system: System, field: str, what: str) -> tuple[str, list[str]]:
+    """Set `field` of extd's state to false while no extd runs, as an extd killed at that moment
+    leaves it; wake the next extd with a status read and wait for it to make `field` true again.
+    Returns that extd's bus name and its calls to wire."""
+    state_file = system.lib_dir / FILE_NAME
+    state = json.loads(state_file.read_text())
+    state_file.write_text(json.dumps({**state, field: False}))
+    with BusMonitor(system.env.bus, TO_WIRE) as monitor:
+        reply = system.env.busctl.call(
+            EXTENSIONS.name, EXTENSIONS.path, EXTENSIONS.interface, "GetStatus"
+        )
+        assert reply.ok, reply.error
+        wait_for(lambda: json.loads(state_file.read_text())[field], timeout=30, what=what)
+        extd = monitor.owner_of(EXTENSIONS.name)
+        return extd, monitor.calls_from(extd, WIRE.name)
+
+
 def test_a_goal_state_handed_over_needs_no_call_back_to_wire(system: System) -> None:
     with BusMonitor(system.env.bus, TO_WIRE) as monitor:
         system.start()
@@ -52,21 +69,7 @@ def test_an_extd_that_resumes_on_its_own_asks_wire_once(system: System) -> None:
     system.wait_extension_status(PROBE, "success", seq=1)
     wait_for(lambda: not system.extd_running(), timeout=15, what="extd to exit when idle")
     # As if extd had died between taking the goal state and finishing it.
-    state_file = system.lib_dir / FILE_NAME
-    state = json.loads(state_file.read_text())
-    state_file.write_text(json.dumps({**state, "completed": False}))
-    with BusMonitor(system.env.bus, TO_WIRE) as monitor:
-        reply = system.env.busctl.call(
-            EXTENSIONS.name, EXTENSIONS.path, EXTENSIONS.interface, "GetStatus"
-        )
-        assert reply.ok, reply.error
-        wait_for(
-            lambda: json.loads(state_file.read_text())["completed"],
-            timeout=30,
-            what="extd to finish the goal state it resumed",
-        )
-        extd = monitor.owner_of(EXTENSIONS.name)
-        calls = monitor.calls_from(extd, WIRE.name)
+    extd, calls = next_extd_after(system, "completed", "extd to finish the goal state it resumed")
     assert extd
     assert asked_before_work(calls) == ["GetHandover"]
     assert calls.count("GetHandover") == 1
@@ -86,20 +89,7 @@ def test_a_status_lost_to_a_kill_after_the_goal_state_ended_is_sent_by_the_next_
     wait_for(lambda: not system.extd_running(), timeout=15, what="extd to exit when idle")
     # As if extd had been killed after it recorded the end of the goal state, before wire got
     # its status (seen once in the booted VM's kill test: the fabric kept "transitioning").
-    state = json.loads(state_file.read_text())
-    state_file.write_text(json.dumps({**state, "reported": False}))
-    with BusMonitor(system.env.bus, TO_WIRE) as monitor:
-        reply = system.env.busctl.call(
-            EXTENSIONS.name, EXTENSIONS.path, EXTENSIONS.interface, "GetStatus"
-        )
-        assert reply.ok, reply.error
-        wait_for(
-            lambda: json.loads(state_file.read_text())["reported"],
-            timeout=30,
-            what="the next extd to hand the status to wire",
-        )
-        extd = monitor.owner_of(EXTENSIONS.name)
-        calls = monitor.calls_from(extd, WIRE.name)
+    _, calls = next_extd_after(system, "reported", "the next extd to hand the status to wire")
     assert "UploadStatus" in calls
     assert "GetHandover" not in calls  # nothing is processed again
     assert "did not reach wire: sending it" in system.service_log()
