@@ -105,9 +105,10 @@ def forked_poller(step: Step, env: dict[str, str]) -> Callable[[], Running]:
     """The poller, forked from this process (forked.py). Its modules are imported here, before
     any fork, so every child shares them, and without TLS, as its own entry point imports it."""
     with without_ssl():
-        from ..wirepoll.poller import main as poll
+        from ..wirepoll.poller import parse_args, run
 
-    target = partial(poll, step.argv)
+    # Parsed here, once: a bad argument fails the start-up, not each forked child.
+    target = partial(run, parse_args(step.argv))
     name = f"waagent-{step.label}"
     return partial(forked.spawn, target, name=name, env=env, identity=step.identity)
 
