@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 
 from ..common.config import AgentConfig
-from ..wire.state import STATE_DIR as WIRE_STATE_DIR
+from ..wire.files import STATE_DIR as WIRE_STATE_DIR
 
 Manifest = Sequence[tuple[str, str]]
 

@@ -41,7 +41,7 @@ from ..common.config import AgentConfig
 from ..common.names import SERVICES, WIRE_USER
 from ..common.root import Root
 from ..common.selfexec import module_command
-from ..wire.state import STATE_DIR as WIRE_STATE_DIR
+from ..wire.files import STATE_DIR as WIRE_STATE_DIR
 from . import activation, system_bus
 from .firewall import setup_command
 from .launch import (

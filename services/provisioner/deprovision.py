@@ -28,6 +28,7 @@ from ..common.config import AgentConfig
 from ..common.errors import Failed, WaagentError, from_os_error
 from ..common.kvp import GUEST, KvpPool
 from ..common.root import Root
+from ..wire.files import STATE_DIR as WIRE_STATE_DIR
 from . import ovf
 from .host_keys import HostKeys
 from .hostname import DEPROVISIONED_NAME, Hostname
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 
 # The agent's resident services; the provisioner (which runs this) is not stopped.
 AGENT_UNITS = ("waagent-extd.service", "waagent-wire.service")
-WIRE_STATE_DIR = "/var/lib/waagent-wire"
 DHCP_LEASE_DIRS = ("/var/lib/dhclient", "/var/lib/dhcpcd", "/var/lib/dhcp")
 DHCP_LEASE_GLOBS = (
     ("/var/db", "dhclient.leases.*"),
@@ -258,7 +258,7 @@ class Deprovisioner:
                 _remove(path)
 
     def _empty_state_dirs(self) -> None:
-        for directory in (self.config.lib_dir, self.config.extension_log_dir, WIRE_STATE_DIR):
+        for directory in (self.config.lib_dir, self.config.extension_log_dir, str(WIRE_STATE_DIR)):
             self._empty(directory)
 
     def _delete_leftovers(self) -> None:

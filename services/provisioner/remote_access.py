@@ -30,8 +30,8 @@ from ..common.config import AgentConfig
 from ..common.errors import WaagentError, from_os_error
 from ..common.models.events import agent_event
 from ..common.models.remote_access import RemoteAccess, RemoteAccessUser
+from ..wire.files import STATE_DIR as WIRE_STATE_DIR
 from ..wire.files import TRANSPORT_CERT, TRANSPORT_KEY
-from ..wire.state import STATE_DIR as WIRE_STATE_DIR
 from . import password
 from .events import send
 from .sudoers import Sudoers

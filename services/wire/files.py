@@ -1,4 +1,9 @@
-"""File names in wire's state directory shared by the resident service and its secrets helper."""
+"""wire's state directory and the file names in it that other programs use: the secrets helper,
+the poller, the provisioner, the CLI. Constants only, so importing them costs nothing."""
+
+from pathlib import PurePosixPath
+
+STATE_DIR = PurePosixPath("/var/lib/waagent-wire")
 
 TRANSPORT_CERT = "TransportCert.pem"
 TRANSPORT_KEY = "TransportPrivate.pem"

@@ -19,12 +19,12 @@ from ..common.models.extensions import ExtensionsGoalState
 from ..common.models.goal_state import GoalStateSummary
 from ..common.models.status import ExtensionsStatus
 from ..common.root import Root
+from .files import STATE_DIR
 
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
-STATE_DIR = PurePosixPath("/var/lib/waagent-wire")
 PROTOCOL_FILE = "Protocol"
 ENDPOINT_FILE = "WireServerEndpoint"
 CACHE_FILE = "goal_state.json"

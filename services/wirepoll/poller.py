@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from ..common import logs
+from ..wire.files import STATE_DIR
 from . import state as state_mod
 from .duties import Duties
 from .hostname import HOSTNAME_FILE, HostnameWatch
@@ -25,7 +26,6 @@ from .wake import wake
 
 log = logging.getLogger(__name__)
 
-STATE_DIR = "/var/lib/waagent-wire"
 RETRY = 60.0  # seconds between wakes while wire leaves no usable state (it failed to start)
 WIRE_BUSY = 2.0  # seconds between looks at the lock while full wire holds it, period unknown
 LOG_FILE = "/var/log/waagent.log"
@@ -100,7 +100,7 @@ class Poller:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="waagent-wirepoll")
     parser.add_argument("--root", default="/", help="directory treated as / (default: /)")
-    parser.add_argument("--state-dir", default=STATE_DIR, help="wire's state directory")
+    parser.add_argument("--state-dir", default=str(STATE_DIR), help="wire's state directory")
     parser.add_argument("--verbose", action="store_true", help="log debug messages")
     # Accepted as every agent program's, unused: wire's configuration reaches the poller through
     # poll_state.json, so the poller never parses waagent.conf.

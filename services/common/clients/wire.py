@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from dbus_fast.aio import MessageBus
 from pydantic import TypeAdapter, ValidationError
@@ -20,9 +20,13 @@ from ..errors import FabricUnavailable, NotSupported
 from ..models.download import DownloadKind
 from ..models.events import TelemetryBatch
 from ..models.goal_state import Certificate
-from ..models.handover import Handover
-from ..models.status import ExtensionsStatus
 from ..names import WIRE
+
+if TYPE_CHECKING:
+    # extd's models: the provisioner uses this client too, at boot on the way to Ready, and
+    # never loads them (tests/unit/test_lean.py).
+    from ..models.handover import Handover
+    from ..models.status import ExtensionsStatus
 
 CERTIFICATES = TypeAdapter(tuple[Certificate, ...])
 NO_GOAL_STATE = "{}"  # what wire's getters answer before its first goal state
@@ -72,6 +76,8 @@ class WireClient:
         return str(reply.body[0])
 
     async def handover(self) -> Handover | None:
+        from ..models.handover import Handover
+
         text = await self._text("GetHandover")
         return None if text.strip() == NO_GOAL_STATE else Handover.model_validate_json(text)
 
