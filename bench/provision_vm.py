@@ -11,7 +11,7 @@ Prints, per run and as min/median/max: container start (systemd's userspace star
 unit start → Ready, each waagent unit's start offset, and the provisioner's own steps (its record,
 /var/lib/waagent/provisioner.json). Prints figures; asserts nothing. Needs root; each run boots a
 VM (about 30-60 s). Run: .venv/bin/python bench/provision_vm.py [--kind ed25519|rsa] [--runs N]
-[--variant diskd-first|diskd-after|poller-after]
+[--variant diskd-first|diskd-after|poller-after|provisioner-nice|provisioner-weight]
 """
 
 from __future__ import annotations
@@ -48,6 +48,10 @@ VARIANTS = {
     # The poller only waits for wire's lock while wire runs its first goal state: its start-up
     # (~0.1 s of CPU) after the provisioner's READY=1.
     "poller-after": ("waagent-wirepoll.service", "[Unit]\nAfter=waagent-provisioner.service\n"),
+    # The provisioner's start-up is the path to Ready while wire, the poller and the DHCP routes'
+    # unit start beside it on the same cores: it first, by priority or by cgroup weight.
+    "provisioner-nice": ("waagent-provisioner.service", "[Service]\nNice=-10\n"),
+    "provisioner-weight": ("waagent-provisioner.service", "[Service]\nStartupCPUWeight=1000\n"),
 }
 
 
