@@ -112,7 +112,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> int:
     """The poller from parsed arguments: `waagent -daemon` parses them before it forks the
     poller, so the child never runs argparse and copies fewer of the pages it shares with the
-    supervisor (0.2-0.3 MiB of PSS, bench/cli_daemon.py)."""
+    supervisor (0.2-0.3 MiB of PSS: bench/README.md, cli_daemon.py)."""
     root = Path(args.root)
     logs.setup("wirepoll", verbose=args.verbose, log_file=root / LOG_FILE.lstrip("/"))
     directory = root / args.state_dir.lstrip("/")
