@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from .procs import alive
+
 STATE = Path("/run/lock/waagent-test-users")
 
 
@@ -31,11 +33,14 @@ def _locked() -> Iterator[None]:
 
 
 def _processes_of(uid: int) -> list[int]:
+    """The live processes of `uid`. Not zombies: userdel does not count them either, and an
+    activated service is an orphan from its start (dbus-daemon's babysitter leaves), so its
+    zombie waits for PID 1, which on some machines reaps only every second or two."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid == uid:
+                if entry.stat().st_uid == uid and alive(int(entry.name)):
                     found.append(int(entry.name))
             except OSError:
                 continue
