@@ -104,25 +104,37 @@ class Steps:
         return certificates
 
     async def apply(self, plan: Plan, run: Run) -> None:
-        parts, data = self.parts, plan.data
-        # Publishing waits on netd's start and the DHCP client's renewal, none of which the
-        # account needs: netd starts while the name is set, the publication runs beside the
-        # account steps, and both are joined before the marker, so the DHCP server has the name
-        # before Ready (as classic).
+        parts, name = self.parts, plan.data.hostname
+        # The name and the account touch nothing of each other's, and each mostly waits:
+        # the name on hostnamed's activation, publishing it on netd's start and the DHCP
+        # client's renewal, the account on useradd and ssh-keygen. So the name is set and
+        # published beside the account steps; all three are joined before the marker, so the
+        # DHCP server has the name before Ready (as classic). The name's own failure is raised
+        # first, as the classic order (name, then account) would have.
         name_set: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        publishing = asyncio.create_task(self._publish(data.hostname, run, name_set))
+        publishing = asyncio.create_task(self._publish(name, run, name_set))
+        naming = asyncio.create_task(self._set_name(name, run, name_set))
         try:
-            with run.step("hostname"):
-                await parts.hostname.set(data.hostname)
-            name_set.set_result(None)
             await self._accounts(plan, run)
         finally:
+            await asyncio.wait([naming])
             if not name_set.done():
                 publishing.cancel()  # the name was never set: nothing to publish
             await asyncio.wait([publishing])
-        publishing.result()  # its own error, once the account steps succeeded
+            # Both retrieved here, whatever happens next: none is lost unlogged.
+            name_failed = None if naming.cancelled() else naming.exception()
+            publish_failed = None if publishing.cancelled() else publishing.exception()
+            if name_failed is not None:
+                raise name_failed
+        if publish_failed is not None:
+            raise publish_failed
         with run.step("marker"):
             parts.store.write_marker(instance_id.read(self.sysfs_root))
+
+    async def _set_name(self, name: str, run: Run, name_set: asyncio.Future[None]) -> None:
+        with run.step("hostname"):
+            await self.parts.hostname.set(name)
+        name_set.set_result(None)
 
     async def _publish(self, name: str, run: Run, name_set: asyncio.Future[None]) -> None:
         await self.parts.hostname.prepare_publish()

@@ -16,6 +16,7 @@ from waagent.provisioner.models import State
 from waagent.provisioner.state import BOOT_NOTE
 
 from . import samples
+from .fakes import FakeHostnamed
 from .machine import Machine, config
 from .system import passwd_entry, shadow_hash
 
@@ -171,6 +172,55 @@ def test_the_hostname_goes_through_hostnamed_when_it_is_on_the_bus(machine: Mach
     assert run(machine) == State.PROVISIONED
     assert machine.hostnamed.names == ["testvm"]
     assert machine.path("/etc/hostname").read_text() == "debian\n"  # hostnamed's job
+
+
+class HostnamedAfterTheUser(FakeHostnamed):
+    """A hostnamed that answers only once the account steps are past the user: a run that set
+    the name before them (the classic order) would never finish."""
+
+    def __init__(self) -> None:
+        super().__init__(present=True)
+        self.user_done = asyncio.Event()
+
+    async def set_hostname(self, name: str) -> bool:
+        await self.user_done.wait()
+        return await super().set_hostname(name)
+
+
+def test_the_account_steps_do_not_wait_for_the_hostname(machine: Machine) -> None:
+    hostnamed = machine.hostnamed = HostnamedAfterTheUser()
+    provisioner = machine.provisioner()
+    # The step after the user and its password.
+    provisioner.step_listeners.append(
+        lambda name: hostnamed.user_done.set() if name == "sudoers" else None
+    )
+
+    async def provision() -> State:
+        # A deadlock guard, not a figure: sequential steps would wait here forever.
+        return (await asyncio.wait_for(provisioner.provision(), 60)).state
+
+    assert asyncio.run(provision()) == State.PROVISIONED
+    assert hostnamed.names == ["testvm"]
+    assert passwd_entry(machine.root, "azureuser") is not None
+    assert machine.wire.reports[-1] == ("Ready", "", "")
+
+
+class BrokenHostnamed(FakeHostnamed):
+    async def set_hostname(self, name: str) -> bool:
+        raise Failed("hostnamed refused the name")
+
+
+def test_a_hostname_that_cannot_be_set_fails_the_run_with_its_reason(machine: Machine) -> None:
+    machine.hostnamed = BrokenHostnamed()
+    provisioner = machine.provisioner()
+    with pytest.raises(Failed):
+        asyncio.run(provisioner.provision())
+    assert provisioner.status.state == State.FAILED
+    assert "hostnamed refused the name" in provisioner.status.failure_reason
+    assert not machine.path("/var/lib/waagent/provisioned").exists()
+    state, substatus, reason = machine.wire.reports[-1]
+    assert (state, substatus) == ("NotReady", "ProvisioningFailed")
+    assert "hostnamed refused the name" in reason
 
 
 def test_the_hostname_is_published_through_dhclient(machine: Machine) -> None:
