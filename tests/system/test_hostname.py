@@ -1,7 +1,8 @@
 """The hostname published and kept published, in the booted VM with the real systemd-networkd
-and the fabric simulator's DHCP server: the provisioned name reaches the DHCP server, and so
-does each later change, by `hostnamectl set-hostname` and by `hostname`, within 5 s and without
-the link going down (same ifindex, carrier and address; `ip monitor link` sees no DOWN).
+and the fabric simulator's DHCP server: the provisioned name reaches the DHCP server (before
+Ready), and so does each later change, by `hostnamectl set-hostname` and by `hostname`, within
+5 s and without the link going down (same ifindex, carrier and address; `ip monitor link` sees
+no DOWN).
 """
 
 from __future__ import annotations
@@ -81,6 +82,17 @@ def test_the_provisioned_name_reaches_the_dhcp_server(vm: Vm) -> None:
     hostname = booted.scenario.identity.hostname
     wait_for(lambda: hostname in names_sent(booted), timeout=30, what=f"{hostname} sent")
     assert booted.run("hostname").stdout.strip() == hostname
+
+
+def test_the_dhcp_server_has_the_provisioned_name_before_ready(vm: Vm) -> None:
+    """As classic: the name is set and published (joined before the marker) before the fabric
+    hears Ready, though both run beside the account steps."""
+    hostname = vm.scenario.identity.hostname
+    client = vm.fabric.client
+    sent = [r.seq for r in client.records("dhcp") if r.fields.get("hostname") == hostname]
+    ready = [r.seq for r in client.records("health") if r["state"] == "Ready"]
+    assert sent, f"no DHCP request carried {hostname} by the time Ready was reported"
+    assert sent[0] < ready[0]
 
 
 @pytest.mark.parametrize(
