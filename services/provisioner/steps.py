@@ -116,6 +116,9 @@ class Steps:
         naming = asyncio.create_task(self._set_name(name, run, name_set))
         try:
             await self._accounts(plan, run)
+        except asyncio.CancelledError:
+            naming.cancel()  # a stopping service does not wait for hostnamed, as before
+            raise
         finally:
             await asyncio.wait([naming])
             if not name_set.done():

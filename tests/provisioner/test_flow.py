@@ -223,6 +223,42 @@ def test_a_hostname_that_cannot_be_set_fails_the_run_with_its_reason(machine: Ma
     assert "hostnamed refused the name" in reason
 
 
+class SilentHostnamed(FakeHostnamed):
+    """A hostnamed that never answers."""
+
+    def __init__(self) -> None:
+        super().__init__(present=True)
+        self.asked = asyncio.Event()
+
+    async def set_hostname(self, name: str) -> bool:
+        self.asked.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+def test_a_run_cancelled_while_hostnamed_is_silent_ends_without_a_failure(
+    machine: Machine,
+) -> None:
+    hostnamed = machine.hostnamed = SilentHostnamed()
+    provisioner = machine.provisioner()
+
+    async def stop_mid_run() -> None:
+        running = asyncio.ensure_future(provisioner.provision())
+        await hostnamed.asked.wait()
+        # What a stopping service does; a deadlock guard, not a figure.
+        await asyncio.wait_for(provisioner.jobs.cancel(), 60)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    asyncio.run(stop_mid_run())
+    assert provisioner.status.state != State.FAILED
+    assert all(
+        state != "NotReady" or sub != "ProvisioningFailed" for state, sub, _ in machine.wire.reports
+    )
+    assert not machine.path("/var/lib/waagent/provisioned").exists()
+
+
 def test_the_hostname_is_published_through_dhclient(machine: Machine) -> None:
     assert run(machine) == State.PROVISIONED
     dhclient = machine.path("/etc/dhcp/dhclient.conf").read_text()
